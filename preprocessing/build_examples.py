@@ -1,0 +1,574 @@
+"""Beam job: AVA-review directory -> labelled tf.Examples + rejects + summary.
+
+Stages (each a named Beam transform, so runner UIs show per-stage counts):
+
+1. ``ReadAVA`` / ``ReadReviews``: the readers of :mod:`preprocessing.ava`
+   yield records or :class:`~preprocessing.ava.Reject` s naming file and line.
+2. ``MajorTags``: Kao et al.'s protocol — tag counts over AVA.txt, tags with at
+   least ``min_tag_images`` images are "major".
+3. ``RecoverRatings``: paper §4.1 — classify each review (types I-IV), rewrite
+   type II, drop III/IV (as counted rejects), aspect sentiment -> five
+   preference levels -> good/bad.
+4. ``DedupePairs``: one review per (user, image); later duplicates rejected.
+5. ``JoinImages``: per image, its AVA record and its kept reviews; the image
+   file is read and re-encoded **once per image** and attached to every review
+   example of that image. Reviews of images that are unknown, without a major
+   tag, missing on disk or undecodable become rejects with that reason.
+6. ``Summary``: records in / kept / rejected (by reason), Eq. 7 consistency
+   and the Table-1 statistics, written as JSON next to the examples.
+
+Invariant checked at the end of every run: reviews in = kept + rejected.
+
+Outputs under ``out_dir``::
+
+    examples/examples-XXXXX-of-NNNNN.tfrecord   tf.Examples (features.py)
+    rejects/rejects-XXXXX-of-NNNNN.jsonl        one JSON object per reject
+    summary.json                                counts, Eq. 7, Table 1
+
+Any standard Beam flag (``--runner=DataflowRunner --project ...``,
+``--runner=FlinkRunner --flink_master ...``, ``--runner=SparkRunner``,
+``--direct_num_workers`` ...) passes through ``beam_args`` unchanged.
+"""
+from __future__ import annotations
+
+import collections
+import io
+import json
+import logging
+import math
+import os
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from preprocessing import ava
+from preprocessing import config as cfg_lib
+from preprocessing import features as F
+from preprocessing import rating
+
+_NS = "cfan.build_examples"
+SUMMARY_FILE = "summary.json"
+EXAMPLES_SUBDIR = "examples"
+REJECTS_SUBDIR = "rejects"
+EXAMPLES_PREFIX = "examples"
+
+# Reject reasons produced by this job (readers add their own).
+REASON_UNKNOWN_IMAGE = "unknown_image"
+REASON_NO_MAJOR_TAG = "no_major_tag"
+REASON_MISSING_IMAGE_FILE = "missing_image_file"
+REASON_CORRUPT_IMAGE = "corrupt_image"
+REASON_DUPLICATE_PAIR = "duplicate_user_image"
+REASON_REVIEW_TYPE = {
+    F.REVIEW_TYPE_OFF_TOPIC: "off_topic_review",
+    F.REVIEW_TYPE_EQUIVOCAL: "equivocal_review",
+}
+
+
+# ----------------------------------------------------------------------------
+# Small pure helpers (unit-tested directly)
+# ----------------------------------------------------------------------------
+def reencode_image(data: bytes, max_side: int = cfg_lib.STORED_IMAGE_MAX_SIDE,
+                   quality: int = cfg_lib.STORED_JPEG_QUALITY) -> bytes:
+  """Decodes any PIL-readable image and re-encodes it as an RGB JPEG.
+
+  Handles grayscale, palette, CMYK, 16-bit and alpha images (alpha is
+  composited on white). The longest side is capped at ``max_side`` (aspect
+  kept), so the stored copy is ~30 kB at 320 px whatever the source size.
+  Raises ``ValueError`` for bytes that are not a decodable image.
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  try:
+    with Image.open(io.BytesIO(data)) as img:
+      img.load()
+      if img.mode in ("RGBA", "LA") or (img.mode == "P" and
+                                          "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.split()[-1])
+        rgb = background
+      elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grayscale: scale to 8 bits before converting.
+        arr = __import__("numpy").asarray(img, dtype="float64")
+        peak = max(float(arr.max()), 1.0)
+        scale = 255.0 / (65535.0 if peak > 255 else 255.0)
+        rgb = Image.fromarray(
+            (arr * scale).clip(0, 255).astype("uint8")).convert("RGB")
+      else:
+        rgb = img.convert("RGB")
+  except Exception as e:  # PIL raises many types for bad bytes
+    raise ValueError(f"not a decodable image: {type(e).__name__}: {e}") from e
+  if max(rgb.size) > max_side:
+    rgb.thumbnail((max_side, max_side), Image.BILINEAR)
+  out = io.BytesIO()
+  rgb.save(out, format="JPEG", quality=quality)
+  return out.getvalue()
+
+
+def make_example(review: Dict[str, Any], image: ava.AvaImage, tag_name: str,
+                 image_bytes: bytes) -> "tf.train.Example":  # noqa: F821
+  """Builds the labelled tf.Example of one kept review (features.py names)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def _bytes(v: str | bytes):
+    if isinstance(v, str):
+      v = v.encode("utf-8")
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+
+  def _ints(vs: Sequence[int]):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(vs)))
+
+  def _float(v: float):
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+
+  feats = {
+      F.USER_KEY: _bytes(review["user_id"]),
+      F.IMAGE_ID_KEY: _bytes(image.image_id),
+      F.REVIEW_KEY: _bytes(review["text"]),
+      F.IMAGE_KEY: _bytes(image_bytes),
+      F.LABEL_KEY: _ints([review["label"]]),
+      F.AGNOSTIC_LABEL_KEY: _ints([image.agnostic_label]),
+      F.TAG_KEY: _bytes(tag_name),
+      F.MEAN_SCORE_KEY: _float(image.mean_score),
+      F.VOTES_KEY: _ints(image.votes),
+      F.PREFERENCE_KEY: _ints([review["level"]]),
+      F.REVIEW_TYPE_KEY: _bytes(review["review_type"]),
+      F.CHALLENGE_KEY: _ints([image.challenge_id]),
+  }
+  return tf.train.Example(features=tf.train.Features(feature=feats))
+
+
+def _reject_dict(rej: ava.Reject) -> Dict[str, Any]:
+  return {"source": rej.source, "line": rej.line, "reason": rej.reason,
+          "detail": rej.detail, "record": rej.record}
+
+
+def _review_reject(review: Dict[str, Any], reason: str,
+                   detail: str) -> Dict[str, Any]:
+  return {"source": review["source"], "line": review["line"], "reason": reason,
+          "detail": detail,
+          "record": f"{review['user_id']}|{review['image_id']}|"
+                    f"{review['raw_text'][:160]}"}
+
+
+def _stats(values: Sequence[float]) -> Dict[str, float]:
+  if not values:
+    return {"count": 0, "mean": float("nan"), "min": float("nan"),
+            "max": float("nan"), "median": float("nan")}
+  ordered = sorted(values)
+  n = len(ordered)
+  mid = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] +
+                                            ordered[n // 2])
+  return {"count": n, "mean": sum(ordered) / n, "min": ordered[0],
+          "max": ordered[-1], "median": mid}
+
+
+# ----------------------------------------------------------------------------
+# DoFns
+# ----------------------------------------------------------------------------
+class _TagRecords(beam.DoFn):
+  """Splits reader output into records and rejects (main / 'rejects')."""
+
+  def __init__(self, kind: str):
+    self._kind = kind
+    self._in = beam.metrics.Metrics.counter(_NS, f"{kind}_records_in")
+    self._rej = beam.metrics.Metrics.counter(_NS, f"{kind}_rejected")
+
+  def process(self, rec):
+    self._in.inc()
+    if isinstance(rec, ava.Reject):
+      self._rej.inc()
+      yield beam.pvalue.TaggedOutput("rejects", _reject_dict(rec))
+    else:
+      yield rec
+
+
+def _read_reviews(path: str) -> Iterator[Any]:
+  name = os.path.basename(path)
+  if name == F.UIR_FILE:
+    return ava.read_uir(path)
+  return ava.read_reviews_blocks(path)
+
+
+class _RecoverRating(beam.DoFn):
+  """Paper §4.1 on one review: kept dict (main) or reject ('rejects')."""
+
+  def __init__(self):
+    self._labeler = rating.ReviewLabeler()
+    self._types = {t: beam.metrics.Metrics.counter(_NS, f"review_type_{t}")
+                   for t in ("I", "II", "III", "IV")}
+
+  def process(self, raw: ava.RawReview):
+    labeled = self._labeler.label(raw.text)
+    self._types[labeled.review_type].inc()
+    review = {"user_id": raw.user_id, "image_id": raw.image_id,
+              "source": raw.source, "line": raw.line, "raw_text": raw.text,
+              "text": labeled.text, "label": labeled.label,
+              "level": labeled.level, "review_type": labeled.review_type,
+              "score": labeled.score}
+    if labeled.kept:
+      yield review
+    else:
+      yield beam.pvalue.TaggedOutput(
+          "rejects", _review_reject(
+              review, REASON_REVIEW_TYPE[labeled.review_type],
+              f"review type {labeled.review_type} is dropped (paper §4.1)"))
+
+
+def _dedupe_pair(kv: Tuple[Tuple[str, str], Iterable[Dict[str, Any]]]):
+  """Keeps the first review (by file position) of a (user, image) pair."""
+  _, reviews = kv
+  ordered = sorted(reviews, key=lambda r: (r["source"], r["line"]))
+  yield ordered[0]
+  for dup in ordered[1:]:
+    yield beam.pvalue.TaggedOutput("rejects", _review_reject(
+        dup, REASON_DUPLICATE_PAIR,
+        f"user {dup['user_id']} already reviewed image {dup['image_id']} "
+        f"({ordered[0]['source']}:{ordered[0]['line']}); first kept"))
+
+
+class _JoinImage(beam.DoFn):
+  """Per image: attach its once-re-encoded pixels to each kept review."""
+
+  def __init__(self, images_dir: str, max_side: int):
+    self._images_dir = images_dir
+    self._max_side = max_side
+    self._read = beam.metrics.Metrics.counter(_NS, "image_files_read")
+
+  def _find(self, image_id: str) -> Optional[str]:
+    for ext in F.IMAGE_EXTENSIONS + tuple(e.upper() for e in F.IMAGE_EXTENSIONS):
+      path = FileSystems.join(self._images_dir, image_id + ext)
+      if FileSystems.exists(path):
+        return path
+    return None
+
+  def process(self, kv, major_tags: Dict[int, str]):
+    image_id, grouped = kv
+    images = list(grouped["image"])
+    reviews = sorted(grouped["reviews"], key=lambda r: (r["source"], r["line"]))
+    if not reviews:
+      if images:
+        yield beam.pvalue.TaggedOutput("image_stats", {
+            "image_id": image_id, "reviewed": False})
+      return
+
+    def reject_all(reason: str, detail: str):
+      for r in reviews:
+        yield beam.pvalue.TaggedOutput("rejects",
+                                       _review_reject(r, reason, detail))
+
+    if not images:
+      yield from reject_all(REASON_UNKNOWN_IMAGE,
+                            f"image {image_id} is not in {F.AVA_FILE}")
+      return
+    image = images[0]
+    tag_id = ava.primary_tag_id(image, set(major_tags))
+    if tag_id is None:
+      yield beam.pvalue.TaggedOutput("image_stats", {
+          "image_id": image_id, "reviewed": True, "no_major_tag": True})
+      yield from reject_all(
+          REASON_NO_MAJOR_TAG,
+          f"image {image_id} (tags {image.tag_ids}) has no major tag")
+      return
+    path = self._find(image_id)
+    if path is None:
+      yield from reject_all(
+          REASON_MISSING_IMAGE_FILE,
+          f"no {F.IMAGES_DIR}/{image_id}{{{','.join(F.IMAGE_EXTENSIONS)}}}")
+      return
+    try:
+      with FileSystems.open(path) as fh:
+        data = fh.read()
+      self._read.inc()
+      jpeg = reencode_image(data, self._max_side)
+    except (ValueError, OSError) as e:
+      yield from reject_all(REASON_CORRUPT_IMAGE, f"{path}: {e}")
+      return
+    tag_name = major_tags[tag_id]
+    labels = [r["label"] for r in reviews]
+    yield beam.pvalue.TaggedOutput("image_stats", {
+        "image_id": image_id, "reviewed": True, "no_major_tag": False,
+        "tag": tag_name, "num_reviews": len(reviews),
+        "agnostic_label": image.agnostic_label, "labels": labels,
+        "stored_bytes": len(jpeg)})
+    for r in reviews:
+      yield (r["user_id"], tag_name, r["label"],
+             make_example(r, image, tag_name, jpeg).SerializeToString())
+
+
+def _major_tags(tag_counts: Dict[int, int], tag_names: Dict[int, str],
+                min_images: int) -> Dict[int, str]:
+  return {t: tag_names.get(t, f"tag_{t}") for t, c in tag_counts.items()
+          if c >= min_images}
+
+
+# ----------------------------------------------------------------------------
+# Summary
+# ----------------------------------------------------------------------------
+def summarize(image_stats: List[Dict[str, Any]], user_counts: Dict[str, int],
+              reject_counts: Dict[str, int], counts: Dict[str, int],
+              major_tags: Dict[int, str]) -> Dict[str, Any]:
+  """Builds the run summary: counts, Eq. 7 and Table-1 statistics."""
+  kept_images = [s for s in image_stats if s.get("reviewed") and
+                 not s.get("no_major_tag") and "labels" in s]
+  eq7 = rating.consistency_eq7(
+      (s["agnostic_label"], s["labels"]) for s in kept_images)
+  per_image = [s["num_reviews"] for s in kept_images]
+  per_user = list(user_counts.values())
+  positives = sum(sum(s["labels"]) for s in kept_images)
+  kept = sum(per_image)
+  per_tag: Dict[str, Dict[str, Any]] = {}
+  for s in kept_images:
+    t = per_tag.setdefault(s["tag"], {"images": 0, "reviews": 0,
+                                      "positive": 0, "agnostic_good": 0})
+    t["images"] += 1
+    t["reviews"] += s["num_reviews"]
+    t["positive"] += sum(s["labels"])
+    t["agnostic_good"] += s["agnostic_label"]
+  for t in per_tag.values():
+    t["positive_ratio"] = t["positive"] / t["reviews"] if t["reviews"] else 0.0
+  stored = [s["stored_bytes"] for s in kept_images]
+  rejected = sum(reject_counts.values())
+  review_rejects = {k: v for k, v in reject_counts.items()}
+  return {
+      "reviews": {
+          "in": counts["reviews_in"],
+          "kept": kept,
+          "rejected": counts["reviews_in"] - kept,
+      },
+      "ava_lines": {"in": counts["ava_in"], "kept": counts["ava_kept"],
+                    "rejected": counts["ava_in"] - counts["ava_kept"]},
+      "rejects_by_reason": dict(sorted(review_rejects.items())),
+      "rejects_total": rejected,
+      "images": {
+          "in_ava": counts["ava_kept"],
+          "with_kept_reviews": len(kept_images),
+          "without_reviews": sum(1 for s in image_stats
+                                 if not s.get("reviewed")),
+          "set_aside_no_major_tag": sum(1 for s in image_stats
+                                        if s.get("no_major_tag")),
+          "stored_jpeg_bytes_mean": (sum(stored) / len(stored)
+                                     if stored else 0.0),
+      },
+      "major_tags": sorted(major_tags.values()),
+      "labels": {"good": positives, "bad": kept - positives,
+                 "good_ratio": positives / kept if kept else float("nan")},
+      "eq7_consistency": eq7,
+      "table1": {
+          "users": len(per_user),
+          "images": len(per_image),
+          "reviews": kept,
+          "reviews_per_image": _stats(per_image),
+          "users_per_image": _stats(per_image),  # one review per (u, v)
+          "reviews_per_user": _stats(per_user),
+          "per_tag": dict(sorted(per_tag.items())),
+      },
+  }
+
+
+def _write_json_atomically(path: str, obj: Any) -> None:
+  tmp = path + ".tmp"
+  with FileSystems.create(tmp) as fh:
+    fh.write(json.dumps(obj, indent=2, sort_keys=True).encode("utf-8"))
+  FileSystems.rename([tmp], [path])
+
+
+# ----------------------------------------------------------------------------
+# Pipeline
+# ----------------------------------------------------------------------------
+def find_reviews_file(data_dir: str) -> str:
+  for name in (F.REVIEWS_FILE, F.UIR_FILE):
+    path = os.path.join(data_dir, name)
+    if FileSystems.exists(path):
+      return path
+  raise FileNotFoundError(
+      f"{data_dir}: no reviews file; expected {F.REVIEWS_FILE} (crawler block "
+      f"layout) or {F.UIR_FILE} (user_id|image_id|review)")
+
+
+def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
+                   min_tag_images: int, tag_names: Dict[int, str],
+                   max_side: int, num_shards: int = 0):
+  """Adds the job's transforms to ``p``; returns the PCollections it writes."""
+  ava_path = os.path.join(data_dir, F.AVA_FILE)
+  reviews_path = find_reviews_file(data_dir)
+  images_dir = os.path.join(data_dir, F.IMAGES_DIR)
+
+  ava_out = (p | "AVAPath" >> beam.Create([ava_path])
+             | "ReadAVA" >> beam.FlatMap(ava.read_ava)
+             | "SplitAVA" >> beam.ParDo(_TagRecords("ava")).with_outputs(
+                 "rejects", main="images"))
+  images = ava_out.images
+  rev_out = (p | "ReviewsPath" >> beam.Create([reviews_path])
+             | "ReadReviews" >> beam.FlatMap(_read_reviews)
+             | "SplitReviews" >> beam.ParDo(_TagRecords("reviews"))
+             .with_outputs("rejects", main="reviews"))
+
+  tag_counts = (images
+                | "TagIds" >> beam.FlatMap(
+                    lambda im: sorted({t for t in im.tag_ids
+                                       if t != F.NO_TAG_ID}))
+                | "CountTags" >> beam.combiners.Count.PerElement())
+  major = (tag_counts
+           | "AllTagCounts" >> beam.combiners.ToDict()
+           | "MajorTags" >> beam.Map(_major_tags, tag_names, min_tag_images))
+
+  rated = (rev_out.reviews | "Reshuffle" >> beam.Reshuffle()
+           | "RecoverRatings" >> beam.ParDo(_RecoverRating()).with_outputs(
+               "rejects", main="kept"))
+  deduped = (rated.kept
+             | "KeyPair" >> beam.Map(lambda r: ((r["user_id"], r["image_id"]),
+                                                r))
+             | "GroupPair" >> beam.GroupByKey()
+             | "DedupePairs" >> beam.FlatMap(_dedupe_pair).with_outputs(
+                 "rejects", main="unique"))
+  joined = ({"image": images | "KeyImage" >> beam.Map(
+      lambda im: (im.image_id, im)),
+             "reviews": deduped.unique | "KeyReview" >> beam.Map(
+                 lambda r: (r["image_id"], r))}
+            | "CoGroup" >> beam.CoGroupByKey()
+            | "JoinImages" >> beam.ParDo(
+                _JoinImage(images_dir, max_side),
+                major_tags=beam.pvalue.AsSingleton(major)).with_outputs(
+                    "rejects", "image_stats", main="examples"))
+
+  review_rejects = ((rev_out.rejects, rated.rejects, deduped.rejects,
+                     joined.rejects) | "ReviewRejects" >> beam.Flatten())
+  all_rejects = ((review_rejects, ava_out.rejects)
+                 | "AllRejects" >> beam.Flatten())
+  (all_rejects | "RejectsJson" >> beam.Map(
+      lambda d: json.dumps(d, sort_keys=True, ensure_ascii=False))
+   | "WriteRejects" >> beam.io.WriteToText(
+       os.path.join(out_dir, REJECTS_SUBDIR, "rejects"),
+       file_name_suffix=".jsonl", num_shards=1))
+  (joined.examples | "Serialized" >> beam.Map(lambda t: t[3])
+   | "WriteExamples" >> beam.io.WriteToTFRecord(
+       os.path.join(out_dir, EXAMPLES_SUBDIR, EXAMPLES_PREFIX),
+       file_name_suffix=".tfrecord", num_shards=num_shards))
+
+  # ---- summary inputs, each combined to one element ----
+  def count(pcoll, label):
+    return pcoll | f"Count{label}" >> beam.combiners.Count.Globally()
+
+  user_counts = (joined.examples | "UserOfExample" >> beam.Map(lambda t: t[0])
+                 | "CountPerUser" >> beam.combiners.Count.PerElement()
+                 | "UserCounts" >> beam.combiners.ToDict())
+  reject_counts = (all_rejects | "RejectReason" >> beam.Map(
+      lambda d: ("ava:" if d["source"].endswith(F.AVA_FILE) else "") +
+      d["reason"])
+                   | "CountReasons" >> beam.combiners.Count.PerElement()
+                   | "ReasonCounts" >> beam.combiners.ToDict())
+  image_stats = joined.image_stats | "ImageStats" >> beam.combiners.ToList()
+  counts = {
+      "reviews_in": count(rev_out.reviews, "ReviewRecords"),
+      "reviews_rejected_by_reader": count(rev_out.rejects, "ReviewReadRejects"),
+      "ava_kept": count(images, "AVAImages"),
+      "ava_rejected": count(ava_out.rejects, "AVARejects"),
+  }
+
+  def _summary(_, stats, users, reasons, major_tags, **c):
+    c = dict(c)
+    c["reviews_in"] += c.pop("reviews_rejected_by_reader")
+    c["ava_in"] = c["ava_kept"] + c.pop("ava_rejected")
+    review_reasons = {k: v for k, v in reasons.items()
+                      if not k.startswith("ava:")}
+    summary = summarize(stats, users, review_reasons, c, major_tags)
+    summary["ava_rejects_by_reason"] = {
+        k[4:]: v for k, v in sorted(reasons.items()) if k.startswith("ava:")}
+    return summary
+
+  summary = (p | "SummarySeed" >> beam.Create([None])
+             | "Summary" >> beam.Map(
+                 _summary,
+                 beam.pvalue.AsSingleton(image_stats),
+                 beam.pvalue.AsSingleton(user_counts),
+                 beam.pvalue.AsSingleton(reject_counts),
+                 beam.pvalue.AsSingleton(major),
+                 **{k: beam.pvalue.AsSingleton(v) for k, v in counts.items()}))
+  summary | "WriteSummary" >> beam.Map(
+      lambda s: _write_json_atomically(os.path.join(out_dir, SUMMARY_FILE), s))
+  return summary
+
+
+def run(data_dir: str, out_dir: str, *,
+        min_tag_images: int = F.DEFAULT_MIN_TAG_IMAGES,
+        max_side: int = cfg_lib.STORED_IMAGE_MAX_SIDE,
+        beam_args: Sequence[str] = (), num_shards: int = 0) -> Dict[str, Any]:
+  """Runs the job and returns the summary (also at ``out_dir/summary.json``).
+
+  Raises ``RuntimeError`` if the in = kept + rejected invariant fails.
+  """
+  for required in (F.AVA_FILE,):
+    if not FileSystems.exists(os.path.join(data_dir, required)):
+      raise FileNotFoundError(f"{os.path.join(data_dir, required)}: missing "
+                              "(an AVA-review directory needs AVA.txt)")
+  find_reviews_file(data_dir)
+  tags_path = os.path.join(data_dir, F.TAGS_FILE)
+  tag_names, tag_rejects = (ava.read_id_names(tags_path)
+                            if FileSystems.exists(tags_path) else ({}, []))
+  for rej in tag_rejects:
+    logging.warning("%s:%d: %s (%s)", rej.source, rej.line, rej.reason,
+                    rej.detail)
+  # Clear outputs of an earlier run so stale shards are never mixed in.
+  for sub in (EXAMPLES_SUBDIR, REJECTS_SUBDIR):
+    match = FileSystems.match([os.path.join(out_dir, sub, "*")])[0]
+    if match.metadata_list:
+      FileSystems.delete([m.path for m in match.metadata_list])
+  options = PipelineOptions(list(beam_args))
+  with beam.Pipeline(options=options) as p:
+    build_pipeline(p, data_dir, out_dir, min_tag_images, tag_names, max_side,
+                   num_shards)
+  with FileSystems.open(os.path.join(out_dir, SUMMARY_FILE)) as fh:
+    summary = json.loads(fh.read().decode("utf-8"))
+  summary["tags_file_rejects"] = len(tag_rejects)
+  r = summary["reviews"]
+  if r["in"] != r["kept"] + r["rejected"] or \
+      r["rejected"] != summary["rejects_total"] - summary["ava_lines"][
+          "rejected"]:
+    raise RuntimeError(
+        f"record accounting failed: in={r['in']} kept={r['kept']} "
+        f"rejected={r['rejected']} rejects written="
+        f"{summary['rejects_total'] - summary['ava_lines']['rejected']}")
+  _write_json_atomically(os.path.join(out_dir, SUMMARY_FILE), summary)
+  return summary
+
+
+def format_summary(summary: Dict[str, Any]) -> str:
+  """Human-readable report printed by ``cfan build-examples``."""
+  r, a, t1 = summary["reviews"], summary["ava_lines"], summary["table1"]
+  lines = [
+      f"reviews   in {r['in']:>9,d} = kept {r['kept']:>9,d} + rejected "
+      f"{r['rejected']:>9,d}",
+      f"AVA lines in {a['in']:>9,d} = kept {a['kept']:>9,d} + rejected "
+      f"{a['rejected']:>9,d}",
+  ]
+  for reason, n in summary["rejects_by_reason"].items():
+    lines.append(f"  rejected review: {reason:<24s} {n:>8,d}")
+  for reason, n in summary.get("ava_rejects_by_reason", {}).items():
+    lines.append(f"  rejected AVA line: {reason:<22s} {n:>8,d}")
+  im = summary["images"]
+  lines += [
+      f"images: {im['with_kept_reviews']:,d} with kept reviews, "
+      f"{im['set_aside_no_major_tag']:,d} reviewed but set aside (no major "
+      f"tag), {im['without_reviews']:,d} without reviews",
+      f"major tags ({len(summary['major_tags'])}): "
+      + ", ".join(summary["major_tags"]),
+      f"labels: {summary['labels']['good']:,d} good / "
+      f"{summary['labels']['bad']:,d} bad",
+      f"Eq. 7 consistency with raw votes: "
+      f"{100 * summary['eq7_consistency']:.2f} % (paper: 81.06 % on AVA)",
+      "Table 1:",
+      f"  users {t1['users']:,d}, images {t1['images']:,d}, reviews "
+      f"{t1['reviews']:,d}",
+  ]
+  for key in ("reviews_per_image", "reviews_per_user"):
+    s = t1[key]
+    if s["count"]:
+      lines.append(f"  {key.replace('_', ' ')}: mean {s['mean']:.2f}, median "
+                   f"{s['median']:.1f}, range {s['min']:.0f}-{s['max']:.0f}")
+  lines.append(f"  {'tag':<22s} {'images':>7s} {'reviews':>8s} {'good %':>7s}")
+  for tag, t in t1["per_tag"].items():
+    lines.append(f"  {tag:<22s} {t['images']:>7,d} {t['reviews']:>8,d} "
+                 f"{100 * t['positive_ratio']:>6.1f}%")
+  return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""Every configuration value of the system, in one module.
+
+Two named configurations:
+
+* ``paper`` — the IJCAI 2018 set-up: VGG-16 (no top) at 320x320 giving a
+  10x10x512 feature map, k = 50, SGD with lr 0.005 decayed by 0.99 every 1000
+  steps, lambda_beta = 1, lambda_z = 0.015 (Eq. 6). Meant for a GPU.
+* ``cpu`` — the same architecture with a small CNN at 64x64 so that the whole
+  pipeline trains in minutes on a 2-core laptop. It uses Adam because a few
+  hundred SGD steps at lr 0.005 do not move a freshly initialised network.
+
+The dict form (``to_dict``/``from_dict``) is what travels through TFX's
+``custom_config`` to ``preprocessing_fn`` and ``run_fn``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Dict, Optional, Tuple
+
+# Where the paper config looks for ImageNet VGG-16 weights (no download is
+# possible on air-gapped machines): $CFAN_VGG16_WEIGHTS, else the Keras cache.
+VGG16_WEIGHTS_ENV = "CFAN_VGG16_WEIGHTS"
+VGG16_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def keras_cache_weights_path() -> str:
+  keras_home = os.environ.get("KERAS_HOME",
+                              os.path.join(os.path.expanduser("~"), ".keras"))
+  return os.path.join(keras_home, "models", VGG16_WEIGHTS_FILE)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Hyper-parameters shared by Transform, Trainer and serving."""
+  name: str
+  # Transform
+  image_size: int  # images are resized to image_size x image_size x 3
+  max_review_len: int  # review tokens are padded/truncated to this length
+  review_vocab_size: int  # top-k words kept by compute_and_apply_vocabulary
+  num_oov_buckets: int = 1
+  jpeg_quality: int = 90  # quality of the compact transformed image
+  # Model
+  backbone: str = "small_cnn"  # "small_cnn" | "vgg16"
+  cnn_filters: Tuple[int, ...] = (32, 64, 64)  # small_cnn only
+  embedding_dim: int = 50  # k, the user / image embedding size
+  word_embedding_dim: int = 64
+  gru_units: int = 64  # per direction (Eq. 3); h_uv has 2x this (Eq. 4)
+  hidden_units: Tuple[int, ...] = (64,)  # interaction layers f (Eq. 2)
+  dropout: float = 0.2
+  lambda_beta: float = 1.0  # Eq. 6
+  lambda_z: float = 0.015  # Eq. 6
+  # Optimisation
+  optimizer: str = "sgd"  # "sgd" | "adam"
+  learning_rate: float = 0.005
+  lr_decay_rate: float = 0.99
+  lr_decay_steps: int = 1000
+  momentum: float = 0.0
+  batch_size: int = 32
+  train_steps: int = 1000
+  eval_steps: int = 50
+  # Review-free training: probability that an example's review is replaced
+  # by its user's profile text during training (so both paths work).
+  review_free_prob: float = 0.5
+  profile_max_reviews: int = 8  # reviews concatenated into a user's profile
+  profile_len: int = 64  # tokens of profile text fed to the review branch
+  # Accelerators
+  mixed_precision: str = "auto"  # "auto" (on when a GPU is visible) | "on" | "off"
+  xla: bool = False
+  vgg16_weights: Optional[str] = None  # explicit path; else env / Keras cache
+  seed: int = 42
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, d: Dict[str, Any]) -> "ModelConfig":
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - fields
+    if unknown:
+      raise ValueError(f"Unknown config keys: {sorted(unknown)}")
+    kw = dict(d)
+    for key in ("cnn_filters", "hidden_units"):
+      if key in kw and kw[key] is not None:
+        kw[key] = tuple(kw[key])
+    return cls(**kw)
+
+  def replace(self, **changes: Any) -> "ModelConfig":
+    return dataclasses.replace(self, **changes)
+
+  def resolve_vgg16_weights(self) -> Optional[str]:
+    """Local path of ImageNet VGG-16 weights, or None when none is present."""
+    for candidate in (self.vgg16_weights, os.environ.get(VGG16_WEIGHTS_ENV),
+                      keras_cache_weights_path()):
+      if candidate and os.path.isfile(candidate):
+        return candidate
+    return None
+
+
+CONFIGS: Dict[str, ModelConfig] = {
+    "paper": ModelConfig(
+        name="paper",
+        image_size=320,
+        max_review_len=64,
+        review_vocab_size=20000,
+        backbone="vgg16",
+        embedding_dim=50,
+        word_embedding_dim=128,
+        gru_units=128,
+        hidden_units=(128, 64),
+        optimizer="sgd",
+        learning_rate=0.005,
+        lr_decay_rate=0.99,
+        lr_decay_steps=1000,
+        batch_size=64,
+        train_steps=20000,
+        eval_steps=200,
+        profile_len=192,
+    ),
+    "cpu": ModelConfig(
+        name="cpu",
+        image_size=64,
+        max_review_len=32,
+        review_vocab_size=3000,
+        backbone="small_cnn",
+        cnn_filters=(32, 64, 64),
+        embedding_dim=16,
+        word_embedding_dim=32,
+        gru_units=32,
+        hidden_units=(32,),
+        optimizer="adam",
+        learning_rate=0.003,
+        lr_decay_rate=0.99,
+        lr_decay_steps=1000,
+        batch_size=32,
+        train_steps=600,
+        eval_steps=20,
+        profile_len=64,
+    ),
+}
+DEFAULT_CONFIG = "cpu"
+
+
+def get_config(name: str, **overrides: Any) -> ModelConfig:
+  if name not in CONFIGS:
+    raise ValueError(f"Unknown config {name!r}; choose from {sorted(CONFIGS)}")
+  cfg = CONFIGS[name]
+  return cfg.replace(**overrides) if overrides else cfg
+
+
+# --------------------------------------------------------------------------
+# Data preparation (cfan build-examples) defaults
+# --------------------------------------------------------------------------
+# Each image is re-encoded once (longest side capped, JPEG quality 90) and the
+# same bytes are attached to each of its reviews' examples; see BUILD.md.
+STORED_IMAGE_MAX_SIDE = 320
+STORED_JPEG_QUALITY = 90
+# Demo data sizes: CI-sized default and the benchmark scale.
+DEMO_DEFAULT_USERS = 120
+DEMO_DEFAULT_IMAGES = 900
+DEMO_SCALE_REVIEWS_PER_UNIT = 1000  # --scale N means about N*1000 reviews
+DEMO_MIN_TAG_IMAGES = 40  # major-tag threshold that suits the demo sizes
+# Train/eval split of the labelled examples (paper: random 90/10).
+EVAL_FRACTION = 0.1
+# Evaluator blessing thresholds (absolute floor; the change threshold against
+# the blessed baseline is "must not be worse").
+MIN_PERSONAL_AUC = 0.5

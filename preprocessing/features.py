@@ -1,0 +1,107 @@
+"""Single source of truth for the data contract.
+
+Feature names of the labelled tf.Examples, their transformed (``_xf``) names,
+the AVA file layout, the tag protocol and the rating rule constants live here
+and are imported by the Beam jobs, ``preprocessing_fn``, the Trainer, the
+pipeline, the CLI, the tests and the notebooks.
+"""
+from __future__ import annotations
+
+# --------------------------------------------------------------------------
+# AVA-review directory layout
+# --------------------------------------------------------------------------
+AVA_FILE = "AVA.txt"
+TAGS_FILE = "tags.txt"
+CHALLENGES_FILE = "challenges.txt"
+IMAGES_DIR = "images"
+REVIEWS_FILE = "reviews.txt"  # crawler block layout
+UIR_FILE = "uir.txt"  # user_id|image_id|review
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+AVA_NUM_COLUMNS = 15  # index, image_id, 10 vote counts, tag_1, tag_2, challenge
+AVA_NUM_SCORES = 10  # votes for scores 1..10
+NO_TAG_ID = 0  # tag id meaning "no tag" in AVA.txt
+
+# --------------------------------------------------------------------------
+# Rating protocol (paper §4.1)
+# --------------------------------------------------------------------------
+# User-agnostic label b_v = 1 iff the mean raw vote is strictly larger than 5.
+AGNOSTIC_THRESHOLD = 5.0
+# Five preference levels; levels 1-2 -> bad (0), 3-5 -> good (1).
+NUM_PREFERENCE_LEVELS = 5
+GOOD_MIN_LEVEL = 3
+# Review types of paper §4.1.
+REVIEW_TYPE_RULE = "I"  # photographic-rule comment -> kept, aspect sentiment
+REVIEW_TYPE_FEELING = "II"  # subjective feeling -> rewritten, kept
+REVIEW_TYPE_OFF_TOPIC = "III"  # dropped (counted)
+REVIEW_TYPE_EQUIVOCAL = "IV"  # dropped (counted)
+KEPT_REVIEW_TYPES = (REVIEW_TYPE_RULE, REVIEW_TYPE_FEELING)
+FEELING_REWRITE = {1: "The photo is good", 0: "The photo is bad"}
+
+# Kao et al. (2017) major-tag protocol: a tag is "major" if at least this many
+# images carry it (tag_1 or tag_2). 3000 on full AVA; configurable for small
+# data (``--min-tag-images``).
+DEFAULT_MIN_TAG_IMAGES = 3000
+# Primary tag of an image = tag_1 if it is major, else tag_2 if major, else the
+# image has no major tag and is set aside (counted).
+
+# --------------------------------------------------------------------------
+# Labelled tf.Example features (output of ``cfan build-examples``)
+# --------------------------------------------------------------------------
+USER_KEY = "user_id"  # bytes
+IMAGE_ID_KEY = "image_id"  # bytes (AVA image id as text)
+REVIEW_KEY = "review"  # bytes, cleaned review text (type II rewritten)
+IMAGE_KEY = "image"  # bytes, JPEG re-encoded once per image (see BUILD.md)
+LABEL_KEY = "rating"  # int64, personal good(1)/bad(0) s_uv
+AGNOSTIC_LABEL_KEY = "agnostic_rating"  # int64, b_v
+TAG_KEY = "tag"  # bytes, primary major semantic tag name
+MEAN_SCORE_KEY = "mean_score"  # float, mean raw vote
+VOTES_KEY = "votes"  # int64 x 10, raw vote histogram
+PREFERENCE_KEY = "preference_level"  # int64 1..5
+REVIEW_TYPE_KEY = "review_type"  # bytes, "I" or "II"
+CHALLENGE_KEY = "challenge_id"  # int64
+
+STRING_FEATURES = (USER_KEY, IMAGE_ID_KEY, REVIEW_KEY, IMAGE_KEY, TAG_KEY,
+                   REVIEW_TYPE_KEY)
+INT_FEATURES = (LABEL_KEY, AGNOSTIC_LABEL_KEY, PREFERENCE_KEY, CHALLENGE_KEY)
+FLOAT_FEATURES = (MEAN_SCORE_KEY,)
+VECTOR_INT_FEATURES = {VOTES_KEY: AVA_NUM_SCORES}
+
+# Labels are never fed to the model as inputs.
+LABEL_KEYS = (LABEL_KEY, AGNOSTIC_LABEL_KEY, TAG_KEY)
+
+# --------------------------------------------------------------------------
+# Transformed features (``preprocessing_fn`` outputs)
+# --------------------------------------------------------------------------
+
+
+def transformed_name(key: str) -> str:
+  """Name of a feature after Transform, taxi-template style."""
+  return key + "_xf"
+
+
+USER_XF = transformed_name(USER_KEY)  # int64 index, OOV bucket last
+IMAGE_ID_XF = transformed_name(IMAGE_ID_KEY)  # int64 index, OOV bucket last
+REVIEW_XF = transformed_name(REVIEW_KEY)  # int64 [max_review_len] token ids
+REVIEW_LEN_XF = transformed_name("review_len")  # int64 number of real tokens
+IMAGE_XF = transformed_name(IMAGE_KEY)  # bytes: resized JPEG (compact)
+TAG_XF = transformed_name(TAG_KEY)  # int64 tag index (label of the tag head)
+# Model input: decoded image, float32 [B, S, S, 3] in 0..255 (decoded from
+# IMAGE_XF inside the model's serving/training input path).
+IMAGE_PIXELS_KEY = "image_pixels"
+
+# Vocabulary names written by Transform (files under transform_fn/assets).
+USER_VOCAB = "user_vocab"
+IMAGE_VOCAB = "image_vocab"
+TAG_VOCAB = "tag_vocab"
+REVIEW_VOCAB = "review_vocab"
+
+# Token ids: 0 is padding; the vocabulary is shifted by one so that index 0
+# never names a word; the last index is the OOV bucket.
+PAD_TOKEN_ID = 0
+
+# Model output names (shared by the model, signatures, Evaluator, CLI).
+PERSONAL_OUTPUT = "p_personal"
+AGNOSTIC_OUTPUT = "p_agnostic"
+TAG_OUTPUT = "tag_probs"
+ATTENTION_OUTPUT = "attention"

@@ -1,0 +1,126 @@
+"""TFX Transform: ``preprocessing_fn`` (referenced by dotted path).
+
+Inputs are the labelled tf.Examples of :mod:`preprocessing.build_examples`;
+outputs are the ``_xf`` features of :mod:`preprocessing.features`:
+
+* ``review_xf``: review lowercased (Unicode case folding) and split into word
+  and punctuation tokens with tensorflow-text, mapped to ids with
+  ``tft.compute_and_apply_vocabulary`` (top-k words + 1 OOV bucket), shifted by
+  one so that 0 is padding, padded/truncated to ``max_review_len``.
+* ``user_id_xf`` / ``image_id_xf`` / ``tag_xf``: vocabulary indices with one
+  OOV bucket (the last index), so unseen users/images still score.
+* ``image_xf``: the photo decoded (JPEG/PNG/GIF/BMP, forced to 3 channels:
+  grayscale and CMYK become RGB), resized to ``image_size`` x ``image_size``
+  and **re-encoded as JPEG** — decoded pixels per review would be ~12 kB
+  (uint8) / ~98 kB (as int64 in a tf.Example) at 64 px and 8x that at 320 px;
+  the JPEG is ~2 kB / ~30 kB (see BUILD.md for the measured figures). The
+  Trainer and the serving signatures decode it (``decode_image_xf``).
+* labels (``rating``, ``agnostic_rating``) pass through unchanged.
+
+The same graph runs inside the exported model (TFT layer), so serving sees
+exactly the training-time tokenisation, vocabularies and resizing.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import tensorflow as tf
+import tensorflow_text as tf_text  # noqa: F401  (registers text ops)
+import tensorflow_transform as tft
+
+from preprocessing import config as cfg_lib
+from preprocessing import features as F
+
+# Whitespace separates tokens; every other non-word character (punctuation,
+# emoji) is a token of its own; apostrophes stay inside words ("isn't").
+_DELIM = r"\s+|[^\w'\s]"
+_KEEP_DELIM = r"[^\w'\s]"
+
+
+def _dense_1d(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
+  """[B] tensor from a [B], [B, 1] dense or [B, 1] sparse input."""
+  if isinstance(x, tf.SparseTensor):
+    x = tf.sparse.to_dense(
+        tf.SparseTensor(x.indices, x.values, [x.dense_shape[0], 1]),
+        default_value=default)
+  if x.shape.rank == 2:
+    x = tf.squeeze(x, axis=1)
+  return x
+
+
+def tokenize_reviews(text: tf.Tensor) -> tf.RaggedTensor:
+  """[B] strings -> ragged [B, None] lowercase tokens (tensorflow-text)."""
+  folded = tf_text.case_fold_utf8(text)
+  return tf_text.regex_split(folded, delim_regex_pattern=_DELIM,
+                             keep_delim_regex_pattern=_KEEP_DELIM)
+
+
+def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
+  """[B] encoded images -> [B, size, size, 3] uint8.
+
+  Undecodable bytes raise at run time (the Beam job already set such images
+  aside); serving callers validate first (see keras_model.signatures).
+  """
+
+  def one(data: tf.Tensor) -> tf.Tensor:
+    img = tf.io.decode_image(data, channels=3, expand_animations=False)
+    img = tf.image.resize(img, [size, size], method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(img), 0, 255), tf.uint8)
+
+  return tf.map_fn(one, image_bytes,
+                   fn_output_signature=tf.TensorSpec([size, size, 3],
+                                                     tf.uint8))
+
+
+def encode_images(pixels: tf.Tensor, quality: int) -> tf.Tensor:
+  return tf.map_fn(lambda im: tf.io.encode_jpeg(im, quality=quality),
+                   pixels, fn_output_signature=tf.TensorSpec([], tf.string))
+
+
+def decode_image_xf(image_xf: tf.Tensor, size: int) -> tf.Tensor:
+  """``image_xf`` JPEG bytes [B] -> float32 [B, size, size, 3] in 0..255."""
+  pixels = tf.map_fn(
+      lambda b: tf.io.decode_jpeg(b, channels=3), image_xf,
+      fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+  return tf.cast(tf.reshape(pixels, [-1, size, size, 3]), tf.float32)
+
+
+def preprocessing_fn(inputs: Dict[str, Any],
+                     custom_config: Optional[Dict[str, Any]] = None
+                     ) -> Dict[str, Any]:
+  """tf.Transform callback; ``custom_config`` is a ModelConfig dict."""
+  cfg = cfg_lib.ModelConfig.from_dict(custom_config) if custom_config else \
+      cfg_lib.get_config(cfg_lib.DEFAULT_CONFIG)
+  outputs: Dict[str, Any] = {}
+
+  user = _dense_1d(inputs[F.USER_KEY], b"")
+  outputs[F.USER_XF] = tft.compute_and_apply_vocabulary(
+      user, num_oov_buckets=cfg.num_oov_buckets, vocab_filename=F.USER_VOCAB)
+  image_id = _dense_1d(inputs[F.IMAGE_ID_KEY], b"")
+  outputs[F.IMAGE_ID_XF] = tft.compute_and_apply_vocabulary(
+      image_id, num_oov_buckets=cfg.num_oov_buckets,
+      vocab_filename=F.IMAGE_VOCAB)
+
+  review = _dense_1d(inputs[F.REVIEW_KEY], b"")
+  tokens = tokenize_reviews(review)
+  ids = tft.compute_and_apply_vocabulary(
+      tokens, top_k=cfg.review_vocab_size, num_oov_buckets=cfg.num_oov_buckets,
+      vocab_filename=F.REVIEW_VOCAB)
+  ids = ids + 1  # 0 is reserved for padding
+  outputs[F.REVIEW_XF] = ids.to_tensor(
+      default_value=F.PAD_TOKEN_ID, shape=[None, cfg.max_review_len])
+  outputs[F.REVIEW_LEN_XF] = tf.minimum(ids.row_lengths(),
+                                        cfg.max_review_len)
+
+  image = _dense_1d(inputs[F.IMAGE_KEY], b"")
+  outputs[F.IMAGE_XF] = encode_images(
+      decode_and_resize(image, cfg.image_size), cfg.jpeg_quality)
+
+  if F.TAG_KEY in inputs:
+    outputs[F.TAG_XF] = tft.compute_and_apply_vocabulary(
+        _dense_1d(inputs[F.TAG_KEY], b""), num_oov_buckets=1,
+        vocab_filename=F.TAG_VOCAB)
+  for key in (F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY):
+    if key in inputs:
+      outputs[key] = tf.cast(_dense_1d(inputs[key], 0), tf.int64)
+  return outputs

@@ -1,0 +1,391 @@
+"""Tests of the synthetic AVA-review generator (preprocessing/demo_data.py).
+
+The parsers here are deliberately independent of the project's readers: they
+check the files against AVA's formats as documented, not against our own code.
+"""
+from __future__ import annotations
+
+import collections
+import html
+import json
+import os
+from typing import Dict, List, Tuple
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from preprocessing import config
+from preprocessing import demo_data
+from preprocessing import features
+
+SMALL = dict(users=40, images=120)
+
+
+# --------------------------------------------------------------------------
+# Minimal independent parsers
+# --------------------------------------------------------------------------
+def parse_ava(path: str) -> List[List[int]]:
+  rows = []
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      cols = line.split()
+      assert len(cols) == features.AVA_NUM_COLUMNS, line
+      rows.append([int(c) for c in cols])
+  return rows
+
+
+def parse_id_names(path: str) -> Dict[int, str]:
+  out = {}
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      ident, name = line.rstrip("\n").split(" ", 1)
+      out[int(ident)] = name
+  return out
+
+
+def parse_blocks(path: str) -> List[Tuple[str, str, str]]:
+  """(user_id, image_id, text) from the crawler block layout."""
+  with open(path, encoding="utf-8") as f:
+    lines = f.read().split("\n")
+  assert lines[-1] == ""  # file ends with a newline
+  lines = lines[:-1]
+  out = []
+  i = 0
+  while i < len(lines):
+    image_id = lines[i]
+    count = int(lines[i + 1])
+    assert count >= 1
+    block = lines[i + 2:i + 2 + 2 * count]
+    assert len(block) == 2 * count, f"truncated block for {image_id}"
+    for k in range(count):
+      out.append((block[2 * k], image_id, block[2 * k + 1]))
+    i += 2 + 2 * count
+  return out
+
+
+def parse_uir(path: str) -> List[Tuple[str, str, str]]:
+  out = []
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      fields = line.rstrip("\n").split("|")
+      assert len(fields) == 3, line
+      out.append(tuple(fields))
+  return out
+
+
+def saturation(img: Image.Image) -> float:
+  hsv = np.asarray(img.convert("RGB").convert("HSV"), dtype=np.float64)
+  return float(hsv[..., 1].mean() / 255.0)
+
+
+# --------------------------------------------------------------------------
+# Fixtures
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def default_dir(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("demo_default"))
+  summary = demo_data.generate(out, seed=0)
+  return out, summary
+
+
+@pytest.fixture(scope="module")
+def truth(default_dir):
+  with open(os.path.join(default_dir[0], demo_data.TRUTH_FILE),
+            encoding="utf-8") as f:
+    return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def reviews(default_dir):
+  return parse_blocks(os.path.join(default_dir[0], features.REVIEWS_FILE))
+
+
+# --------------------------------------------------------------------------
+# Formats
+# --------------------------------------------------------------------------
+def test_files_exist(default_dir):
+  out, summary = default_dir
+  for name in (features.AVA_FILE, features.TAGS_FILE, features.CHALLENGES_FILE,
+               features.REVIEWS_FILE, demo_data.TRUTH_FILE):
+    assert os.path.isfile(os.path.join(out, name)), name
+  assert os.path.isdir(os.path.join(out, features.IMAGES_DIR))
+  assert not os.path.exists(os.path.join(out, features.UIR_FILE))
+  assert summary["users"] == config.DEMO_DEFAULT_USERS
+  assert summary["images"] == config.DEMO_DEFAULT_IMAGES
+
+
+def test_ava_txt_format(default_dir):
+  out, summary = default_dir
+  rows = parse_ava(os.path.join(out, features.AVA_FILE))
+  assert len(rows) == summary["images"]
+  assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+  ids = [r[1] for r in rows]
+  assert len(set(ids)) == len(ids)
+  assert all(100000 <= i <= 999999 for i in ids)
+  assert not all(b - a == 1 for a, b in zip(ids, ids[1:]))  # not consecutive
+  votes = np.array([r[2:12] for r in rows])
+  assert (votes >= 0).all()
+  assert votes.sum(axis=1).min() >= 100 and votes.sum(axis=1).max() <= 250
+  mean = votes @ np.arange(1, 11) / votes.sum(axis=1)
+  assert 0.65 <= (mean > features.AGNOSTIC_THRESHOLD).mean() <= 0.85
+  tags = parse_id_names(os.path.join(out, features.TAGS_FILE))
+  challenges = parse_id_names(os.path.join(out, features.CHALLENGES_FILE))
+  for r in rows:
+    assert r[12] == features.NO_TAG_ID or r[12] in tags
+    assert r[13] == features.NO_TAG_ID or r[13] in tags
+    assert r[13] == features.NO_TAG_ID or r[13] != r[12]
+    assert r[14] in challenges
+  untagged = sum(r[12] == 0 and r[13] == 0 for r in rows) / len(rows)
+  assert 0.02 <= untagged <= 0.1
+  tagged = [r for r in rows if r[12] != 0]
+  assert 0.3 <= sum(r[13] != 0 for r in tagged) / len(tagged) <= 0.5
+
+
+def test_tags_major_and_rare(default_dir):
+  out, _ = default_dir
+  tags = parse_id_names(os.path.join(out, features.TAGS_FILE))
+  names = set(tags.values())
+  assert {"Black and White", "Still Life", "Landscape"} <= names
+  rows = parse_ava(os.path.join(out, features.AVA_FILE))
+  counts = collections.Counter()
+  for r in rows:
+    for t in (r[12], r[13]):
+      if t != features.NO_TAG_ID:
+        counts[tags[t]] += 1
+  major = [n for n, c in counts.items() if c >= config.DEMO_MIN_TAG_IMAGES]
+  rare = [n for n, c in counts.items() if c < config.DEMO_MIN_TAG_IMAGES]
+  assert 8 <= len(major) <= 10, counts
+  assert 2 <= len(rare) <= 3, counts
+
+
+def test_reviews_block_layout(default_dir, reviews, truth):
+  out, summary = default_dir
+  ids = {str(r[1]) for r in parse_ava(os.path.join(out, features.AVA_FILE))}
+  assert len(reviews) == summary["reviews"] == len(truth["reviews"])
+  pairs = [(u, v) for u, v, _ in reviews]
+  assert len(set(pairs)) == len(pairs)  # at most one review per pair
+  assert {v for _, v, _ in reviews} <= ids
+  assert all(u.isdigit() for u, _, _ in reviews)
+  assert all(t.strip() and "\n" not in t and "|" not in t
+             for _, _, t in reviews)
+  per_image = collections.Counter(v for _, v, _ in reviews)
+  assert 6.0 <= len(reviews) / len(ids) <= 8.0
+  assert max(per_image.values()) >= 3 * np.mean(list(per_image.values()))
+  assert set(pairs) == {(r["user_id"], r["image_id"]) for r in truth["reviews"]}
+
+
+def test_images_are_real_files(default_dir):
+  out, summary = default_dir
+  rows = parse_ava(os.path.join(out, features.AVA_FILE))
+  files = set(os.listdir(os.path.join(out, features.IMAGES_DIR)))
+  shapes, exts = set(), collections.Counter()
+  for r in rows:
+    found = [str(r[1]) + e for e in (".jpg", ".png") if str(r[1]) + e in files]
+    assert len(found) == 1, r[1]
+    name = found[0]
+    exts[os.path.splitext(name)[1]] += 1
+    with Image.open(os.path.join(out, features.IMAGES_DIR, name)) as img:
+      assert img.format == ("PNG" if name.endswith(".png") else "JPEG")
+      img.load()
+      assert max(img.size) == 96
+      shapes.add(img.size)
+  assert exts[".png"] == summary["png_images"] > 0
+  assert exts[".png"] < 0.08 * len(rows)
+  assert len(shapes) >= 3  # square, landscape and portrait frames
+
+
+# --------------------------------------------------------------------------
+# Determinism, layouts, sizing
+# --------------------------------------------------------------------------
+def _read(path: str) -> bytes:
+  with open(path, "rb") as f:
+    return f.read()
+
+
+def test_deterministic_per_seed(tmp_path):
+  a, b, c = (str(tmp_path / n) for n in "abc")
+  demo_data.generate(a, seed=3, **SMALL)
+  demo_data.generate(b, seed=3, **SMALL)
+  demo_data.generate(c, seed=4, **SMALL)
+  for name in (features.AVA_FILE, features.TAGS_FILE, features.CHALLENGES_FILE,
+               features.REVIEWS_FILE, demo_data.TRUTH_FILE):
+    assert _read(os.path.join(a, name)) == _read(os.path.join(b, name)), name
+  images = sorted(os.listdir(os.path.join(a, features.IMAGES_DIR)))
+  assert images == sorted(os.listdir(os.path.join(b, features.IMAGES_DIR)))
+  for name in images[:: max(1, len(images) // 10)]:
+    assert (_read(os.path.join(a, features.IMAGES_DIR, name)) ==
+            _read(os.path.join(b, features.IMAGES_DIR, name))), name
+  for name in (features.AVA_FILE, features.REVIEWS_FILE):
+    assert _read(os.path.join(a, name)) != _read(os.path.join(c, name)), name
+
+
+def test_uir_layout(tmp_path):
+  out = str(tmp_path)
+  summary = demo_data.generate(out, seed=1, layout="uir", **SMALL)
+  assert summary["reviews_file"] == features.UIR_FILE
+  assert not os.path.exists(os.path.join(out, features.REVIEWS_FILE))
+  rows = parse_uir(os.path.join(out, features.UIR_FILE))
+  assert len(rows) == summary["reviews"]
+  ava_ids = {str(r[1]) for r in parse_ava(os.path.join(out, features.AVA_FILE))}
+  assert all(u.isdigit() and v in ava_ids and t for u, v, t in rows)
+  assert len({(u, v) for u, v, _ in rows}) == len(rows)
+
+
+def test_layouts_share_the_same_data(tmp_path):
+  a, b = str(tmp_path / "blocks"), str(tmp_path / "uir")
+  demo_data.generate(a, seed=5, **SMALL)
+  demo_data.generate(b, seed=5, layout="uir", **SMALL)
+  assert sorted(parse_blocks(os.path.join(a, features.REVIEWS_FILE))) == sorted(
+      parse_uir(os.path.join(b, features.UIR_FILE)))
+
+
+def test_invalid_layout(tmp_path):
+  with pytest.raises(ValueError):
+    demo_data.generate(str(tmp_path), layout="csv", **SMALL)
+
+
+def test_scale_sets_size(tmp_path):
+  summary = demo_data.generate(str(tmp_path), scale=0.5, seed=2)
+  users, images = demo_data.sizes_for_scale(0.5)
+  assert (summary["users"], summary["images"]) == (users, images)
+  target = 0.5 * config.DEMO_SCALE_REVIEWS_PER_UNIT
+  assert 0.7 * target <= summary["reviews"] <= 1.3 * target
+  # Scale 100 is sized for about 100k reviews and ~15k images.
+  users, images = demo_data.sizes_for_scale(100)
+  assert 13000 <= images <= 16000
+  assert images * demo_data.MEAN_REVIEWS_PER_IMAGE >= 100000
+
+
+def test_progress_and_silence(tmp_path, capsys):
+  calls = []
+  demo_data.generate(str(tmp_path / "p"), seed=0,
+                     progress=lambda s, d, t: calls.append((s, d, t)), **SMALL)
+  stages = {s for s, _, _ in calls}
+  assert {"reviews", "images"} <= stages
+  for stage in stages:
+    last = [c for c in calls if c[0] == stage][-1]
+    assert last[1] == last[2]
+  capsys.readouterr()
+  demo_data.generate(str(tmp_path / "q"), seed=0, **SMALL)
+  captured = capsys.readouterr()
+  assert captured.out == "" and captured.err == ""
+
+
+# --------------------------------------------------------------------------
+# Planted signal
+# --------------------------------------------------------------------------
+def test_activity_is_heavy_tailed(reviews):
+  per_user = np.array(list(collections.Counter(u for u, _, _ in reviews)
+                           .values()))
+  assert len(per_user) == config.DEMO_DEFAULT_USERS
+  assert per_user.min() >= 2
+  assert per_user.max() >= 5 * np.median(per_user)
+
+
+def test_agnostic_label_agreement_band(default_dir, truth):
+  out, _ = default_dir
+  rows = parse_ava(os.path.join(out, features.AVA_FILE))
+  votes = {str(r[1]): np.array(r[2:12]) for r in rows}
+  b_v = {i: int(v @ np.arange(1, 11) / v.sum() > features.AGNOSTIC_THRESHOLD)
+         for i, v in votes.items()}
+  s = np.array([r["s_uv"] for r in truth["reviews"]])
+  b = np.array([b_v[r["image_id"]] for r in truth["reviews"]])
+  assert 0.65 <= s.mean() <= 0.9  # mostly positive, as in the paper (81 %)
+  assert 0.6 <= (b == s).mean() <= 0.9
+
+
+def test_knowing_the_user_beats_the_floor(truth):
+  """The planted taste explains s_uv clearly better than b_v does."""
+  users, images = truth["users"], truth["images"]
+  hits_oracle, hits_floor = [], []
+  for r in truth["reviews"]:
+    u, v = users[r["user_id"]], images[r["image_id"]]
+    aff = 0.0
+    if v["tags"]:
+      aff = u["tag_affinity"][v["tags"][0]]
+      if len(v["tags"]) > 1:
+        aff += 0.5 * u["tag_affinity"][v["tags"][1]]
+    score = v["quality"] + float(np.dot(u["taste"], v["z"])) + aff
+    hits_oracle.append(int(score > u["threshold"]) == r["s_uv"])
+    hits_floor.append(v["b_v"] == r["s_uv"])
+  assert np.mean(hits_oracle) >= np.mean(hits_floor) + 0.08
+
+
+def test_pixels_carry_tags_and_attributes(default_dir, truth):
+  out, _ = default_dir
+  sat = collections.defaultdict(list)
+  lum, bright, hf, sharp = [], [], [], []
+  for image_id, info in truth["images"].items():
+    with Image.open(os.path.join(out, features.IMAGES_DIR, info["file"])) as im:
+      if info["tags"]:
+        sat[info["tags"][0]].append(saturation(im))
+      gray = np.asarray(im.convert("L"), dtype=np.float64) / 255.0
+    lum.append(gray.mean())
+    bright.append(info["attributes"][0])
+    lap = (4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] -
+           gray[1:-1, :-2] - gray[1:-1, 2:])
+    hf.append(np.log(lap.var() + 1e-9))
+    sharp.append(info["attributes"][1])
+  bw = np.mean(sat["Black and White"])
+  assert bw < 0.02
+  for tag in ("Floral", "Abstract", "Landscape", "Macro"):
+    assert np.mean(sat[tag]) > 0.15 + bw, tag
+  assert np.corrcoef(lum, bright)[0, 1] > 0.5
+  assert np.corrcoef(hf, sharp)[0, 1] > 0.5
+
+
+def test_review_types_and_text(reviews, truth):
+  types = collections.Counter(r["type"] for r in truth["reviews"])
+  n = len(truth["reviews"])
+  assert 0.05 <= types[features.REVIEW_TYPE_OFF_TOPIC] / n <= 0.11
+  assert 0.02 <= types[features.REVIEW_TYPE_EQUIVOCAL] / n <= 0.06
+  assert types[features.REVIEW_TYPE_FEELING] / n >= 0.1
+  assert types[features.REVIEW_TYPE_RULE] / n >= 0.55
+  texts = [t for _, _, t in reviews]
+  assert any("&amp;" in t for t in texts)
+  assert any("&quot;" in t for t in texts)
+  assert any(any(ord(ch) > 0xFFFF for ch in t) for t in texts)  # emoji
+  assert any(t.count(".") + t.count("!") >= 3 for t in texts)
+  assert len(set(texts)) >= 0.6 * len(texts)  # not repetitive
+
+
+def test_review_sentiment_expresses_label(reviews, truth):
+  """An off-the-shelf sentiment tool recovers s_uv from types I and II."""
+  vader = pytest.importorskip("vaderSentiment.vaderSentiment")
+  analyzer = vader.SentimentIntensityAnalyzer()
+  text = {(u, v): t for u, v, t in reviews}
+  hits = []
+  for r in truth["reviews"]:
+    if r["type"] not in features.KEPT_REVIEW_TYPES:
+      continue
+    score = analyzer.polarity_scores(
+        html.unescape(text[(r["user_id"], r["image_id"])]))["compound"]
+    hits.append((score > 0.05) == bool(r["s_uv"]))
+  assert np.mean(hits) >= 0.9
+
+
+def test_reviews_lean_to_the_aspects_users_care_about(reviews, truth):
+  text = {(u, v): t.lower() for u, v, t in reviews}
+  words = {"bright": ("light", "exposure"), "colourful": ("color",)}
+  for archetype, keys in words.items():
+    own, others = [], []
+    for r in truth["reviews"]:
+      if r["type"] != features.REVIEW_TYPE_RULE:
+        continue
+      hit = any(k in text[(r["user_id"], r["image_id"])] for k in keys)
+      if truth["users"][r["user_id"]]["archetype"] == archetype:
+        own.append(hit)
+      elif truth["users"][r["user_id"]]["archetype"] == "mainstream":
+        others.append(hit)
+    if own and others:
+      assert np.mean(own) > np.mean(others) + 0.1, archetype
+
+
+def test_regenerating_leaves_no_stale_files(tmp_path):
+  out = str(tmp_path)
+  demo_data.generate(out, seed=1, **SMALL)
+  summary = demo_data.generate(out, seed=2, layout="uir", users=20, images=50)
+  assert not os.path.exists(os.path.join(out, features.REVIEWS_FILE))
+  files = os.listdir(os.path.join(out, features.IMAGES_DIR))
+  assert len(files) == summary["images"]

@@ -1,0 +1,238 @@
+"""The ``cfan`` command line.
+
+Subcommands are discoverable with ``cfan --help`` and ``cfan CMD --help``.
+Heavy imports (TensorFlow, Beam, TFX) happen inside each command so that
+``--help`` answers at once.
+
+Beam flags reach every Beam-based stage unchanged: repeat ``--beam-arg`` or
+put them after ``--``, e.g. ``cfan build-examples --data D --out E --
+--runner=DataflowRunner --project=P --region=R --temp_location=gs://...``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import List, Optional, Sequence
+
+from preprocessing import keras_env as _keras_env  # noqa: F401
+from preprocessing import config as cfg_lib
+from preprocessing import features as F
+
+
+def _split_beam_args(argv: Sequence[str]):
+  argv = list(argv)
+  if "--" in argv:
+    i = argv.index("--")
+    return argv[:i], argv[i + 1:]
+  return argv, []
+
+
+def _print_progress(stage: str, done: int, total: int) -> None:
+  width = 30
+  filled = int(width * done / total) if total else width
+  end = "\n" if done >= total else "\r"
+  print(f"  {stage:<10s} [{'#' * filled}{'.' * (width - filled)}] "
+        f"{done:,d}/{total:,d}", end=end, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------
+def cmd_demo_data(args: argparse.Namespace, beam_args: List[str]) -> int:
+  del beam_args
+  from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
+  t0 = time.time()
+  summary = demo_data.generate(
+      args.out, users=args.users, images=args.images, seed=args.seed,
+      scale=args.scale, layout=args.layout,
+      progress=None if args.quiet else _print_progress)
+  print(f"wrote AVA-review directory {args.out} in {time.time() - t0:.1f} s")
+  print(json.dumps({k: v for k, v in summary.items()
+                    if isinstance(v, (int, float, str))}, indent=2))
+  return 0
+
+
+def cmd_build_examples(args: argparse.Namespace, beam_args: List[str]) -> int:
+  from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
+  t0 = time.time()
+  print(f"build-examples: {args.data} -> {args.out} "
+        f"(Beam args: {' '.join(beam_args) or 'DirectRunner defaults'})",
+        file=sys.stderr)
+  summary = build_examples.run(
+      args.data, args.out, min_tag_images=args.min_tag_images,
+      max_side=args.image_max_side, beam_args=beam_args)
+  print(build_examples.format_summary(summary))
+  print(f"examples: {os.path.join(args.out, build_examples.EXAMPLES_SUBDIR)}")
+  print(f"rejects:  {os.path.join(args.out, build_examples.REJECTS_SUBDIR)}")
+  print(f"summary:  {os.path.join(args.out, build_examples.SUMMARY_FILE)}")
+  print(f"done in {time.time() - t0:.1f} s")
+  return 0
+
+
+def cmd_run(args: argparse.Namespace, beam_args: List[str]) -> int:
+  from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  res = local_runner.run(
+      args.data, args.workdir, config_name=args.config, beam_args=beam_args,
+      train_steps=args.train_steps, min_auc=args.min_auc,
+      min_tag_images=args.min_tag_images)
+  print(local_runner.format_result(res))
+  return 0
+
+
+def cmd_demo(args: argparse.Namespace, beam_args: List[str]) -> int:
+  """Demo data -> examples -> full pipeline -> pushed model -> report."""
+  from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  t0 = time.time()
+  data_dir = os.path.join(args.workdir, "data")
+  if not os.path.exists(os.path.join(data_dir, F.AVA_FILE)):
+    print(f"demo: generating demo data in {data_dir}", file=sys.stderr)
+    demo_data.generate(data_dir, users=args.users, images=args.images,
+                       seed=args.seed, progress=_print_progress)
+  else:
+    print(f"demo: reusing demo data in {data_dir}", file=sys.stderr)
+  res = local_runner.run(
+      data_dir, args.workdir, config_name=args.config, beam_args=beam_args,
+      train_steps=args.train_steps, min_auc=args.min_auc,
+      min_tag_images=cfg_lib.DEMO_MIN_TAG_IMAGES)
+  print(local_runner.format_result(res))
+  print(f"demo data:    {data_dir}")
+  print(f"total:        {(time.time() - t0) / 60:.1f} min")
+  return 0
+
+
+def cmd_predict(args: argparse.Namespace, beam_args: List[str]) -> int:
+  del beam_args
+  from tfx_pipeline import predict  # pylint: disable=g-import-not-at-top
+  rows = predict.read_pairs(args.pairs)
+  scorer = predict.Scorer(args.model)
+  print(f"predict: model {scorer.model_dir}, {len(rows):,d} pairs",
+        file=sys.stderr)
+  out = predict.predict_rows(
+      scorer, rows, args.images, batch_size=args.batch_size,
+      progress=predict.tqdm_progress(len(rows), "scoring"))
+  predict.write_rows(args.out, out)
+  errors = sum(1 for r in out if r["error"])
+  cold = sum(1 for r in out if r["known_user"] == 0)
+  print(f"wrote {args.out}: {len(out):,d} rows = {len(out) - errors:,d} "
+        f"scored + {errors:,d} with an error; {cold:,d} scored for users the "
+        "model never saw (cold start: p_personal = p_agnostic)")
+  return 0
+
+
+def cmd_configs(args: argparse.Namespace, beam_args: List[str]) -> int:
+  del beam_args
+  names = [args.name] if args.name else sorted(cfg_lib.CONFIGS)
+  print(json.dumps({n: cfg_lib.get_config(n).to_dict() for n in names},
+                   indent=2))
+  return 0
+
+
+# ----------------------------------------------------------------------------
+# Parser
+# ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog="cfan",
+      description="Personalized image aesthetics (CFAN, IJCAI 2018) as a TFX "
+                  "pipeline. Beam flags go after '--' or via --beam-arg.")
+  sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+  sub.required = True
+
+  p = sub.add_parser("demo-data", help="write a synthetic AVA-review "
+                     "directory with planted personal tastes")
+  p.add_argument("out", help="output directory")
+  p.add_argument("--users", type=int, default=cfg_lib.DEMO_DEFAULT_USERS)
+  p.add_argument("--images", type=int, default=cfg_lib.DEMO_DEFAULT_IMAGES)
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--scale", type=float, default=None,
+                 help=f"about SCALE x {cfg_lib.DEMO_SCALE_REVIEWS_PER_UNIT} "
+                 "reviews (overrides --users/--images); 100 for benchmarks")
+  p.add_argument("--layout", choices=("reviews", "uir"), default="reviews",
+                 help=f"{F.REVIEWS_FILE} (crawler blocks) or {F.UIR_FILE}")
+  p.add_argument("--quiet", action="store_true")
+  p.set_defaults(func=cmd_demo_data)
+
+  p = sub.add_parser("build-examples", help="Beam job: recover personal "
+                     "ratings from reviews (paper §4.1) and write tf.Examples")
+  p.add_argument("--data", required=True, help="AVA-review directory")
+  p.add_argument("--out", required=True, help="output directory")
+  p.add_argument("--min-tag-images", type=int,
+                 default=F.DEFAULT_MIN_TAG_IMAGES,
+                 help="Kao et al. major-tag threshold (3000 on full AVA; "
+                 f"{cfg_lib.DEMO_MIN_TAG_IMAGES} suits the demo data)")
+  p.add_argument("--image-max-side", type=int,
+                 default=cfg_lib.STORED_IMAGE_MAX_SIDE,
+                 help="longest side of the stored JPEG copy of each image")
+  p.add_argument("--beam-arg", action="append", default=[],
+                 help="a Beam pipeline flag (repeatable)")
+  p.set_defaults(func=cmd_build_examples)
+
+  def add_run_args(p, data: bool):
+    if data:
+      p.add_argument("--data", required=True, help="AVA-review directory")
+    p.add_argument("--workdir", required=True if data else False,
+                   default=None if data else "demo_run",
+                   help="run directory (examples, TFX artifacts, ML "
+                   "Metadata SQLite, serving/, reports/)")
+    p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS),
+                   default=cfg_lib.DEFAULT_CONFIG)
+    p.add_argument("--train-steps", type=int, default=None,
+                   help="override the config's training steps")
+    p.add_argument("--min-auc", type=float, default=cfg_lib.MIN_PERSONAL_AUC,
+                   help="Evaluator gate: review-free personal AUC needed to "
+                   "push (and never worse than the blessed baseline)")
+    p.add_argument("--beam-arg", action="append", default=[],
+                   help="a Beam pipeline flag for every Beam stage "
+                   "(repeatable)")
+
+  p = sub.add_parser("run", help="run the whole TFX pipeline on an "
+                     "AVA-review directory")
+  add_run_args(p, data=True)
+  p.add_argument("--min-tag-images", type=int,
+                 default=F.DEFAULT_MIN_TAG_IMAGES)
+  p.set_defaults(func=cmd_run)
+
+  p = sub.add_parser("demo", help="demo data -> full pipeline -> pushed "
+                     "model -> report (what `make demo` runs)")
+  add_run_args(p, data=False)
+  p.add_argument("--users", type=int, default=cfg_lib.DEMO_DEFAULT_USERS)
+  p.add_argument("--images", type=int, default=cfg_lib.DEMO_DEFAULT_IMAGES)
+  p.add_argument("--seed", type=int, default=0)
+  p.set_defaults(func=cmd_demo)
+
+  p = sub.add_parser("predict", help="score user,image pairs with an "
+                     "exported model")
+  p.add_argument("--model", required=True,
+                 help="serving dir (highest version used) or a SavedModel")
+  p.add_argument("--pairs", required=True,
+                 help="CSV with user_id,image_id[,review]")
+  p.add_argument("--images", required=True, help="directory of <id>.jpg|png")
+  p.add_argument("--out", required=True, help="output CSV")
+  p.add_argument("--batch-size", type=int, default=64)
+  p.set_defaults(func=cmd_predict)
+
+  p = sub.add_parser("configs", help="print the named model configs")
+  p.add_argument("name", nargs="?", choices=sorted(cfg_lib.CONFIGS))
+  p.set_defaults(func=cmd_configs)
+  return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  argv = sys.argv[1:] if argv is None else list(argv)
+  own, beam_args = _split_beam_args(argv)
+  parser = build_parser()
+  args = parser.parse_args(own)
+  beam_args = list(getattr(args, "beam_arg", []) or []) + beam_args
+  try:
+    return args.func(args, beam_args)
+  except (FileNotFoundError, ValueError) as e:
+    print(f"cfan {args.command}: error: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main())

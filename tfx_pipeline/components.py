@@ -1,0 +1,62 @@
+"""Custom TFX components of the CFAN pipeline."""
+from __future__ import annotations
+
+import json
+import os
+
+from preprocessing import keras_env as _keras_env  # noqa: F401
+from tfx import v1 as tfx
+from tfx.types import artifact as artifact_lib
+from tfx.types import standard_artifacts
+
+REPORT_ARTIFACT_TYPE = "CfanReport"
+
+
+class CfanReportArtifact(artifact_lib.Artifact):
+  """Directory with metrics.json and the per-tag chart of one run."""
+  TYPE_NAME = REPORT_ARTIFACT_TYPE
+
+
+@tfx.dsl.components.component
+def CfanReport(  # pylint: disable=invalid-name
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    evaluation: tfx.dsl.components.InputArtifact[
+        standard_artifacts.ModelEvaluation],
+    blessing: tfx.dsl.components.InputArtifact[
+        standard_artifacts.ModelBlessing],
+    report: tfx.dsl.components.OutputArtifact[CfanReportArtifact],
+    eval_split: tfx.dsl.components.Parameter[str] = "eval"):
+  """Scores the eval split with both signatures; writes metrics and Fig. 7.
+
+  metrics.json holds overall and per-tag accuracy/AUC of the personal head
+  (review given and review-free) and the agnostic head, the floors, the row
+  counts, the Trainer's own evaluation and whether the Evaluator blessed it.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tfx.types import artifact_utils
+  from keras_model import signatures
+  from keras_model import trainer as trainer_lib
+  from tfx_pipeline import report as report_lib
+
+  split_dir = artifact_utils.get_split_uri([examples], eval_split)
+  serialized = report_lib.read_tfrecords(os.path.join(split_dir, "*"))
+  serving = signatures.load_serving_model(
+      os.path.join(model.uri, "Format-Serving"))
+  scores = report_lib.score_examples(serving, serialized)
+  truth = report_lib.parse_labelled(serialized)
+  extra = {
+      "blessed": bool(blessing.get_int_custom_property("blessed")),
+      "model_uri": model.uri,
+      "evaluation_uri": evaluation.uri,
+  }
+  # Trainer writes its own two-protocol evaluation into its ModelRun
+  # artifact: <root>/Trainer/model_run/<id>, beside <root>/Trainer/model/<id>.
+  trainer_dir = os.path.dirname(os.path.dirname(model.uri))
+  path = os.path.join(trainer_dir, "model_run", os.path.basename(model.uri),
+                      trainer_lib.TRAIN_METRICS_FILE)
+  if os.path.exists(path):
+    with open(path) as fh:
+      extra["trainer"] = json.load(fh)
+  result = report_lib.build_report(truth, scores, extra)
+  report_lib.write_report(result, report.uri)

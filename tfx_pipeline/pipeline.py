@@ -1,0 +1,163 @@
+"""The CFAN TFX pipeline: a pure ``create_pipeline(...)``, penguin-style.
+
+ImportExampleGen (labelled examples of ``cfan build-examples``; random 90/10
+split of reviews, the paper's protocol) -> StatisticsGen -> SchemaGen ->
+ExampleValidator -> Transform (``preprocessing.transform.preprocessing_fn``)
+-> Trainer (``keras_model.trainer.run_fn``) -> Resolver (latest blessed
+model) -> Evaluator (TFMA, review-free signature, overall and per tag, with
+a blessing gate) -> Pusher (only when blessed) and the CfanReport component
+(metrics.json and per-tag chart, both protocols).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+from preprocessing import keras_env as _keras_env  # noqa: F401
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from preprocessing import features as F
+from preprocessing.config import ModelConfig
+from keras_model import signatures
+from keras_model import trainer as trainer_lib
+from tfx_pipeline import components as cfan_components
+
+PREPROCESSING_FN = "preprocessing.transform.preprocessing_fn"
+RUN_FN = "keras_model.trainer.run_fn"
+EVALUATOR_MODULE = "tfx_pipeline.evaluator_module"
+TRAIN_SPLIT, EVAL_SPLIT = "train", "eval"
+SPLIT_BUCKETS = {TRAIN_SPLIT: 9, EVAL_SPLIT: 1}  # paper: random 90/10
+
+
+def eval_config(*, min_auc: float, signature: str =
+                signatures.SERVING_REVIEW_FREE) -> tfma.EvalConfig:
+  """TFMA config: both rating heads and the tag head, overall and per tag.
+
+  The gate (blessing) is on the personal head of the review-free signature,
+  the path deployed users get: AUC must reach ``min_auc`` and must not be
+  worse than the latest blessed model's (ignored on the first run).
+  """
+  gate = tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(lower_bound={"value":
+                                                              min_auc}),
+      change_threshold=tfma.GenericChangeThreshold(
+          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+          absolute={"value": -1e-10}))
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(
+          signature_name=signature,
+          model_type=tfma.TF_GENERIC,
+          preprocessing_function_names=[signatures.TRANSFORM_FEATURES],
+          label_keys={F.PERSONAL_OUTPUT: F.LABEL_KEY,
+                      F.AGNOSTIC_OUTPUT: F.AGNOSTIC_LABEL_KEY,
+                      F.TAG_OUTPUT: F.TAG_XF})],
+      slicing_specs=[tfma.SlicingSpec(),
+                     tfma.SlicingSpec(feature_keys=[F.TAG_KEY])],
+      metrics_specs=[
+          tfma.MetricsSpec(output_names=[F.PERSONAL_OUTPUT], metrics=[
+              tfma.MetricConfig(class_name="ExampleCount"),
+              tfma.MetricConfig(class_name="BinaryAccuracy"),
+              tfma.MetricConfig(class_name="AUC", threshold=gate),
+          ]),
+          tfma.MetricsSpec(output_names=[F.AGNOSTIC_OUTPUT], metrics=[
+              tfma.MetricConfig(class_name="BinaryAccuracy"),
+              tfma.MetricConfig(class_name="AUC"),
+          ]),
+          tfma.MetricsSpec(output_names=[F.TAG_OUTPUT], metrics=[
+              tfma.MetricConfig(class_name="SparseCategoricalAccuracy"),
+          ]),
+      ])
+
+
+def create_pipeline(*, pipeline_name: str, pipeline_root: str,
+                    examples_dir: str, serving_model_dir: str,
+                    model_config: ModelConfig,
+                    train_steps: Optional[int] = None,
+                    min_auc: float = 0.5,
+                    beam_pipeline_args: Sequence[str] = (),
+                    metadata_connection_config: Any = None,
+                    enable_cache: bool = True) -> tfx.dsl.Pipeline:
+  """Builds the pipeline; no side effects (runners decide where it runs)."""
+  example_gen = tfx.components.ImportExampleGen(
+      input_base=examples_dir,
+      output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(
+          splits=[tfx.proto.SplitConfig.Split(name=n, hash_buckets=b)
+                  for n, b in SPLIT_BUCKETS.items()])))
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs["examples"])
+  schema_gen = tfx.components.SchemaGen(
+      statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs["statistics"],
+      schema=schema_gen.outputs["schema"])
+  transform = tfx.components.Transform(
+      examples=example_gen.outputs["examples"],
+      schema=schema_gen.outputs["schema"],
+      preprocessing_fn=PREPROCESSING_FN,
+      custom_config=model_config.to_dict())
+  trainer = tfx.components.Trainer(
+      run_fn=RUN_FN,
+      examples=transform.outputs["transformed_examples"],
+      transform_graph=transform.outputs["transform_graph"],
+      schema=schema_gen.outputs["schema"],
+      train_args=tfx.proto.TrainArgs(
+          num_steps=int(train_steps or model_config.train_steps)),
+      eval_args=tfx.proto.EvalArgs(num_steps=model_config.eval_steps),
+      custom_config={trainer_lib.MODEL_CONFIG_KEY: model_config.to_dict()})
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing)).with_id(
+              "latest_blessed_model_resolver")
+  evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs["examples"],
+      model=trainer.outputs["model"],
+      baseline_model=model_resolver.outputs["model"],
+      example_splits=[EVAL_SPLIT],
+      eval_config=eval_config(min_auc=min_auc),
+      module_path=EVALUATOR_MODULE)
+  with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0]
+                    .custom_property("blessed") == 1):
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=serving_model_dir)))
+  report = cfan_components.CfanReport(
+      examples=example_gen.outputs["examples"],
+      model=trainer.outputs["model"],
+      evaluation=evaluator.outputs["evaluation"],
+      blessing=evaluator.outputs["blessing"],
+      eval_split=EVAL_SPLIT)
+  components: List[Any] = [
+      example_gen, statistics_gen, schema_gen, example_validator, transform,
+      trainer, model_resolver, evaluator, pusher, report]
+  return tfx.dsl.Pipeline(
+      pipeline_name=pipeline_name,
+      pipeline_root=pipeline_root,
+      components=components,
+      enable_cache=enable_cache,
+      metadata_connection_config=metadata_connection_config,
+      beam_pipeline_args=list(beam_pipeline_args))
+
+
+def component_ids(pipeline: tfx.dsl.Pipeline) -> List[str]:
+  return [c.id for c in pipeline.components]
+
+
+def default_beam_args(num_examples: int, cores: int) -> List[str]:
+  """DirectRunner settings that follow the data size (see BUILD.md).
+
+  Each multi-processing worker re-imports TensorFlow (~10 s) so the in-memory
+  runner wins on small data; above ``MULTIPROCESSING_MIN_EXAMPLES`` the
+  parallel workers pay for their start-up.
+  """
+  if num_examples >= MULTIPROCESSING_MIN_EXAMPLES and cores > 1:
+    return ["--direct_running_mode=multi_processing",
+            f"--direct_num_workers={cores}"]
+  return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+# Measured crossover (benchmarks/beam_modes.py); see BUILD.md.
+MULTIPROCESSING_MIN_EXAMPLES = 50_000
