@@ -310,17 +310,19 @@ def id_embedding(vocab_size: int,
                  dim: int,
                  *,
                  name: str,
-                 stddev: float = ID_EMBEDDING_STDDEV) -> layers.Embedding:
+                 stddev: float = ID_EMBEDDING_STDDEV,
+                 mean: float = 0.0) -> layers.Embedding:
   """Embedding of a user or image index (gamma_u, q_v of Eq. 1-2).
 
   ``vocab_size`` must include the OOV bucket(s). Initialised from
-  N(0, stddev^2) (paper §4: standard normal).
+  N(mean, stddev^2) (paper §4: standard normal, mean 0 and stddev 1).
   """
   if vocab_size < 1:
     raise ValueError(f"{name}: vocab_size must be >= 1, got {vocab_size}")
   return layers.Embedding(
       vocab_size, dim,
-      embeddings_initializer=keras.initializers.RandomNormal(stddev=stddev),
+      embeddings_initializer=keras.initializers.RandomNormal(mean=mean,
+                                                             stddev=stddev),
       name=name)
 
 

@@ -137,7 +137,9 @@ def build_cfan(cfg: ModelConfig,
   k = cfg.embedding_dim
   gamma_u = blocks.id_embedding(num_users, k, name="user_embedding")(
       inputs[USER_XF])
-  q_v = blocks.id_embedding(num_images, k, name="image_embedding")(
+  q_v = blocks.id_embedding(num_images, k, name="image_embedding",
+                            mean=cfg.image_embedding_mean,
+                            stddev=cfg.image_embedding_stddev)(
       inputs[IMAGE_ID_XF])
   # Eq. 3-4: review annotations, pooled to one vector.
   _, review_vec = blocks.review_encoder(cfg, review_vocab_size)(

@@ -476,6 +476,8 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
     summary = summarize(stats, users, review_reasons, c, major_tags)
     summary["ava_rejects_by_reason"] = {
         k[4:]: v for k, v in sorted(reasons.items()) if k.startswith("ava:")}
+    # Every reject written to rejects/*.jsonl: review rejects + AVA lines.
+    summary["rejects_total"] = sum(reasons.values())
     return summary
 
   summary = (p | "SummarySeed" >> beam.Create([None])

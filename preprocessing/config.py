@@ -44,6 +44,12 @@ class ModelConfig:
   backbone: str = "small_cnn"  # "small_cnn" | "vgg16"
   cnn_filters: Tuple[int, ...] = (32, 64, 64)  # small_cnn only
   embedding_dim: int = 50  # k, the user / image embedding size
+  # q_v ~ N(mean, stddev^2). The paper draws every parameter from N(0, 1).
+  # With Eq. 1's element-wise merge q_v * (W^i f_v), a mean of 1 and a small
+  # spread let the visual features pass through for images seen only a few
+  # times (or never: the OOV bucket) instead of being scrambled by noise.
+  image_embedding_mean: float = 0.0
+  image_embedding_stddev: float = 1.0
   word_embedding_dim: int = 64
   gru_units: int = 64  # per direction (Eq. 3); h_uv has 2x this (Eq. 4)
   hidden_units: Tuple[int, ...] = (64,)  # interaction layers f (Eq. 2)
@@ -125,6 +131,8 @@ CONFIGS: Dict[str, ModelConfig] = {
         backbone="small_cnn",
         cnn_filters=(32, 64, 64),
         embedding_dim=16,
+        image_embedding_mean=1.0,
+        image_embedding_stddev=0.1,
         word_embedding_dim=32,
         gru_units=32,
         hidden_units=(32,),
@@ -133,7 +141,7 @@ CONFIGS: Dict[str, ModelConfig] = {
         lr_decay_rate=0.99,
         lr_decay_steps=1000,
         batch_size=32,
-        train_steps=600,
+        train_steps=1500,
         eval_steps=20,
         profile_len=64,
     ),

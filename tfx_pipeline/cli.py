@@ -234,5 +234,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 2
 
 
+def entry_point() -> None:
+  """Console-script entry: exits without running TF's finalizers.
+
+  TensorFlow 2.16 raises ignored exceptions from ``AtomicFunction.__del__``
+  while the interpreter tears down after a pipeline run; the results are on
+  disk by then, so flush and leave.
+  """
+  rc = main()
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(rc)  # pylint: disable=protected-access
+
+
 if __name__ == "__main__":
-  sys.exit(main())
+  entry_point()

@@ -1,5 +1,4 @@
 """Custom TFX components of the CFAN pipeline."""
-from __future__ import annotations
 
 import json
 import os

@@ -57,7 +57,11 @@ def eval_config(*, min_auc: float, signature: str =
           tfma.MetricsSpec(output_names=[F.PERSONAL_OUTPUT], metrics=[
               tfma.MetricConfig(class_name="ExampleCount"),
               tfma.MetricConfig(class_name="BinaryAccuracy"),
-              tfma.MetricConfig(class_name="AUC", threshold=gate),
+              # The gate is on the overall slice only: small tag slices are
+              # reported, not gated.
+              tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
+                  tfma.PerSliceMetricThreshold(
+                      slicing_specs=[tfma.SlicingSpec()], threshold=gate)]),
           ]),
           tfma.MetricsSpec(output_names=[F.AGNOSTIC_OUTPUT], metrics=[
               tfma.MetricConfig(class_name="BinaryAccuracy"),

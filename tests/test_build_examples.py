@@ -1,0 +1,494 @@
+"""Tests of the Beam job preprocessing/build_examples.py.
+
+Covers ``reencode_image`` on every image flavour a crawl can hold, and
+``run()`` end to end (at most three Beam runs, shared by module fixtures): the
+demo data in both review layouts, and a hand-built malformed AVA-review
+directory in which every reject reason is planted a known number of times.
+"""
+from __future__ import annotations
+
+import collections
+import glob
+import io
+import json
+import os
+from typing import Any, Dict, List
+
+import numpy as np
+import pytest
+from PIL import Image
+from PIL import ImageFile
+
+from preprocessing import build_examples
+from preprocessing import demo_data
+from preprocessing import features as F
+
+BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+MAX_SIDE = build_examples.cfg_lib.STORED_IMAGE_MAX_SIDE
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+def _encode(img: Image.Image, fmt: str, **kw: Any) -> bytes:
+  buf = io.BytesIO()
+  img.save(buf, format=fmt, **kw)
+  return buf.getvalue()
+
+
+def _decoded(jpeg: bytes, max_side: int = MAX_SIDE) -> Image.Image:
+  """Asserts ``jpeg`` is an RGB JPEG within ``max_side``; returns it."""
+  img = Image.open(io.BytesIO(jpeg))
+  assert img.format == "JPEG"
+  assert img.mode == "RGB"
+  assert max(img.size) <= max_side
+  img.load()
+  return img
+
+
+def _noise(h: int, w: int, seed: int = 0) -> np.ndarray:
+  return np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
+
+
+def _close(pixel, expected, tol: int = 12) -> bool:
+  return all(abs(int(a) - int(b)) <= tol for a, b in zip(pixel, expected))
+
+
+# --------------------------------------------------------------------------
+# reencode_image
+# --------------------------------------------------------------------------
+def test_reencode_rgb_jpeg_keeps_size_and_colour():
+  src = _encode(Image.new("RGB", (60, 40), (200, 30, 40)), "JPEG")
+  out = _decoded(build_examples.reencode_image(src))
+  assert out.size == (60, 40)
+  assert _close(out.getpixel((30, 20)), (200, 30, 40))
+
+
+def test_reencode_rgba_png_composites_alpha_on_white():
+  arr = np.zeros((30, 40, 4), np.uint8)
+  arr[..., 0] = 255  # red
+  arr[:, :20, 3] = 255  # left half opaque, right half fully transparent
+  out = _decoded(build_examples.reencode_image(
+      _encode(Image.fromarray(arr, "RGBA"), "PNG")))
+  assert out.size == (40, 30)
+  assert _close(out.getpixel((5, 15)), (255, 0, 0))
+  assert _close(out.getpixel((35, 15)), (255, 255, 255))
+
+
+def test_reencode_16_bit_png_scales_to_8_bits():
+  arr = np.full((24, 32), 65535, np.uint16)
+  arr[:, :16] = 0
+  src_img = Image.fromarray(arr)
+  src = _encode(src_img, "PNG")
+  assert Image.open(io.BytesIO(src)).mode == "I;16"
+  out = _decoded(build_examples.reencode_image(src))
+  assert out.size == (32, 24)
+  assert _close(out.getpixel((4, 12)), (0, 0, 0))
+  assert _close(out.getpixel((28, 12)), (255, 255, 255))
+
+
+def test_reencode_grayscale():
+  src = _encode(Image.new("L", (50, 20), 128), "PNG")
+  out = _decoded(build_examples.reencode_image(src))
+  assert out.size == (50, 20)
+  assert _close(out.getpixel((25, 10)), (128, 128, 128))
+
+
+def test_reencode_cmyk_jpeg():
+  src = _encode(Image.new("CMYK", (40, 40), (0, 255, 255, 0)), "JPEG")
+  assert Image.open(io.BytesIO(src)).mode == "CMYK"
+  out = _decoded(build_examples.reencode_image(src))
+  assert _close(out.getpixel((20, 20)), (255, 0, 0), tol=20)  # C=0 M=Y=1: red
+
+
+def test_reencode_palette_png_with_transparency():
+  pal = Image.new("P", (20, 20), 0)
+  pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * (256 * 3 - 6))
+  pal.paste(1, (0, 0, 10, 20))  # left half: index 1 (blue) = transparent
+  src = _encode(pal, "PNG", transparency=1)
+  reopened = Image.open(io.BytesIO(src))
+  assert reopened.mode == "P" and "transparency" in reopened.info
+  out = _decoded(build_examples.reencode_image(src))
+  assert _close(out.getpixel((3, 10)), (255, 255, 255))  # not blue
+  assert _close(out.getpixel((16, 10)), (255, 0, 0))
+
+
+def test_reencode_huge_image_is_capped_aspect_kept():
+  src = _encode(Image.new("RGB", (4000, 3000), (10, 120, 200)), "JPEG",
+                quality=50)
+  out = _decoded(build_examples.reencode_image(src))
+  assert out.size == (MAX_SIDE, MAX_SIDE * 3 // 4)
+  small = _decoded(build_examples.reencode_image(src, max_side=64), 64)
+  assert small.size == (64, 48)
+
+
+def test_reencode_portrait_is_capped_on_height():
+  src = _encode(Image.new("RGB", (300, 900), (0, 0, 0)), "PNG")
+  out = _decoded(build_examples.reencode_image(src, max_side=90), 90)
+  assert out.size == (30, 90)
+
+
+def test_reencode_truncated_jpeg_is_a_clean_value_error(monkeypatch):
+  """Documented behaviour: with Pillow's default (LOAD_TRUNCATED_IMAGES off)
+  a JPEG cut in half raises ValueError, so the Beam job rejects it as
+  ``corrupt_image``; if some library turns the global flag on, the same bytes
+  decode partially into a valid (grey-padded) JPEG instead."""
+  src = _encode(Image.fromarray(_noise(200, 300)), "JPEG", quality=95)
+  cut = src[:len(src) // 2]
+  assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+  with pytest.raises(ValueError, match="not a decodable image"):
+    build_examples.reencode_image(cut)
+  monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+  out = _decoded(build_examples.reencode_image(cut))
+  assert out.size == (300, 200)
+
+
+@pytest.mark.parametrize("data", [
+    b"",
+    b"this is not an image at all" * 10,
+    bytes(range(256)) * 4,
+    b"\xff\xd8\xff\xe0" + b"\x00" * 64,  # JPEG magic, no image
+    b"\x89PNG\r\n\x1a\n" + b"garbage" * 8,  # PNG magic, no image
+], ids=["empty", "text", "bytes", "jpeg-magic", "png-magic"])
+def test_reencode_rejects_non_images(data):
+  with pytest.raises(ValueError, match="not a decodable image"):
+    build_examples.reencode_image(data)
+
+
+# --------------------------------------------------------------------------
+# run(): shared helpers
+# --------------------------------------------------------------------------
+def _read_examples(out_dir: str) -> List[bytes]:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  files = sorted(glob.glob(os.path.join(
+      out_dir, build_examples.EXAMPLES_SUBDIR, "*.tfrecord")))
+  assert files, "no example shards written"
+  return [r.numpy() for r in tf.data.TFRecordDataset(files)]
+
+
+def _read_rejects(out_dir: str) -> List[Dict[str, Any]]:
+  files = sorted(glob.glob(os.path.join(
+      out_dir, build_examples.REJECTS_SUBDIR, "*.jsonl")))
+  assert files, "no reject shards written"
+  out = []
+  for path in files:
+    with open(path, encoding="utf-8") as f:
+      out.extend(json.loads(line) for line in f if line.strip())
+  return out
+
+
+def _feature_spec():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  spec = {k: tf.io.FixedLenFeature([], tf.string) for k in F.STRING_FEATURES}
+  spec.update({k: tf.io.FixedLenFeature([], tf.int64)
+               for k in F.INT_FEATURES})
+  spec.update({k: tf.io.FixedLenFeature([], tf.float32)
+               for k in F.FLOAT_FEATURES})
+  spec.update({k: tf.io.FixedLenFeature([n], tf.int64)
+               for k, n in F.VECTOR_INT_FEATURES.items()})
+  return spec
+
+
+def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:
+  """Checks every example against features.py; returns them as dicts."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  kinds = {**{k: ("bytes_list", 1) for k in F.STRING_FEATURES},
+           **{k: ("int64_list", 1) for k in F.INT_FEATURES},
+           **{k: ("float_list", 1) for k in F.FLOAT_FEATURES},
+           **{k: ("int64_list", n) for k, n in F.VECTOR_INT_FEATURES.items()}}
+  spec = _feature_spec()
+  rows = []
+  for s in serialized:
+    ex = tf.train.Example.FromString(s)
+    feats = ex.features.feature
+    assert set(feats) == set(kinds)
+    for key, (kind, n) in kinds.items():
+      assert feats[key].WhichOneof("kind") == kind, key
+      assert len(getattr(feats[key], kind).value) == n, key
+    parsed = tf.io.parse_single_example(s, spec)
+    row = {k: v.numpy() for k, v in parsed.items()}
+    assert row[F.LABEL_KEY] in (0, 1)
+    assert row[F.AGNOSTIC_LABEL_KEY] in (0, 1)
+    assert 1 <= row[F.PREFERENCE_KEY] <= F.NUM_PREFERENCE_LEVELS
+    assert row[F.LABEL_KEY] == int(row[F.PREFERENCE_KEY] >= F.GOOD_MIN_LEVEL)
+    assert row[F.REVIEW_TYPE_KEY].decode() in F.KEPT_REVIEW_TYPES
+    votes = row[F.VOTES_KEY]
+    assert votes.sum() > 0
+    mean = float((votes * np.arange(1, 11)).sum() / votes.sum())
+    assert row[F.MEAN_SCORE_KEY] == pytest.approx(mean, rel=1e-5)
+    assert row[F.AGNOSTIC_LABEL_KEY] == int(mean > F.AGNOSTIC_THRESHOLD)
+    assert row[F.REVIEW_KEY].strip()
+    rows.append(row)
+  return rows
+
+
+def _check_accounting(summary: Dict[str, Any], out_dir: str,
+                      num_examples: int, rejects: List[Dict[str, Any]]):
+  r = summary["reviews"]
+  assert r["in"] == r["kept"] + r["rejected"]
+  assert sum(summary["rejects_by_reason"].values()) == r["rejected"]
+  a = summary["ava_lines"]
+  assert a["in"] == a["kept"] + a["rejected"]
+  assert sum(summary["ava_rejects_by_reason"].values()) == a["rejected"]
+  assert summary["rejects_total"] == r["rejected"] + a["rejected"]
+  assert num_examples == r["kept"]
+  assert len(rejects) == summary["rejects_total"]
+  by_reason = collections.Counter(
+      ("ava:" if d["source"].endswith(F.AVA_FILE) else "") + d["reason"]
+      for d in rejects)
+  expected = collections.Counter(summary["rejects_by_reason"])
+  expected.update({"ava:" + k: v
+                   for k, v in summary["ava_rejects_by_reason"].items()})
+  assert by_reason == expected
+  for d in rejects:
+    assert set(d) == {"source", "line", "reason", "detail", "record"}
+    assert os.path.isfile(d["source"])
+    assert d["line"] >= 1
+  # The summary on disk is the one returned.
+  with open(os.path.join(out_dir, build_examples.SUMMARY_FILE),
+            encoding="utf-8") as f:
+    on_disk = json.load(f)
+  assert on_disk["reviews"] == summary["reviews"]
+  assert on_disk["rejects_total"] == summary["rejects_total"]
+
+
+# --------------------------------------------------------------------------
+# run(): demo data, crawler block layout
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+  root = tmp_path_factory.mktemp("demo_blocks")
+  data, out = str(root / "data"), str(root / "out")
+  gen = demo_data.generate(data, users=12, images=60, seed=1)
+  summary = build_examples.run(data, out, min_tag_images=3,
+                               beam_args=BEAM_ARGS)
+  return gen, data, out, summary
+
+
+def test_demo_run_accounting(demo_run):
+  gen, _, out, summary = demo_run
+  assert gen["reviews_file"] == F.REVIEWS_FILE
+  assert summary["reviews"]["in"] == gen["reviews"]
+  assert summary["ava_lines"] == {"in": 60, "kept": 60, "rejected": 0}
+  assert summary["reviews"]["kept"] > 0
+  # The demo plants off-topic and equivocal reviews; both must be dropped.
+  assert summary["rejects_by_reason"].get("off_topic_review", 0) > 0
+  assert summary["rejects_by_reason"].get("equivocal_review", 0) > 0
+  examples = _read_examples(out)
+  _check_accounting(summary, out, len(examples), _read_rejects(out))
+
+
+def test_demo_run_examples_match_features(demo_run):
+  _, _, out, summary = demo_run
+  rows = _check_examples(_read_examples(out))
+  assert len(rows) == summary["reviews"]["kept"]
+  # One review per (user, image).
+  pairs = [(r[F.USER_KEY], r[F.IMAGE_ID_KEY]) for r in rows]
+  assert len(set(pairs)) == len(pairs)
+  # Each image is re-encoded once: its examples share identical bytes.
+  by_image = collections.defaultdict(set)
+  for r in rows:
+    by_image[r[F.IMAGE_ID_KEY]].add(r[F.IMAGE_KEY])
+  assert all(len(v) == 1 for v in by_image.values())
+  for blobs in by_image.values():
+    _decoded(next(iter(blobs)))
+  assert {r[F.TAG_KEY].decode() for r in rows} <= set(summary["major_tags"])
+  good = sum(int(r[F.LABEL_KEY]) for r in rows)
+  assert summary["labels"] == {"good": good, "bad": len(rows) - good,
+                               "good_ratio": pytest.approx(good / len(rows))}
+
+
+def test_demo_run_eq7_and_table1(demo_run):
+  _, _, out, summary = demo_run
+  assert 0.0 <= summary["eq7_consistency"] <= 1.0
+  t1 = summary["table1"]
+  assert t1["reviews"] == summary["reviews"]["kept"]
+  assert t1["images"] == summary["images"]["with_kept_reviews"]
+  assert 0 < t1["users"] <= 12
+  assert t1["reviews_per_image"]["count"] == t1["images"]
+  assert t1["reviews_per_user"]["count"] == t1["users"]
+  assert sum(t["reviews"] for t in t1["per_tag"].values()) == t1["reviews"]
+  assert sorted(t1["per_tag"]) == sorted(
+      set(t1["per_tag"]) & set(summary["major_tags"]))
+
+
+def test_format_summary(demo_run):
+  summary = demo_run[3]
+  text = build_examples.format_summary(summary)
+  for word in ("in", "kept", "rejected", "Eq. 7", "Table 1"):
+    assert word in text
+  r = summary["reviews"]
+  assert f"{r['in']:,d}" in text and f"{r['kept']:,d}" in text
+  for reason in summary["rejects_by_reason"]:
+    assert reason in text
+
+
+# --------------------------------------------------------------------------
+# run(): hand-built malformed directory
+# --------------------------------------------------------------------------
+def _ava(index, image_id, votes, tags, challenge=10) -> str:
+  return " ".join(str(c) for c in (index, image_id, *votes, *tags, challenge))
+
+
+GOOD_VOTES = (0, 0, 1, 2, 5, 10, 12, 6, 2, 1)  # mean > 5
+BAD_VOTES = (1, 4, 10, 12, 6, 2, 1, 0, 0, 0)  # mean < 5
+
+MALFORMED_AVA = "\n".join([
+    _ava(1, 1001, GOOD_VOTES, (1, 0)),  # 1: fine
+    _ava(2, 1002, BAD_VOTES, (1, 2)),  # 2: fine (tag 2 is not major)
+    "3 1003 0 1 2 3 4 5 6 7 8 9 1 0",  # 3: 14 columns
+    "4 1007 0 1 x 3 4 5 6 7 8 9 1 0 10",  # 4: non-numeric vote
+    _ava(5, 1008, (0,) * 10, (1, 0)),  # 5: all-zero votes
+    _ava(6, 1004, GOOD_VOTES, (1, 0)),  # 6: image file missing on disk
+    _ava(7, 1005, GOOD_VOTES, (0, 1)),  # 7: image file is garbage bytes
+    _ava(8, 1006, GOOD_VOTES, (9, 0)),  # 8: only tag 9, not major
+]) + "\n"
+
+MALFORMED_REVIEWS = "\n".join([
+    "1001", "3",  # 1-2
+    "alice", "The composition is sharp and the colors are beautiful.",  # 3-4
+    "bob", "Congrats on the ribbon!",  # 5-6  off-topic (III)
+    "carol", "Do you live in the steeple?",  # 7-8  equivocal (IV)
+    "1002", "3",  # 9-10
+    "alice", "Sharp focus but the exposure is too dark.",  # 11-12
+    "bob", "Lovely soft light and great detail.",  # 13-14
+    "alice", "The colors are dull and the focus is soft.",  # 15-16 duplicate
+    "9999", "1",  # 17-18
+    "dave", "Nice composition and great colors.",  # 19-20 not in AVA.txt
+    "1004", "1",  # 21-22
+    "alice", "Great detail and lovely colors.",  # 23-24 file missing
+    "1005", "1",  # 25-26
+    "bob", "Wonderful lighting and sharp details.",  # 27-28 garbage file
+    "1006", "1",  # 29-30
+    "carol", "Beautiful composition and lovely tones.",  # 31-32 no major tag
+]) + "\n"
+
+# (reason, line in reviews.txt) of every planted review reject.
+EXPECTED_REVIEW_REJECTS = {
+    ("off_topic_review", 5),
+    ("equivocal_review", 7),
+    ("duplicate_user_image", 15),
+    ("unknown_image", 19),
+    ("missing_image_file", 23),
+    ("corrupt_image", 27),
+    ("no_major_tag", 31),
+}
+EXPECTED_AVA_REJECTS = {
+    ("ava_wrong_column_count", 3),
+    ("ava_non_numeric", 4),
+    ("ava_no_votes", 5),
+}
+
+
+@pytest.fixture(scope="module")
+def malformed_run(tmp_path_factory):
+  root = tmp_path_factory.mktemp("malformed")
+  data = root / "data"
+  (data / F.IMAGES_DIR).mkdir(parents=True)
+  (data / F.AVA_FILE).write_text(MALFORMED_AVA, encoding="utf-8")
+  (data / F.TAGS_FILE).write_text("1 Landscape\n2 Urban\n9 Rare Tag\n",
+                                  encoding="utf-8")
+  (data / F.REVIEWS_FILE).write_text(MALFORMED_REVIEWS, encoding="utf-8")
+  images = data / F.IMAGES_DIR
+  (images / "1001.jpg").write_bytes(
+      _encode(Image.fromarray(_noise(40, 50, 1)), "JPEG"))
+  (images / "1002.png").write_bytes(
+      _encode(Image.new("L", (30, 30), 90), "PNG"))
+  (images / "1005.jpg").write_bytes(b"\x00garbage, not a JPEG\xff" * 20)
+  (images / "1006.jpg").write_bytes(
+      _encode(Image.new("RGB", (20, 20), (1, 2, 3)), "JPEG"))
+  out = str(root / "out")
+  summary = build_examples.run(str(data), out, min_tag_images=2,
+                               beam_args=BEAM_ARGS)
+  return str(data), out, summary
+
+
+def test_malformed_counts_by_reason(malformed_run):
+  _, _, summary = malformed_run
+  assert summary["reviews"] == {"in": 10, "kept": 3, "rejected": 7}
+  assert summary["rejects_by_reason"] == {
+      reason: 1 for reason, _ in EXPECTED_REVIEW_REJECTS}
+  assert summary["ava_lines"] == {"in": 8, "kept": 5, "rejected": 3}
+  assert summary["ava_rejects_by_reason"] == {
+      reason: 1 for reason, _ in EXPECTED_AVA_REJECTS}
+  assert summary["rejects_total"] == 10
+  assert summary["major_tags"] == ["Landscape"]
+  assert summary["images"]["set_aside_no_major_tag"] == 1
+  assert summary["images"]["with_kept_reviews"] == 2
+
+
+def test_malformed_rejects_jsonl_name_file_and_line(malformed_run):
+  data, out, summary = malformed_run
+  rejects = _read_rejects(out)
+  reviews_path = os.path.join(data, F.REVIEWS_FILE)
+  ava_path = os.path.join(data, F.AVA_FILE)
+  got_reviews = {(d["reason"], d["line"]) for d in rejects
+                 if d["source"] == reviews_path}
+  got_ava = {(d["reason"], d["line"]) for d in rejects
+             if d["source"] == ava_path}
+  assert got_reviews == EXPECTED_REVIEW_REJECTS
+  assert got_ava == EXPECTED_AVA_REJECTS
+  assert len(rejects) == len(got_reviews) + len(got_ava)
+  # Review rejects carry user|image|text; the details name the evidence.
+  by_reason = {d["reason"]: d for d in rejects}
+  assert by_reason["off_topic_review"]["record"] == (
+      "bob|1001|Congrats on the ribbon!")
+  assert by_reason["duplicate_user_image"]["record"].startswith("alice|1002|")
+  assert f"{F.REVIEWS_FILE}:11" in by_reason["duplicate_user_image"]["detail"]
+  assert "1005.jpg" in by_reason["corrupt_image"]["detail"]
+  assert "1004" in by_reason["missing_image_file"]["detail"]
+  assert by_reason["ava_wrong_column_count"]["record"].startswith("3 1003")
+  _check_accounting(summary, out, len(_read_examples(out)), rejects)
+
+
+def test_malformed_kept_examples(malformed_run):
+  _, out, _ = malformed_run
+  rows = _check_examples(_read_examples(out))
+  got = {(r[F.USER_KEY].decode(), r[F.IMAGE_ID_KEY].decode()):
+         r for r in rows}
+  assert set(got) == {("alice", "1001"), ("alice", "1002"), ("bob", "1002")}
+  # The first review of the duplicated pair is the one kept.
+  first = got[("alice", "1002")]
+  assert first[F.REVIEW_KEY] == b"Sharp focus but the exposure is too dark."
+  assert first[F.LABEL_KEY] == 0
+  assert first[F.AGNOSTIC_LABEL_KEY] == 0
+  assert got[("alice", "1001")][F.AGNOSTIC_LABEL_KEY] == 1
+  assert got[("alice", "1001")][F.CHALLENGE_KEY] == 10
+  assert list(got[("alice", "1001")][F.VOTES_KEY]) == list(GOOD_VOTES)
+  assert {r[F.TAG_KEY] for r in rows} == {b"Landscape"}
+  # The grayscale PNG of image 1002 is stored as an RGB JPEG.
+  gray = _decoded(got[("bob", "1002")][F.IMAGE_KEY])
+  assert gray.size == (30, 30)
+  assert _close(gray.getpixel((15, 15)), (90, 90, 90))
+
+
+# --------------------------------------------------------------------------
+# run(): uir.txt layout
+# --------------------------------------------------------------------------
+def test_uir_layout(tmp_path):
+  data, out = str(tmp_path / "data"), str(tmp_path / "out")
+  gen = demo_data.generate(data, users=8, images=30, seed=2, layout="uir")
+  assert gen["reviews_file"] == F.UIR_FILE
+  assert not os.path.exists(os.path.join(data, F.REVIEWS_FILE))
+  with open(os.path.join(data, F.UIR_FILE), encoding="utf-8") as f:
+    num_lines = sum(1 for line in f if line.strip())
+  summary = build_examples.run(data, out, min_tag_images=3,
+                               beam_args=BEAM_ARGS)
+  assert summary["reviews"]["in"] == num_lines == gen["reviews"]
+  examples = _read_examples(out)
+  rejects = _read_rejects(out)
+  _check_accounting(summary, out, len(examples), rejects)
+  assert all(d["source"].endswith(F.UIR_FILE) for d in rejects)
+  rows = _check_examples(examples)
+  assert len(rows) == summary["reviews"]["kept"] > 0
+
+
+# --------------------------------------------------------------------------
+# run(): set-up errors
+# --------------------------------------------------------------------------
+def test_run_missing_files_raise(tmp_path):
+  with pytest.raises(FileNotFoundError, match="AVA.txt"):
+    build_examples.run(str(tmp_path / "nope"), str(tmp_path / "out"))
+  (tmp_path / F.AVA_FILE).write_text(_ava(1, 1, GOOD_VOTES, (1, 0)) + "\n")
+  with pytest.raises(FileNotFoundError, match="no reviews file"):
+    build_examples.run(str(tmp_path), str(tmp_path / "out"))
