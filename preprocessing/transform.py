@@ -33,8 +33,10 @@ from preprocessing import features as F
 
 # Whitespace separates tokens; every other non-word character (punctuation,
 # emoji) is a token of its own; apostrophes stay inside words ("isn't").
-_DELIM = r"\s+|[^\w'\s]"
-_KEEP_DELIM = r"[^\w'\s]"
+# RE2's \w is ASCII-only, so Unicode letters, marks and digits are added
+# explicitly ("très" stays one token instead of "tr", "è", "s").
+_DELIM = r"\s+|[^\w\pL\pM\pN'\s]"
+_KEEP_DELIM = r"[^\w\pL\pM\pN'\s]"
 
 
 def _dense_1d(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:

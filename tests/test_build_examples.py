@@ -69,7 +69,7 @@ def test_reencode_rgba_png_composites_alpha_on_white():
   arr[..., 0] = 255  # red
   arr[:, :20, 3] = 255  # left half opaque, right half fully transparent
   out = _decoded(build_examples.reencode_image(
-      _encode(Image.fromarray(arr, "RGBA"), "PNG")))
+      _encode(Image.fromarray(arr), "PNG")))
   assert out.size == (40, 30)
   assert _close(out.getpixel((5, 15)), (255, 0, 0))
   assert _close(out.getpixel((35, 15)), (255, 255, 255))

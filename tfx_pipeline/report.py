@@ -172,7 +172,7 @@ def plot_per_tag(report: Dict[str, Any], path: str,
   ]
   x = np.arange(len(groups))
   width = 0.8 / len(series)
-  fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(groups) + 2), 4.5))
+  fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(groups) + 2), 5))
   for i, (label, get) in enumerate(series):
     vals = [get(d)["accuracy"] for _, d in groups]
     ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width, label=label)
@@ -183,7 +183,8 @@ def plot_per_tag(report: Dict[str, Any], path: str,
   ax.set_ylabel("accuracy")
   ax.set_title(title)
   ax.axvline(len(groups) - 1.5, color="grey", lw=0.8, ls=":")
-  ax.legend(fontsize=8, loc="lower left")
+  ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32),
+            ncol=len(series), frameon=False)
   fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fig.savefig(path, dpi=110)

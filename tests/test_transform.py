@@ -1,0 +1,246 @@
+"""Tests of preprocessing/transform.py (``preprocessing_fn`` and helpers).
+
+``preprocessing_fn`` runs through tf.Transform's Beam implementation on a few
+in-memory instances (analyze + transform), then the resulting transform_fn is
+applied to new data to check the OOV paths.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import os
+from typing import Any, Dict, List
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from preprocessing import config as cfg_lib
+from preprocessing import features as F
+from preprocessing import transform
+
+import tensorflow as tf  # noqa: E402  (after preprocessing pins Keras)
+import tensorflow_transform.beam as tft_beam  # noqa: E402
+from tensorflow_transform.tf_metadata import dataset_metadata  # noqa: E402
+from tensorflow_transform.tf_metadata import schema_utils  # noqa: E402
+
+CFG = cfg_lib.get_config("cpu")
+SIZE = CFG.image_size
+MAX_LEN = CFG.max_review_len
+
+RED = (220, 20, 30)
+
+
+# --------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------
+def _encode(img: Image.Image, fmt: str) -> bytes:
+  buf = io.BytesIO()
+  img.save(buf, format=fmt)
+  return buf.getvalue()
+
+
+RGB_JPEG = _encode(Image.new("RGB", (80, 50), RED), "JPEG")
+GRAY_PNG = _encode(Image.new("L", (30, 45), 128), "PNG")
+CMYK_JPEG = _encode(Image.new("CMYK", (40, 40), (0, 255, 255, 0)), "JPEG")
+
+LONG_REVIEW = " ".join(["sharp"] * (MAX_LEN + 8))
+
+
+def _feature_spec() -> Dict[str, Any]:
+  spec = {k: tf.io.FixedLenFeature([], tf.string) for k in F.STRING_FEATURES}
+  spec.update({k: tf.io.FixedLenFeature([], tf.int64)
+               for k in F.INT_FEATURES})
+  spec.update({k: tf.io.FixedLenFeature([], tf.float32)
+               for k in F.FLOAT_FEATURES})
+  spec.update({k: tf.io.FixedLenFeature([n], tf.int64)
+               for k, n in F.VECTOR_INT_FEATURES.items()})
+  return spec
+
+
+def _instance(user: str, image_id: str, review: str, image: bytes,
+              rating: int, agnostic: int, tag: str) -> Dict[str, Any]:
+  return {
+      F.USER_KEY: user.encode(), F.IMAGE_ID_KEY: image_id.encode(),
+      F.REVIEW_KEY: review.encode(), F.IMAGE_KEY: image,
+      F.TAG_KEY: tag.encode(), F.REVIEW_TYPE_KEY: b"I",
+      F.LABEL_KEY: rating, F.AGNOSTIC_LABEL_KEY: agnostic,
+      F.PREFERENCE_KEY: 4 if rating else 2, F.CHALLENGE_KEY: 7,
+      F.MEAN_SCORE_KEY: 5.5, F.VOTES_KEY: list(range(1, 11)),
+  }
+
+
+TRAIN = [
+    _instance("u1", "101", "Sharp and sharp colors!", RGB_JPEG, 1, 0,
+              "Floral"),
+    _instance("u2", "102", "SHARP focus, isn't it?", GRAY_PNG, 0, 1,
+              "Landscape"),
+    _instance("u1", "103", "nice colors \U0001F600", CMYK_JPEG, 1, 1,
+              "Floral"),
+    _instance("u3", "101", LONG_REVIEW, RGB_JPEG, 0, 0, "Macro"),
+]
+NEW = [
+    _instance("stranger", "999", "Zebra sharp", RGB_JPEG, 1, 0, "Floral"),
+    _instance("u2", "103", "colors", GRAY_PNG, 0, 1, "Unheard"),
+]
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory):
+  """(train outputs, new-data outputs, review vocabulary list)."""
+  tmp = str(tmp_path_factory.mktemp("tft"))
+  meta = dataset_metadata.DatasetMetadata(
+      schema_utils.schema_from_feature_spec(_feature_spec()))
+  fn = functools.partial(transform.preprocessing_fn,
+                         custom_config=CFG.to_dict())
+  with tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False):
+    (train_out, _), transform_fn = (
+        (TRAIN, meta) | "Analyze" >> tft_beam.AnalyzeAndTransformDataset(fn))
+    new_out, _ = (((NEW, meta), transform_fn)
+                  | "Transform" >> tft_beam.TransformDataset())
+  fn_dir = transform_fn[0][0]
+  vocabs = {}
+  for name in (F.REVIEW_VOCAB, F.USER_VOCAB, F.IMAGE_VOCAB, F.TAG_VOCAB):
+    with open(os.path.join(fn_dir, "assets", name), encoding="utf-8") as f:
+      vocabs[name] = [line.rstrip("\n") for line in f]
+  return list(train_out), list(new_out), vocabs
+
+
+def _ids(vocab: List[str], words: List[str]) -> List[int]:
+  return [vocab.index(w) + 1 for w in words]  # +1: 0 is padding
+
+
+# --------------------------------------------------------------------------
+# preprocessing_fn through tf.Transform
+# --------------------------------------------------------------------------
+def test_output_keys(transformed):
+  train, new, _ = transformed
+  expected = {F.USER_XF, F.IMAGE_ID_XF, F.REVIEW_XF, F.REVIEW_LEN_XF,
+              F.IMAGE_XF, F.TAG_XF, F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY}
+  for row in train + new:
+    assert set(row) == expected
+
+
+def test_review_ids_padding_and_case_folding(transformed):
+  train, _, vocabs = transformed
+  vocab = vocabs[F.REVIEW_VOCAB]
+  assert set(vocab) == {"sharp", "and", "colors", "!", "focus", ",",
+                        "isn't", "it", "?", "nice", "\U0001F600"}
+  oov = len(vocab) + 1
+  for row in train:
+    ids = np.asarray(row[F.REVIEW_XF])
+    assert ids.shape == (MAX_LEN,)
+    n = int(row[F.REVIEW_LEN_XF])
+    assert np.all(ids[:n] >= 1) and np.all(ids[:n] < oov)
+    assert np.all(ids[n:] == F.PAD_TOKEN_ID)
+  r0 = np.asarray(train[0][F.REVIEW_XF])
+  assert list(r0[:5]) == _ids(vocab, ["sharp", "and", "sharp", "colors", "!"])
+  assert r0[0] == r0[2]  # same word, same id
+  r1 = np.asarray(train[1][F.REVIEW_XF])
+  assert r1[0] == r0[0]  # "SHARP" folds to "sharp"
+  assert list(r1[:6]) == _ids(vocab,
+                              ["sharp", "focus", ",", "isn't", "it", "?"])
+  assert [int(r[F.REVIEW_LEN_XF]) for r in train] == [5, 6, 3, MAX_LEN]
+  # Truncation: the long review fills every slot with "sharp".
+  assert list(np.asarray(train[3][F.REVIEW_XF])) == [r0[0]] * MAX_LEN
+
+
+def test_unknown_word_of_new_data_maps_to_oov(transformed):
+  train, new, vocabs = transformed
+  oov = len(vocabs[F.REVIEW_VOCAB]) + 1  # shifted OOV bucket
+  ids = np.asarray(new[0][F.REVIEW_XF])
+  assert ids[0] == oov  # "zebra"
+  assert ids[1] == np.asarray(train[0][F.REVIEW_XF])[0]  # "sharp"
+  assert int(new[0][F.REVIEW_LEN_XF]) == 2
+  assert np.all(ids[2:] == F.PAD_TOKEN_ID)
+
+
+def test_user_image_tag_indices(transformed):
+  train, new, vocabs = transformed
+  for key, vocab_name in ((F.USER_XF, F.USER_VOCAB),
+                          (F.IMAGE_ID_XF, F.IMAGE_VOCAB),
+                          (F.TAG_XF, F.TAG_VOCAB)):
+    size = len(vocabs[vocab_name])
+    for row in train + new:
+      assert 0 <= int(row[key]) < size + CFG.num_oov_buckets, key
+    for row in train:
+      assert int(row[key]) < size, key  # training values are in vocabulary
+  assert sorted(vocabs[F.USER_VOCAB]) == ["u1", "u2", "u3"]
+  assert sorted(vocabs[F.IMAGE_VOCAB]) == ["101", "102", "103"]
+  assert int(train[0][F.USER_XF]) == int(train[2][F.USER_XF])  # both u1
+  assert int(train[0][F.IMAGE_ID_XF]) == int(train[3][F.IMAGE_ID_XF])
+  # Unseen user, image and tag -> the OOV bucket (last index).
+  assert int(new[0][F.USER_XF]) == 3
+  assert int(new[0][F.IMAGE_ID_XF]) == 3
+  assert int(new[1][F.TAG_XF]) == len(vocabs[F.TAG_VOCAB])
+  assert int(new[1][F.USER_XF]) == int(train[1][F.USER_XF])
+
+
+def test_labels_pass_through(transformed):
+  train, new, _ = transformed
+  for raw, row in zip(TRAIN + NEW, train + new):
+    assert int(row[F.LABEL_KEY]) == raw[F.LABEL_KEY]
+    assert int(row[F.AGNOSTIC_LABEL_KEY]) == raw[F.AGNOSTIC_LABEL_KEY]
+
+
+@pytest.mark.parametrize("index,colour", [
+    (0, RED),  # RGB JPEG, 80x50
+    (1, (128, 128, 128)),  # grayscale PNG, 30x45
+    (2, (255, 0, 0)),  # CMYK JPEG (C=0, M=Y=255, K=0): TF decodes CMYK
+], ids=["rgb-jpeg", "gray-png", "cmyk-jpeg"])
+def test_image_xf_is_a_resized_rgb_jpeg(transformed, index, colour):
+  train, _, _ = transformed
+  data = train[index][F.IMAGE_XF]
+  assert data[:2] == b"\xff\xd8"  # JPEG SOI
+  pixels = tf.io.decode_jpeg(data).numpy()
+  assert pixels.shape == (SIZE, SIZE, 3)
+  centre = pixels[SIZE // 2, SIZE // 2].astype(int)
+  assert np.all(np.abs(centre - np.array(colour)) <= 20), centre
+
+
+# --------------------------------------------------------------------------
+# Helpers, eagerly
+# --------------------------------------------------------------------------
+def _tokens(texts: List[str]) -> List[List[str]]:
+  out = transform.tokenize_reviews(tf.constant(texts)).to_list()
+  return [[t.decode("utf-8") for t in row] for row in out]
+
+
+def test_tokenize_reviews():
+  got = _tokens(["Isn't it GREAT!\U0001F600", "Sharp, sharp...  focus",
+                 "", "   "])
+  assert got[0] == ["isn't", "it", "great", "!", "\U0001F600"]
+  assert got[1] == ["sharp", ",", "sharp", ".", ".", ".", "focus"]
+  assert got[2] == [] and got[3] == []
+
+
+def test_tokenize_reviews_keeps_unicode_words_whole():
+  # RE2's \w is ASCII-only: accented letters must not split words.
+  got = _tokens(["Très belle photo, CAFÉ naïve", "東京 f/2.8"])
+  assert got[0] == ["très", "belle", "photo", ",", "café", "naïve"]
+  assert got[1] == ["東京", "f", "/", "2", ".", "8"]
+
+
+def test_decode_and_resize_any_format():
+  imgs = transform.decode_and_resize(
+      tf.constant([RGB_JPEG, GRAY_PNG, CMYK_JPEG]), 16)
+  assert imgs.dtype == tf.uint8
+  assert imgs.shape == (3, 16, 16, 3)
+  px = imgs.numpy()[:, 8, 8].astype(int)
+  assert np.all(np.abs(px - np.array([RED, (128,) * 3, (255, 0, 0)])) <= 20)
+
+
+def test_decode_image_xf_round_trip():
+  rng = np.random.default_rng(0)
+  base = rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)
+  # Blocky, smooth images survive JPEG almost exactly.
+  pixels = np.repeat(np.repeat(base, 8, axis=1), 8, axis=2)
+  jpegs = transform.encode_images(tf.constant(pixels), CFG.jpeg_quality)
+  assert jpegs.shape == (2,) and jpegs.dtype == tf.string
+  out = transform.decode_image_xf(jpegs, 32)
+  assert out.dtype == tf.float32
+  assert out.shape == (2, 32, 32, 3)
+  arr = out.numpy()
+  assert arr.min() >= 0.0 and arr.max() <= 255.0
+  centres = arr[:, 4::8, 4::8, :]
+  assert np.abs(centres - base.astype(np.float32)).mean() < 12.0
