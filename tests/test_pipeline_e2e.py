@@ -141,18 +141,26 @@ def test_saved_model_loads_in_fresh_process(first_run):
 
 def test_rerun_is_served_from_cache(first_run):
   data, workdir, _ = first_run
-  res = local_runner.run(data, workdir, config_name="cpu",
-                         train_steps=TRAIN_STEPS, min_auc=0.0,
-                         min_tag_images=MIN_TAG_IMAGES)
-  cached = {k for k, v in res.executions.items() if v == "CACHED"}
+
+  def rerun():
+    return local_runner.run(data, workdir, config_name="cpu",
+                            train_steps=TRAIN_STEPS, min_auc=0.0,
+                            min_tag_images=MIN_TAG_IMAGES)
+
+  second = rerun()
+  cached = {k for k, v in second.executions.items() if v == "CACHED"}
   # Data, Transform and Trainer are reused. The Evaluator's inputs did change:
   # the resolver now finds run 1's blessed model as the baseline, so TFX
-  # evaluates again (the candidate against that baseline) and the report
-  # follows; the Pusher gets the same model and is reused.
+  # evaluates again (candidate against that baseline), and the blessing it
+  # writes is a new input of the Pusher and the report.
   assert {"ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-          "Transform", "Trainer"} <= cached, res.executions
-  assert res.executions["Pusher"] == "CACHED", res.executions
-  assert res.pushed_model is not None
+          "Transform", "Trainer"} <= cached, second.executions
+  # From then on nothing changes: every component is served from cache.
+  third = rerun()
+  not_cached = {k: v for k, v in third.executions.items()
+                if v != "CACHED" and k != "latest_blessed_model_resolver"}
+  assert not not_cached, third.executions
+  assert third.pushed_model is not None
 
 
 def test_unmeetable_threshold_blocks_push(first_run):
@@ -168,3 +176,50 @@ def test_unmeetable_threshold_blocks_push(first_run):
   assert res.pushed_model is None
   assert _versions(res.serving_dir) == before
   assert res.metrics["blessed"] is False
+
+
+def test_predict_cli_keeps_every_row_in_order(first_run, tmp_path):
+  data, _, res = first_run
+  from tfx_pipeline import cli  # pylint: disable=g-import-not-at-top
+  images = tmp_path / "images"
+  images.mkdir()
+  src = sorted(glob.glob(os.path.join(data, "images", "*.jpg")))[:2]
+  ids = [os.path.splitext(os.path.basename(p))[0] for p in src]
+  for p in src:
+    with open(p, "rb") as fh, open(images / os.path.basename(p), "wb") as out:
+      out.write(fh.read())
+  (images / "999001.jpg").write_bytes(b"\xff\xd8 definitely not a jpeg")
+  truth = json.load(open(os.path.join(data, demo_data.TRUTH_FILE)))
+  import collections  # pylint: disable=g-import-not-at-top
+  known_user = collections.Counter(
+      r["user_id"] for r in truth["reviews"]).most_common(1)[0][0]
+  pairs = tmp_path / "pairs.csv"
+  pairs.write_text(
+      "user_id,image_id,extra,review\n"
+      f"{known_user},{ids[0]},x,\n"
+      f"never-seen-user,{ids[1]},y,\n"
+      f"{known_user},999001,z,\n"  # corrupt image
+      f"{known_user},424242,w,\n"  # no such image
+      f"{known_user},{ids[1]},v,lovely light but the focus is soft\n")
+  out = tmp_path / "scores.csv"
+  rc = cli.main(["predict", "--model", res.serving_dir, "--pairs", str(pairs),
+                 "--images", str(images), "--out", str(out)])
+  assert rc == 0
+  import csv  # pylint: disable=g-import-not-at-top
+  rows = list(csv.DictReader(open(out)))
+  assert [r["image_id"] for r in rows] == [ids[0], ids[1], "999001", "424242",
+                                           ids[1]]
+  assert list(rows[0]) == ["user_id", "image_id", "p_personal", "p_agnostic",
+                           "tag", "known_user", "error"]
+  ok = [rows[0], rows[1], rows[4]]
+  for r in ok:
+    assert r["error"] == ""
+    assert 0.0 <= float(r["p_personal"]) <= 1.0
+    assert 0.0 <= float(r["p_agnostic"]) <= 1.0
+    assert r["tag"]
+  assert rows[0]["known_user"] == "1"
+  assert rows[1]["known_user"] == "0"
+  assert rows[1]["p_personal"] == rows[1]["p_agnostic"]  # cold start
+  assert rows[2]["error"].startswith("corrupt image")
+  assert rows[3]["error"] == "image not found"
+  assert rows[2]["p_personal"] == "" and rows[3]["p_personal"] == ""
