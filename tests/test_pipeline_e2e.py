@@ -27,8 +27,8 @@ EXPECTED_COMPONENTS = {
     "ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
     "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
     "Pusher", "CfanReport"}
-TRAIN_STEPS = 40
-MIN_TAG_IMAGES = 6
+from tests.conftest import TINY_MIN_TAG_IMAGES as MIN_TAG_IMAGES  # noqa: E402
+from tests.conftest import TINY_TRAIN_STEPS as TRAIN_STEPS  # noqa: E402
 
 
 def _versions(serving_dir):
@@ -38,16 +38,8 @@ def _versions(serving_dir):
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-  root = tmp_path_factory.mktemp("e2e")
-  data = str(root / "data")
-  demo_data.generate(data, users=16, images=90, seed=3)
-  workdir = str(root / "work")
-  # min_auc=0: the tiny model must be pushed so the export can be checked.
-  res = local_runner.run(data, workdir, config_name="cpu",
-                         train_steps=TRAIN_STEPS, min_auc=0.0,
-                         min_tag_images=MIN_TAG_IMAGES)
-  return data, workdir, res
+def first_run(tiny_pipeline_run):
+  return tiny_pipeline_run
 
 
 def test_every_component_executed(first_run):

@@ -1,0 +1,41 @@
+"""Shared fixtures.
+
+``tiny_pipeline_run`` runs the whole TFX pipeline once per test session on a
+tiny demo dataset (about a minute and a half on 2 cores) and is shared by every
+slow test that needs a trained, pushed model. Tests that rerun the pipeline in
+its workdir must leave the first pushed model in place.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+  sys.path.insert(0, _ROOT)
+
+import preprocessing  # noqa: E402,F401  (pins Keras 3 before TF)
+import pytest  # noqa: E402
+
+TINY_USERS = 16
+TINY_IMAGES = 90
+TINY_SEED = 3
+TINY_TRAIN_STEPS = 40
+TINY_MIN_TAG_IMAGES = 6
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_run(tmp_path_factory):
+  """(data_dir, workdir, RunResult) of one full pipeline run (min_auc=0)."""
+  from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp("tiny_run")
+  data = str(root / "data")
+  demo_data.generate(data, users=TINY_USERS, images=TINY_IMAGES,
+                     seed=TINY_SEED)
+  workdir = str(root / "work")
+  # min_auc=0: the tiny model must be pushed so the export can be checked.
+  res = local_runner.run(data, workdir, config_name="cpu",
+                         train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
+                         min_tag_images=TINY_MIN_TAG_IMAGES)
+  return data, workdir, res
