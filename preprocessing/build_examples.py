@@ -89,10 +89,14 @@ def reencode_image(data: bytes, max_side: int = cfg_lib.STORED_IMAGE_MAX_SIDE,
         background.paste(rgba, mask=rgba.split()[-1])
         rgb = background
       elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit grayscale: scale to 8 bits before converting.
+        # 16-bit grayscale: scale to 8 bits before converting. A 16-bit
+        # mode (or a PNG, whose "I" images are 16-bit) has a known range of
+        # 0..65535, so a dark image (all values <= 255) stays dark; only a
+        # 32-bit "I" image of unknown range falls back to its peak.
         arr = __import__("numpy").asarray(img, dtype="float64")
         peak = max(float(arr.max()), 1.0)
-        scale = 255.0 / (65535.0 if peak > 255 else 255.0)
+        sixteen_bit = img.mode.startswith("I;16") or img.format == "PNG"
+        scale = 255.0 / (65535.0 if sixteen_bit or peak > 255 else 255.0)
         rgb = Image.fromarray(
             (arr * scale).clip(0, 255).astype("uint8")).convert("RGB")
       else:
@@ -260,7 +264,8 @@ class _JoinImage(beam.DoFn):
 
     if not images:
       yield from reject_all(REASON_UNKNOWN_IMAGE,
-                            f"image {image_id} is not in {F.AVA_FILE}")
+                            f"image {image_id} has no valid line in {F.AVA_FILE} "
+                            "(absent, or its line was rejected)")
       return
     image = images[0]
     tag_id = ava.primary_tag_id(image, set(major_tags))
@@ -478,6 +483,10 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
         k[4:]: v for k, v in sorted(reasons.items()) if k.startswith("ava:")}
     # Every reject written to rejects/*.jsonl: review rejects + AVA lines.
     summary["rejects_total"] = sum(reasons.values())
+    # Major tag ids that tags.txt does not name: their examples are kept
+    # under the placeholder name "tag_<id>"; reported so nobody mistakes it.
+    summary["major_tags_without_name"] = sorted(
+        t for t in major_tags if t not in tag_names)
     return summary
 
   summary = (p | "SummarySeed" >> beam.Create([None])
@@ -491,6 +500,11 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
   summary | "WriteSummary" >> beam.Map(
       lambda s: _write_json_atomically(os.path.join(out_dir, SUMMARY_FILE), s))
   return summary
+
+
+def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
+  """Beam options from the user's flags, passed through unchanged."""
+  return PipelineOptions(list(beam_args))
 
 
 def run(data_dir: str, out_dir: str, *,
@@ -517,8 +531,7 @@ def run(data_dir: str, out_dir: str, *,
     match = FileSystems.match([os.path.join(out_dir, sub, "*")])[0]
     if match.metadata_list:
       FileSystems.delete([m.path for m in match.metadata_list])
-  options = PipelineOptions(list(beam_args))
-  with beam.Pipeline(options=options) as p:
+  with beam.Pipeline(options=pipeline_options(beam_args)) as p:
     build_pipeline(p, data_dir, out_dir, min_tag_images, tag_names, max_side,
                    num_shards)
   with FileSystems.open(os.path.join(out_dir, SUMMARY_FILE)) as fh:
@@ -555,7 +568,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
       f"{im['set_aside_no_major_tag']:,d} reviewed but set aside (no major "
       f"tag), {im['without_reviews']:,d} without reviews",
       f"major tags ({len(summary['major_tags'])}): "
-      + ", ".join(summary["major_tags"]),
+      + ", ".join(summary["major_tags"])
+      + (f" (ids not named in {F.TAGS_FILE}: "
+         f"{summary['major_tags_without_name']})"
+         if summary.get("major_tags_without_name") else ""),
       f"labels: {summary['labels']['good']:,d} good / "
       f"{summary['labels']['bad']:,d} bad",
       f"Eq. 7 consistency with raw votes: "

@@ -20,6 +20,9 @@ from typing import List, Optional, Sequence
 from preprocessing import keras_env as _keras_env  # noqa: F401
 from preprocessing import config as cfg_lib
 from preprocessing import features as F
+from tfx_pipeline import beam_presets
+
+BEAM_PRESETS = sorted(beam_presets.PRESETS)
 
 
 def _split_beam_args(argv: Sequence[str]):
@@ -123,6 +126,21 @@ def cmd_predict(args: argparse.Namespace, beam_args: List[str]) -> int:
   return 0
 
 
+def cmd_compile(args: argparse.Namespace, beam_args: List[str]) -> int:
+  from tfx_pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
+  root = args.pipeline_root.rstrip("/")
+  job = kubeflow_runner.compile_kubeflow(
+      image=args.image, out_path=args.out, pipeline_root=root,
+      examples_dir=args.examples or f"{root}/examples/examples",
+      serving_model_dir=args.serving_dir or f"{root}/serving",
+      config_name=args.config, pipeline_name=args.pipeline_name,
+      beam_args=beam_args, min_auc=args.min_auc)
+  order = kubeflow_runner.task_order(job)
+  print(f"wrote {args.out}: {len(order)} tasks ({' -> '.join(order)}); "
+        f"runtime parameters: {', '.join(kubeflow_runner.runtime_parameters(job))}")
+  return 0
+
+
 def cmd_configs(args: argparse.Namespace, beam_args: List[str]) -> int:
   del beam_args
   names = [args.name] if args.name else sorted(cfg_lib.CONFIGS)
@@ -169,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                  help="longest side of the stored JPEG copy of each image")
   p.add_argument("--beam-arg", action="append", default=[],
                  help="a Beam pipeline flag (repeatable)")
+  p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None,
+                 help="start from a runner preset (see BUILD.md)")
   p.set_defaults(func=cmd_build_examples)
 
   def add_run_args(p, data: bool):
@@ -188,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-arg", action="append", default=[],
                    help="a Beam pipeline flag for every Beam stage "
                    "(repeatable)")
+    p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None,
+                   help="start from a runner preset (see BUILD.md)")
 
   p = sub.add_parser("run", help="run the whole TFX pipeline on an "
                      "AVA-review directory")
@@ -215,6 +237,25 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--batch-size", type=int, default=64)
   p.set_defaults(func=cmd_predict)
 
+  p = sub.add_parser("compile", help="compile the pipeline for Kubeflow "
+                     "Pipelines / Vertex AI (KFP v2 JSON)")
+  p.add_argument("--target", choices=("kubeflow",), default="kubeflow")
+  p.add_argument("--image", required=True, help="pipeline container image")
+  p.add_argument("--out", required=True, help="output JSON path")
+  p.add_argument("--pipeline-root", default="gs://YOUR_BUCKET/cfan",
+                 help="artifact root on shared storage")
+  p.add_argument("--examples", default=None, help="labelled examples dir "
+                 "(output of build-examples; default ROOT/examples/examples)")
+  p.add_argument("--serving-dir", default=None,
+                 help="Pusher destination (default ROOT/serving)")
+  p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS), default="paper")
+  p.add_argument("--pipeline-name", default="cfan-aesthetics")
+  p.add_argument("--min-auc", type=float, default=cfg_lib.MIN_PERSONAL_AUC)
+  p.add_argument("--beam-arg", action="append", default=[],
+                 help="a Beam flag for every Beam component (repeatable)")
+  p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None)
+  p.set_defaults(func=cmd_compile)
+
   p = sub.add_parser("configs", help="print the named model configs")
   p.add_argument("name", nargs="?", choices=sorted(cfg_lib.CONFIGS))
   p.set_defaults(func=cmd_configs)
@@ -227,6 +268,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = build_parser()
   args = parser.parse_args(own)
   beam_args = list(getattr(args, "beam_arg", []) or []) + beam_args
+  try:
+    beam_args = beam_presets.beam_args_for(getattr(args, "beam_preset", None),
+                                           beam_args)
+  except ValueError as e:
+    parser.error(str(e))
   try:
     return args.func(args, beam_args)
   except (FileNotFoundError, ValueError) as e:

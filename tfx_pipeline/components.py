@@ -8,7 +8,8 @@ from tfx import v1 as tfx
 from tfx.types import artifact as artifact_lib
 from tfx.types import standard_artifacts
 
-REPORT_ARTIFACT_TYPE = "CfanReport"
+# "namespace.Name": the form KFP v2 requires of custom artifact types.
+REPORT_ARTIFACT_TYPE = "cfan.RunReport"
 
 
 class CfanReportArtifact(artifact_lib.Artifact):
@@ -49,6 +50,10 @@ def CfanReport(  # pylint: disable=invalid-name
       "model_uri": model.uri,
       "evaluation_uri": evaluation.uri,
   }
+  temps = getattr(serving, signatures.TEMPERATURE_ATTR, None)
+  if temps is not None:  # personal-head ECE before/after temperature scaling
+    extra["calibration"] = report_lib.calibration_report(
+        truth, scores, temps.numpy().tolist())
   # Trainer writes its own two-protocol evaluation into its ModelRun
   # artifact: <root>/Trainer/model_run/<id>, beside <root>/Trainer/model/<id>.
   trainer_dir = os.path.dirname(os.path.dirname(model.uri))

@@ -80,8 +80,14 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
                     min_auc: float = 0.5,
                     beam_pipeline_args: Sequence[str] = (),
                     metadata_connection_config: Any = None,
-                    enable_cache: bool = True) -> tfx.dsl.Pipeline:
-  """Builds the pipeline; no side effects (runners decide where it runs)."""
+                    enable_cache: bool = True,
+                    train_args: Any = None,
+                    eval_args: Any = None) -> tfx.dsl.Pipeline:
+  """Builds the pipeline; no side effects (runners decide where it runs).
+
+  ``train_args`` / ``eval_args`` override the Trainer's TrainArgs/EvalArgs
+  protos, e.g. with ``RuntimeParameter`` s when compiling for Kubeflow.
+  """
   example_gen = tfx.components.ImportExampleGen(
       input_base=examples_dir,
       output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(
@@ -104,9 +110,11 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
       examples=transform.outputs["transformed_examples"],
       transform_graph=transform.outputs["transform_graph"],
       schema=schema_gen.outputs["schema"],
-      train_args=tfx.proto.TrainArgs(
-          num_steps=int(train_steps or model_config.train_steps)),
-      eval_args=tfx.proto.EvalArgs(num_steps=model_config.eval_steps),
+      train_args=train_args if train_args is not None else
+      tfx.proto.TrainArgs(num_steps=int(train_steps or
+                                        model_config.train_steps)),
+      eval_args=eval_args if eval_args is not None else
+      tfx.proto.EvalArgs(num_steps=model_config.eval_steps),
       custom_config={trainer_lib.MODEL_CONFIG_KEY: model_config.to_dict()})
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
