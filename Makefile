@@ -30,6 +30,7 @@ test-fast: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
+## bench: every benchmark at its default size (~25 min on 2 cores) -> docs/benchmarks.md
 bench: setup
 	$(PY) -m benchmarks.run_all
 

@@ -30,6 +30,7 @@ import tensorflow_transform as tft
 
 from preprocessing import config as cfg_lib
 from preprocessing import features as F
+from preprocessing import rating
 
 # Whitespace separates tokens; every other non-word character (punctuation,
 # emoji) is a token of its own; apostrophes stay inside words ("isn't").
@@ -37,6 +38,7 @@ from preprocessing import features as F
 # explicitly ("très" stays one token instead of "tr", "è", "s").
 _DELIM = r"\s+|[^\w\pL\pM\pN'\s]"
 _KEEP_DELIM = r"[^\w\pL\pM\pN'\s]"
+_APOSTROPHES_RE = "[" + rating.APOSTROPHES + "]"
 
 
 def _dense_1d(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
@@ -52,6 +54,10 @@ def _dense_1d(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
 
 def tokenize_reviews(text: tf.Tensor) -> tf.RaggedTensor:
   """[B] strings -> ragged [B, None] lowercase tokens (tensorflow-text)."""
+  # "isn\u2019t" -> "isn't", as ``rating.clean_review_text`` does for stored
+  # reviews, so serving-time reviews tokenise like the training ones (before
+  # case folding, whose NFKC step would turn "\u00b4" into a space).
+  text = tf.strings.regex_replace(text, _APOSTROPHES_RE, "'")
   folded = tf_text.case_fold_utf8(text)
   return tf_text.regex_split(folded, delim_regex_pattern=_DELIM,
                              keep_delim_regex_pattern=_KEEP_DELIM)
@@ -126,3 +132,57 @@ def preprocessing_fn(inputs: Dict[str, Any],
     if key in inputs:
       outputs[key] = tf.cast(_dense_1d(inputs[key], 0), tf.int64)
   return outputs
+
+
+# ----------------------------------------------------------------------------
+# Transform outside TFX (benchmarks, experiments): same preprocessing_fn
+# ----------------------------------------------------------------------------
+def raw_feature_spec() -> Dict[str, Any]:
+  """tf.io feature spec of the labelled examples (features.py contract)."""
+  spec: Dict[str, Any] = {k: tf.io.FixedLenFeature([], tf.string)
+                          for k in F.STRING_FEATURES}
+  spec.update({k: tf.io.FixedLenFeature([], tf.int64)
+               for k in F.INT_FEATURES})
+  spec.update({k: tf.io.FixedLenFeature([], tf.float32)
+               for k in F.FLOAT_FEATURES})
+  spec.update({k: tf.io.FixedLenFeature([n], tf.int64)
+               for k, n in F.VECTOR_INT_FEATURES.items()})
+  return spec
+
+
+def run_transform(examples_pattern: str, out_dir: str,
+                  cfg: cfg_lib.ModelConfig,
+                  beam_args: Optional[list] = None) -> str:
+  """Analyzes and transforms labelled TFRecords with ``preprocessing_fn``.
+
+  Writes ``out_dir/transform_fn`` (a TFTransformOutput directory) and
+  ``out_dir/transformed/part-*.gz`` and returns ``out_dir``. The TFX
+  Transform component does the same inside the pipeline; this entry point
+  lets benchmarks time the stage on its own.
+  """
+  import functools  # pylint: disable=g-import-not-at-top
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform.beam as tft_beam  # pylint: disable=g-import-not-at-top
+  from tfx_bsl.public import tfxio  # pylint: disable=g-import-not-at-top
+  from tensorflow_transform.tf_metadata import schema_utils  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+
+  schema = schema_utils.schema_from_feature_spec(raw_feature_spec())
+  source = tfxio.TFExampleRecord(file_pattern=examples_pattern, schema=schema)
+  fn = functools.partial(preprocessing_fn, custom_config=cfg.to_dict())
+  options = beam.options.pipeline_options.PipelineOptions(beam_args or [])
+  with beam.Pipeline(options=options) as p:
+    with tft_beam.Context(temp_dir=os.path.join(out_dir, "tmp")):
+      raw = p | "Read" >> source.BeamSource()
+      (transformed, transformed_meta), transform_fn = (
+          (raw, source.TensorAdapterConfig())
+          | "AnalyzeAndTransform" >> tft_beam.AnalyzeAndTransformDataset(
+              fn, output_record_batches=False))
+      coder = tft.coders.ExampleProtoCoder(transformed_meta.schema)
+      (transformed | "Encode" >> beam.Map(coder.encode)
+       | "Write" >> beam.io.WriteToTFRecord(
+           os.path.join(out_dir, "transformed", "part"),
+           file_name_suffix=".gz"))
+      _ = transform_fn | "WriteTransformFn" >> tft_beam.WriteTransformFn(
+          os.path.join(out_dir, "transform_fn"))
+  return out_dir

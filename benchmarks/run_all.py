@@ -1,0 +1,150 @@
+"""``make bench``: every benchmark at its default size, then docs/benchmarks.md.
+
+Runs, in order: preprocessing throughput vs the raw decode limit, DirectRunner
+in-memory vs multi-processing, scaling at 1k/10k/100k reviews, the Trainer
+input pipeline vs in-memory tensors, storage and the AVA projection. Writes
+``bench_runs/*.json`` and rewrites ``docs/benchmarks.md`` with the figures and
+the command that produced them.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, Sequence
+
+from benchmarks import common
+from benchmarks import preprocess
+from benchmarks import storage
+from benchmarks import trainer_input
+
+DOC = os.path.join(common.ROOT, "docs", "benchmarks.md")
+
+
+def render(res: Dict[str, Any], command: str, seconds: float) -> str:
+  t = res["throughput"]["row"]
+  modes = res["beam_modes"]
+  sc = res["scaling"]
+  ti = res["trainer_input"]
+  st = res["storage"]
+  p = st["ava_projection"]
+  lines = [
+      "# Benchmarks",
+      "",
+      f"Produced by `{command}` on {res['date']} "
+      f"({res['machine']['cpus']} CPUs, Python {res['machine']['python']}; "
+      f"{seconds / 60:.1f} min in all). Every ratio below was measured side "
+      "by side in the same run. JSON: `bench_runs/*.json`.",
+      "",
+      "## 1. Preprocessing throughput vs the raw decode limit",
+      "",
+      common.table([t], ["kept", "build_examples_reviews_per_s",
+                         "transform_reviews_per_s", "raw_decode_resize_per_s",
+                         "transform_over_limit", "build_examples_over_limit"]),
+      "",
+      "`raw_decode_resize_per_s` is a tf.data loop of `decode_image` + resize "
+      "to the `cpu` size over the same stored image bytes (one per review); "
+      "the stage rates include Beam start-up and, for Transform, the analysis "
+      "pass and re-encoding the resized JPEG.",
+      "",
+      "## 2. DirectRunner: in memory vs multi-processing",
+      "",
+      common.table(modes["rows"], ["scale", "kept", "in_memory_s",
+                                   "multi_processing_s", "mp_over_inmem"]),
+      "",
+      f"Multi-processing wins from {modes['multi_processing_wins_from_kept']} "
+      "kept reviews on this machine (None: it did not win at the sizes "
+      "measured).",
+      "",
+      "## 3. Scaling (build-examples + Transform)",
+      "",
+      common.table(sc["rows"], ["scale", "reviews_in", "kept", "beam_mode",
+                                "build_examples_s", "transform_s", "total_s",
+                                "peak_rss_mib"]),
+      "",
+      f"Fitted exponent time ~ reviews^k: k = {sc.get('exponent_total', 0):.2f}"
+      f" over all sizes, k = {sc.get('exponent_largest_two', 0):.2f} between "
+      f"the two largest (start-up dominates the smallest); peak memory "
+      f"exponent {sc.get('exponent_memory', 0):.2f}.",
+      "",
+      "## 4. Trainer input pipeline",
+      "",
+      common.table([ti], ["examples", "batch_size", "steps",
+                          "tfrecords_steps_per_s", "in_memory_steps_per_s",
+                          "ratio_tfrecords_over_memory"]),
+      "",
+      "## 5. Storage and the AVA-scale projection",
+      "",
+      common.table([{"what": k, **{c: st[k][c] for c in (
+          "examples", "serialized_bytes_per_example",
+          "image_bytes_per_example", "non_image_bytes_per_example")}}
+                    for k in ("labelled", "transformed_cpu",
+                              "transformed_paper_sample")],
+                   ["what", "examples", "serialized_bytes_per_example",
+                    "image_bytes_per_example", "non_image_bytes_per_example"]),
+      "",
+      f"Reviews per image in this run: {st['reviews_per_image']:.2f}. AVA "
+      f"projection (1,435,120 reviews, 255,530 images, 30 kB per 320-px JPEG "
+      f"plus the measured non-image bytes): labelled examples "
+      f"{p['labelled_examples_gb']:.1f} GB, transformed at the paper size "
+      f"{p['transformed_paper_gb']:.1f} GB, one JPEG per image "
+      f"{p['one_copy_per_image_gb']:.1f} GB; decoded pixels per review would "
+      f"be {p['decoded_uint8_per_review_gb']:.0f} GB (uint8) or "
+      f"{p['decoded_int64_per_review_gb']:.0f} GB (int64 in tf.Example). The "
+      f"per-review layout stays within 0.5x the raw JPEG corpus only if raw "
+      f"AVA JPEGs average at least {p['raw_kb_per_image_needed_for_half_labelled']:.0f}"
+      f" kB; one copy per image needs {p['raw_kb_per_image_needed_for_half_per_image_store']:.0f} kB.",
+      "",
+  ]
+  return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--out", default=common.DEFAULT_OUT)
+  ap.add_argument("--scales", type=float, nargs="+", default=[1, 10, 100])
+  ap.add_argument("--mode-scales", type=float, nargs="+", default=[2, 10, 40])
+  ap.add_argument("--throughput-scale", type=float, default=10)
+  ap.add_argument("--no-doc", action="store_true")
+  args = ap.parse_args(argv)
+  t0 = time.time()
+  res: Dict[str, Any] = {"machine": common.machine(),
+                         "date": datetime.date.today().isoformat()}
+  print("== throughput", flush=True)
+  res["throughput"] = preprocess.throughput(args.out, args.throughput_scale)
+  print("== trainer input", flush=True)
+  tdir = os.path.join(res["throughput"]["run_dir"], "transform")
+  res["trainer_input"] = common.run_python(
+      "import preprocessing\nfrom benchmarks import trainer_input\n"
+      f"result = trainer_input.measure({tdir!r})\n")
+  print(json.dumps(res["trainer_input"], default=float), flush=True)
+  print("== storage", flush=True)
+  res["storage"] = common.run_python(
+      "import preprocessing\nfrom benchmarks import storage, common\n"
+      f"result = storage.measure({res['throughput']['run_dir']!r}, "
+      f"common.demo_dataset({args.out!r}, {args.throughput_scale!r}))\n")
+  print("== beam modes", flush=True)
+  res["beam_modes"] = preprocess.beam_modes(args.out, args.mode_scales)
+  print("== scaling", flush=True)
+  res["scaling"] = preprocess.scaling(args.out, args.scales)
+  seconds = time.time() - t0
+  res["seconds"] = seconds
+  common.write_json(os.path.join(args.out, "all.json"), res)
+  command = "make bench"
+  if argv:
+    command = "python -m benchmarks.run_all " + " ".join(argv)
+  doc = render(res, command, seconds)
+  print(doc)
+  if not args.no_doc:
+    os.makedirs(os.path.dirname(DOC), exist_ok=True)
+    with open(DOC, "w") as fh:
+      fh.write(doc)
+    print(f"wrote {DOC}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

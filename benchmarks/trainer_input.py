@@ -1,0 +1,100 @@
+"""Trainer input pipeline: steps/s from transformed TFRecords vs in memory.
+
+Trains the `cpu` CFAN on the output of a Transform run (``benchmarks.
+preprocess`` leaves one under ``bench_runs/throughput_*``), once fed by the
+Trainer's real input pipeline (TFRecord read, parse, JPEG decode, review /
+leave-one-out profile mixing: ``keras_model.trainer``) and once fed the same
+batches already materialised as tensors; both in one process, side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import time
+from typing import Any, Dict, Sequence
+
+from benchmarks import common
+
+
+def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
+            batch_size: int = 32) -> Dict[str, Any]:
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  import tensorflow_transform as tft
+  from preprocessing import config as cfg_lib
+  from preprocessing import features as F
+  from keras_model import cfan
+  from keras_model import profiles as profiles_lib
+  from keras_model import trainer
+  # pylint: enable=g-import-not-at-top
+  cfg = cfg_lib.get_config("cpu", batch_size=batch_size)
+  tft_output = tft.TFTransformOutput(os.path.join(transform_dir,
+                                                  "transform_fn"))
+  files = [os.path.join(transform_dir, "transformed", "*")]
+  vocab = trainer.Vocab(tft_output, cfg)
+  users, images, reviews = trainer.read_profile_inputs(files, tft_output)
+  table = profiles_lib.build_profile_table(
+      users, images, reviews, num_users=vocab.num_users,
+      max_reviews=cfg.profile_max_reviews, review_len=cfg.max_review_len,
+      profile_len=cfg.profile_len)
+  lookup = {"tokens": table.tokens,
+            "loo": profiles_lib.TrainingProfiles(table, vocab.num_images,
+                                                 cfg.profile_len)}
+  file_ds = trainer.model_dataset(
+      trainer.transformed_dataset(files, tft_output, cfg.batch_size,
+                                  shuffle=True, seed=0).repeat(),
+      cfg, lookup, mode="mixed", seed=0)
+  # The same pipeline's first batches, materialised: no I/O, no decoding.
+  cached = [b for b in file_ds.take(80)
+            if int(b[1][F.PERSONAL_OUTPUT].shape[0]) == batch_size][:50]
+  mem_ds = tf.data.Dataset.from_tensor_slices(
+      tf.nest.map_structure(lambda *t: tf.stack(t), *cached)).repeat()
+
+  def build():
+    model = cfan.build_cfan(cfg, num_users=vocab.num_users,
+                            num_images=vocab.num_images,
+                            num_tags=vocab.num_tags,
+                            review_vocab_size=vocab.review_vocab_size)
+    return cfan.compile_cfan(model, cfg)
+
+  out: Dict[str, Any] = {"examples": int(len(users)),
+                         "batch_size": batch_size, "steps": steps}
+  # Alternate the two feeds twice so drift in machine load hits both.
+  for rnd in range(2):
+    for name, ds in (("tfrecords", file_ds), ("in_memory", mem_ds)):
+      model = build()
+      model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0)
+      t0 = time.perf_counter()
+      model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+      rate = steps / (time.perf_counter() - t0)
+      out.setdefault(f"{name}_steps_per_s", []).append(rate)
+  for name in ("tfrecords", "in_memory"):
+    out[f"{name}_steps_per_s"] = max(out[f"{name}_steps_per_s"])
+  out["ratio_tfrecords_over_memory"] = (out["tfrecords_steps_per_s"] /
+                                        out["in_memory_steps_per_s"])
+  return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--out", default=common.DEFAULT_OUT)
+  ap.add_argument("--transform-dir", default=None,
+                  help="a benchmarks.preprocess run's transform dir")
+  ap.add_argument("--steps", type=int, default=150)
+  args = ap.parse_args(argv)
+  tdir = args.transform_dir or sorted(glob.glob(os.path.join(
+      args.out, "throughput_*", "transform")))[-1]
+  res = measure(tdir, steps=args.steps)
+  print(common.table([res], ["examples", "batch_size", "steps",
+                             "tfrecords_steps_per_s", "in_memory_steps_per_s",
+                             "ratio_tfrecords_over_memory"]))
+  path = common.write_json(os.path.join(args.out, "trainer_input.json"),
+                           {"machine": common.machine(), **res})
+  print(f"wrote {path}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
