@@ -142,7 +142,8 @@ def score(model_dir: str, rows: Sequence[Dict[str, Any]],
     table = [v for v in fn.variables
              if v.name.startswith(signatures.USER_EMBEDDING_LAYER + "/")][0]
     values = table.numpy()
-    known = int(model.num_known_users.numpy())
+    with open(os.path.join(model_dir, "assets", F.USER_VOCAB), "rb") as fh:
+      known = len(fh.read().splitlines())
     rng = np.random.default_rng(seed)
     values[known:] = rng.normal(0.0, blocks.ID_EMBEDDING_STDDEV,
                                 values[known:].shape)
@@ -159,10 +160,18 @@ def score(model_dir: str, rows: Sequence[Dict[str, Any]],
   return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def metrics(y, p) -> Dict[str, float]:
+def metrics(y, p, users) -> Dict[str, float]:
+  """Pooled AUC/accuracy/ECE and the mean of per-user AUCs (ranking a
+  user's own photos, what score-folder does)."""
   from tfx_pipeline import report  # pylint: disable=g-import-not-at-top
+  y, p, users = np.asarray(y), np.asarray(p), np.asarray(users)
+  per_user = [report.auc(y[users == u], p[users == u])
+              for u in sorted(set(users.tolist()))]
+  per_user = [a for a in per_user if not np.isnan(a)]
   return {"auc": report.auc(y, p), "accuracy": report.accuracy(y, p),
-          "ece": report.expected_calibration_error(y, p)}
+          "ece": report.expected_calibration_error(y, p),
+          "per_user_auc": float(np.mean(per_user)),
+          "per_user_auc_users": len(per_user)}
 
 
 def main(argv=None) -> int:
@@ -174,6 +183,9 @@ def main(argv=None) -> int:
   ap.add_argument("--holdout", type=float, default=0.15)
   ap.add_argument("--train-steps", type=int, default=600)
   ap.add_argument("--min-tag-images", type=int, default=25)
+  ap.add_argument("--reuse", action="store_true",
+                  help="reuse the data and both runs of an earlier call "
+                  "with the same --out (scores again only)")
   args = ap.parse_args(argv)
 
   # pylint: disable=g-import-not-at-top
@@ -186,20 +198,26 @@ def main(argv=None) -> int:
   os.makedirs(out, exist_ok=True)
   cfg = cfg_lib.get_config("cpu")
   full = os.path.join(out, "data_full")
-  demo_data.generate(full, users=args.users, images=args.images,
-                     seed=args.seed, layout="uir")
-  build_examples.run(full, os.path.join(out, "examples_full"),
-                     min_tag_images=args.min_tag_images)
+  runs_file = os.path.join(out, "runs.json")
+  reuse = args.reuse and os.path.exists(runs_file)
+  if not reuse:
+    demo_data.generate(full, users=args.users, images=args.images,
+                       seed=args.seed, layout="uir")
+    build_examples.run(full, os.path.join(out, "examples_full"),
+                       min_tag_images=args.min_tag_images)
   rows = read_labelled(os.path.join(out, "examples_full",
                                     build_examples.EXAMPLES_SUBDIR))
   held, profile_rows, test_rows = split_users(
       rows, args.holdout, cfg.profile_max_reviews, args.seed)
   held_set = set(held)
   test_pairs = {(r["user"], r["image_id"]) for u in held for r in test_rows[u]}
-  dropped_a = filtered_copy(full, os.path.join(out, "data_a"),
-                            lambda u, i: u in held_set)
-  dropped_b = filtered_copy(full, os.path.join(out, "data_b"),
-                            lambda u, i: (u, i) in test_pairs)
+  if reuse:
+    dropped_a = dropped_b = "(reused)"
+  else:
+    dropped_a = filtered_copy(full, os.path.join(out, "data_a"),
+                              lambda u, i: u in held_set)
+    dropped_b = filtered_copy(full, os.path.join(out, "data_b"),
+                              lambda u, i: (u, i) in test_pairs)
   print(f"{len(rows)} kept reviews, {len(set(r['user'] for r in rows))} "
         f"users; held out {len(held)} users: "
         f"{sum(len(v) for v in profile_rows.values())} profile + "
@@ -207,7 +225,12 @@ def main(argv=None) -> int:
         f"B drops {dropped_b}", flush=True)
 
   runs = {}
+  if reuse:
+    with open(runs_file) as fh:
+      runs = json.load(fh)
   for name, data in (("A", "data_a"), ("B", "data_b")):
+    if name in runs:
+      continue
     t = time.time()
     res = local_runner.run(os.path.join(out, data),
                            os.path.join(out, f"work_{name}"),
@@ -221,6 +244,8 @@ def main(argv=None) -> int:
                       "review_free"]["personal"]["auc"]}
     print(f"model {name}: {res.pushed_model} in {runs[name]['minutes']:.1f} "
           "min", flush=True)
+    with open(runs_file, "w") as fh:
+      json.dump(runs, fh, indent=2)
 
   tests = [r for u in held for r in test_rows[u]]
   text = {u: cfg_lib.PROFILE_LINE_SEPARATOR.join(
@@ -240,7 +265,8 @@ def main(argv=None) -> int:
       "B_retrained_stored_profile": b[F.PERSONAL_OUTPUT],
       "floor_mean_vote": np.array([r["mean_score"] for r in tests]),
   }
-  table = {k: metrics(y, v) for k, v in variants.items()}
+  test_users = [r["user"] for r in tests]
+  table = {k: metrics(y, v, test_users) for k, v in variants.items()}
   table["floor_mean_vote"].pop("ece")  # not a probability
   table["floor_mean_vote"]["accuracy"] = float(np.mean(
       (variants["floor_mean_vote"] > F.AGNOSTIC_THRESHOLD) == y))
@@ -270,10 +296,11 @@ def main(argv=None) -> int:
         f"(positive {100 * y.mean():.1f} %), profile reviews per user "
         f"{result['profile_reviews_per_user']:.1f}")
   print(f"{'scorer (review-free, test rows)':<36s} {'AUC':>6s} {'acc':>6s} "
-        f"{'ECE':>6s}")
+        f"{'ECE':>6s} {'user AUC':>9s}")
   for k, m in table.items():
     ece = f"{m['ece']:.3f}" if "ece" in m else "   -  "
-    print(f"{k:<36s} {m['auc']:6.3f} {m['accuracy']:6.3f} {ece:>6s}")
+    print(f"{k:<36s} {m['auc']:6.3f} {m['accuracy']:6.3f} {ece:>6s} "
+          f"{m['per_user_auc']:9.3f}")
   for k, ci in result["auc_diff_ci95"].items():
     print(f"AUC {k}: 95 % bootstrap interval [{ci[0]:+.3f}, {ci[1]:+.3f}]")
   print(f"wrote {os.path.join(out, RESULT_FILE)} in "

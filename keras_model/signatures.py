@@ -11,8 +11,14 @@ it. Signatures:
 ``serving_review_free(examples)``
     Same input, the review is always ignored (what a deployed system faces;
     the Evaluator's blessing gate uses this one).
-``serving_raw(user_id, image_bytes, review)``
+``serving_raw(user_id, image_bytes, review, profile)``
     Plain tensors: string [B] each; ``review`` may be "" (review-free).
+    ``profile`` may be "" or a few of the user's own reviews, one per line:
+    when the review is empty it replaces the stored profile (personalization
+    without retraining, see docs/serving.md). Each line goes through the same
+    Transform graph as a review; like a stored profile, at most
+    ``profile_max_reviews`` lines of ``max_review_len`` tokens are compacted
+    to ``profile_len`` tokens.
 ``transform_features(examples)``
     The Transform output, for TFMA's label lookup (``tag_xf``).
 
@@ -22,19 +28,39 @@ Outputs of the three scoring signatures (all batched over B):
 (Eq. 5), ``known_user`` bool [B], ``review_free`` bool [B].
 
 Cold start: for a user the model never saw (``known_user`` false) the personal
-probability is the user-agnostic head's (``p_personal == p_agnostic``): the
-untrained OOV user embedding carries no information about anyone.
+probability is the user-agnostic head's (``p_personal == p_agnostic``),
+unless the request carries a profile (and no review): then, when
+``config.COLD_USER_PROFILE_PERSONAL`` is set, p_personal is the personal head
+read with the OOV user embedding (set to the mean known user at export,
+``set_cold_user_embedding``) and the profile-driven attention.
+
+Calibration: the personal head's probability is divided in logit space by a
+temperature fitted by the Trainer (``keras_model.calibration``), one for the
+review-given and one for the review-free path; 1.0 means "not applied".
+
+Model variants (``keras_model.variants``, ``ModelConfig.variant``) lacking a
+head export the same outputs (``complete_outputs``): a missing ``p_agnostic``
+is 0.5 and a missing ``tag_probs`` uniform over the tags (the uniform
+distribution: no prediction, AUC 0.5); a missing ``attention`` is one cell of
+weight 1 (the whole image weighted uniformly, which is what global average
+pooling does); a missing ``p_personal`` (the image-only variant) is
+``p_agnostic`` (a user-free model gives every user the same score). The
+agnostic cold-start fallback applies only to variants with both rating
+heads. The SavedModel's ``heads`` attribute lists the heads the model really
+has.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from preprocessing import config as cfg_lib
 from preprocessing import features as F
 from preprocessing import transform as transform_lib
 from preprocessing.config import ModelConfig
+from keras_model import profiles as profiles_lib
 
 SERVING_DEFAULT = "serving_default"
 SERVING_REVIEW_FREE = "serving_review_free"
@@ -43,6 +69,14 @@ TRANSFORM_FEATURES = "transform_features"
 TAG_NAME_OUTPUT = "tag"
 KNOWN_USER_OUTPUT = "known_user"
 REVIEW_FREE_OUTPUT = "review_free"
+# serving_raw input names (TF Serving request keys).
+RAW_USER_INPUT = "user_id"
+RAW_IMAGE_INPUT = "image_bytes"
+RAW_REVIEW_INPUT = "review"
+RAW_PROFILE_INPUT = "profile"
+# Attribute of the exported module: [T_given, T_free] personal temperatures.
+TEMPERATURE_ATTR = "personal_temperature"
+USER_EMBEDDING_LAYER = "user_embedding"
 # Raw features a serving request may carry (labels never).
 SERVING_RAW_KEYS = (F.USER_KEY, F.IMAGE_ID_KEY, F.IMAGE_KEY, F.REVIEW_KEY)
 
@@ -52,6 +86,59 @@ def pad_review(tokens: tf.Tensor, length: int) -> tf.Tensor:
   tokens = tokens[:, :length]
   pad = tf.maximum(length - tf.shape(tokens)[1], 0)
   return tf.pad(tokens, [[0, 0], [0, pad]], constant_values=F.PAD_TOKEN_ID)
+
+
+def complete_outputs(outputs: Dict[str, tf.Tensor], num_tags: int
+                     ) -> Dict[str, tf.Tensor]:
+  """Fills the heads a model variant lacks (see the module docstring).
+
+  Returns PERSONAL_OUTPUT [B, 1], AGNOSTIC_OUTPUT [B, 1], TAG_OUTPUT
+  [B, num_tags] and ATTENTION_OUTPUT ([B, h, w]; [B, 1, 1] when missing),
+  float32. Outputs the model has pass through unchanged.
+  """
+  out = {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+  batch = tf.shape(next(iter(out.values())))[0]
+  if F.AGNOSTIC_OUTPUT not in out:
+    out[F.AGNOSTIC_OUTPUT] = tf.fill([batch, 1], 0.5)
+  if F.PERSONAL_OUTPUT not in out:
+    out[F.PERSONAL_OUTPUT] = out[F.AGNOSTIC_OUTPUT]
+  if F.TAG_OUTPUT not in out:
+    out[F.TAG_OUTPUT] = tf.fill([batch, num_tags], 1.0 / num_tags)
+  if F.ATTENTION_OUTPUT not in out:
+    out[F.ATTENTION_OUTPUT] = tf.ones([batch, 1, 1])
+  return out
+
+
+def model_heads(model) -> List[str]:
+  """The exported outputs that ``model`` really has (not filled)."""
+  names = model.output.keys() if isinstance(model.output, dict) else ()
+  return [n for n in (F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT, F.TAG_OUTPUT,
+                      F.ATTENTION_OUTPUT) if n in names]
+
+
+def select_model_inputs(model, inputs: Dict[str, tf.Tensor]
+                        ) -> Dict[str, tf.Tensor]:
+  """The entries of ``inputs`` that ``model`` (dict inputs) reads."""
+  if isinstance(model.input, dict):
+    return {k: inputs[k] for k in model.input}
+  return inputs
+
+
+def call_on_batch(model, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """``model(inputs, training=False)`` that also answers an empty batch.
+
+  On CPU, Conv2D on a zero-size batch returns a wrongly shaped tensor and the
+  batch norm after it fails, so an empty batch is padded with one all-zero
+  row (id 0, black image, padding tokens) and the outputs are cut back to
+  zero rows. Non-empty batches are passed through unchanged.
+  """
+  n = tf.shape(next(iter(inputs.values())))[0]
+  pad = tf.cast(tf.equal(n, 0), tf.int32)
+  padded = {k: tf.concat([v, tf.zeros(tf.concat([[pad], tf.shape(v)[1:]], 0),
+                                       v.dtype)], 0)
+            for k, v in inputs.items()}
+  outputs = model(padded, training=False)
+  return {k: v[:n] for k, v in outputs.items()}
 
 
 def model_inputs_from_transformed(transformed: Dict[str, tf.Tensor],
@@ -73,15 +160,31 @@ class CfanServingModule(tf.Module):
 
   def __init__(self, model, tft_output, profile_tokens: np.ndarray,
                cfg: ModelConfig, num_known_users: int,
-               tag_names: Sequence[str]):
+               tag_names: Sequence[str],
+               temperatures: Optional[Tuple[float, float]] = None):
     super().__init__(name="cfan_serving")
     self.model = model
     self.tft_layer = tft_output.transform_features_layer()
     self._cfg = cfg
     self.profile_tokens = tf.Variable(profile_tokens.astype(np.int64),
                                       trainable=False, name="profile_tokens")
+    # [T_given, T_free]: personal-head temperatures (1.0 = not applied).
+    setattr(self, TEMPERATURE_ATTR, tf.Variable(
+        list(temperatures or (1.0, 1.0)), dtype=tf.float32, trainable=False,
+        name=TEMPERATURE_ATTR))
+    self.cold_user_profile_personal = tf.constant(
+        bool(cfg_lib.COLD_USER_PROFILE_PERSONAL))
+    # Stand-in image for the Transform pass that tokenises request profiles
+    # (the TFT layer needs every raw feature; a tiny image costs nothing).
+    self._blank_image = tf.constant(
+        tf.io.encode_jpeg(tf.zeros([8, 8, 3], tf.uint8)).numpy())
     self.num_known_users = tf.constant(num_known_users, tf.int64)
     self.tag_names = tf.constant(list(tag_names), tf.string)
+    self._heads = model_heads(model)
+    # A variable so that it is saved (constants live only inside functions).
+    self.heads = tf.Variable(self._heads, dtype=tf.string, trainable=False,
+                             name="heads")
+    self._num_tags = len(tag_names) + 1  # + OOV bucket, as the tag head
     spec = tft_output.raw_feature_spec()
     self._full_spec = dict(spec)  # labelled examples, for TFMA
     self._raw_spec = {k: spec[k] for k in SERVING_RAW_KEYS if k in spec}
@@ -96,8 +199,44 @@ class CfanServingModule(tf.Module):
     self._raw_shapes = {k: v.shape for k, v in self._raw_spec.items()}
 
   # -- core ---------------------------------------------------------------
-  def _score(self, raw: Dict[str, tf.Tensor],
-             force_review_free: bool) -> Dict[str, tf.Tensor]:
+  def _profile_tokens(self, profile_text: tf.Tensor) -> tf.Tensor:
+    """[B] request profiles (one review per line) -> [B, profile_len] ids.
+
+    Every non-empty line is tokenised by the Transform graph as a review
+    feature (so vocabulary, case folding and OOV handling are the training
+    ones); then, exactly like a stored profile, the first
+    ``profile_max_reviews`` lines of ``max_review_len`` tokens are compacted.
+    """
+    cfg = self._cfg
+    lines = tf.strings.split(profile_text, sep="\n")  # ragged [B, None]
+    lines = tf.strings.strip(lines)
+    lines = tf.ragged.boolean_mask(lines, tf.strings.length(lines) > 0)
+    lines = lines[:, :cfg.profile_max_reviews]
+    flat = lines.flat_values
+    n = tf.shape(flat)[:1]
+    transformed = self.tft_layer(self._shape_raw({
+        F.USER_KEY: tf.fill(n, ""), F.IMAGE_ID_KEY: tf.fill(n, ""),
+        F.IMAGE_KEY: tf.fill(n, self._blank_image), F.REVIEW_KEY: flat}))
+    line_tokens = tf.cast(transformed[F.REVIEW_XF], tf.int64)
+    rows = tf.RaggedTensor.from_row_splits(
+        line_tokens, tf.cast(lines.row_splits, tf.int64)).to_tensor(
+            default_value=F.PAD_TOKEN_ID,
+            shape=[None, cfg.profile_max_reviews, cfg.max_review_len])
+    return tf.cast(profiles_lib.compact_tokens(rows, cfg.profile_len),
+                   tf.int64)
+
+  def _calibrate(self, p: tf.Tensor, has_review: tf.Tensor) -> tf.Tensor:
+    """Temperature scaling of the personal probability (per review path)."""
+    temps = getattr(self, TEMPERATURE_ATTR)
+    t = tf.where(has_review, temps[0], temps[1])
+    eps = 1e-7
+    q = tf.clip_by_value(p, eps, 1.0 - eps)
+    scaled = tf.sigmoid((tf.math.log(q) - tf.math.log1p(-q)) / t)
+    return tf.where(tf.equal(t, 1.0), p, scaled)
+
+  def _score(self, raw: Dict[str, tf.Tensor], force_review_free: bool,
+             profile_text: Optional[tf.Tensor] = None
+             ) -> Dict[str, tf.Tensor]:
     cfg = self._cfg
     transformed = self.tft_layer(raw)
     user = tf.cast(tf.reshape(transformed[F.USER_XF], [-1]), tf.int64)
@@ -107,15 +246,32 @@ class CfanServingModule(tf.Module):
     if force_review_free:
       has_review = tf.zeros_like(has_review)
     profile = tf.gather(self.profile_tokens, user)
+    if profile_text is not None:
+      # A request profile replaces the stored one when no review is given.
+      use_request_profile = tf.logical_and(
+          tf.logical_not(has_review),
+          tf.greater(tf.strings.length(tf.strings.strip(profile_text)), 0))
+      profile = tf.where(use_request_profile[:, None],
+                         self._profile_tokens(profile_text), profile)
+    else:
+      use_request_profile = tf.zeros_like(has_review)
     review = pad_review(tf.cast(transformed[F.REVIEW_XF], tf.int64),
                         cfg.profile_len)
     tokens = tf.where(has_review[:, None], review, profile)
-    outputs = self.model(model_inputs_from_transformed(transformed, tokens,
-                                                       cfg), training=False)
+    outputs = call_on_batch(self.model, select_model_inputs(
+        self.model, model_inputs_from_transformed(transformed, tokens, cfg)))
+    outputs = complete_outputs(outputs, self._num_tags)
     p_agnostic = tf.reshape(outputs[F.AGNOSTIC_OUTPUT], [-1])
     known = tf.less(user, self.num_known_users)
-    p_personal = tf.where(known, tf.reshape(outputs[F.PERSONAL_OUTPUT], [-1]),
-                          p_agnostic)
+    personal_ok = tf.logical_or(known, tf.logical_and(
+        use_request_profile, self.cold_user_profile_personal))
+    if not {F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT} <= set(self._heads):
+      personal_ok = tf.ones_like(known)  # no agnostic head to fall back on
+    p_personal = tf.where(
+        personal_ok,
+        self._calibrate(tf.reshape(outputs[F.PERSONAL_OUTPUT], [-1]),
+                        has_review),
+        p_agnostic)
     tag_probs = outputs[F.TAG_OUTPUT]
     top = tf.argmax(tag_probs, axis=-1, output_type=tf.int32)
     names = tf.concat([self.tag_names, [b"<unknown>"]], 0)
@@ -152,15 +308,16 @@ class CfanServingModule(tf.Module):
     return self._score(self._parse(examples), force_review_free=True)
 
   @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name="user_id"),
-      tf.TensorSpec([None], tf.string, name="image_bytes"),
-      tf.TensorSpec([None], tf.string, name="review"),
+      tf.TensorSpec([None], tf.string, name=RAW_USER_INPUT),
+      tf.TensorSpec([None], tf.string, name=RAW_IMAGE_INPUT),
+      tf.TensorSpec([None], tf.string, name=RAW_REVIEW_INPUT),
+      tf.TensorSpec([None], tf.string, name=RAW_PROFILE_INPUT),
   ])
-  def serve_raw(self, user_id, image_bytes, review):
+  def serve_raw(self, user_id, image_bytes, review, profile):
     raw = self._shape_raw({F.USER_KEY: user_id, F.IMAGE_KEY: image_bytes,
                            F.REVIEW_KEY: review,
                            F.IMAGE_ID_KEY: tf.fill(tf.shape(user_id), "")})
-    return self._score(raw, force_review_free=False)
+    return self._score(raw, force_review_free=False, profile_text=profile)
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                                name="examples")])
@@ -179,11 +336,41 @@ class CfanServingModule(tf.Module):
 
 def export_serving_model(model, tft_output, profile_tokens: np.ndarray,
                          cfg: ModelConfig, num_known_users: int,
-                         tag_names: List[str], export_dir: str) -> None:
-  """Writes the hermetic SavedModel with all signatures to ``export_dir``."""
+                         tag_names: List[str], export_dir: str,
+                         temperatures: Optional[Tuple[float, float]] = None
+                         ) -> None:
+  """Writes the hermetic SavedModel with all signatures to ``export_dir``.
+
+  ``temperatures``: (review given, review-free) personal-head temperatures
+  (``keras_model.calibration``); None exports 1.0 (no scaling).
+  """
   module = CfanServingModule(model, tft_output, profile_tokens, cfg,
-                             num_known_users, tag_names)
+                             num_known_users, tag_names, temperatures)
   tf.saved_model.save(module, export_dir, signatures=module.signatures())
+
+
+def set_cold_user_embedding(model, num_known_users: int,
+                            mode: str = cfg_lib.COLD_USER_EMBEDDING) -> None:
+  """Sets the OOV user rows of ``model``'s user embedding before export.
+
+  The OOV bucket never occurs in training (Transform's user vocabulary covers
+  every training user), so its row is still the random initialisation.
+  ``mode`` "mean": the mean of the known users' rows (an average user);
+  "trained": left as it is.
+  """
+  if mode == "trained":
+    return
+  if mode != "mean":
+    raise ValueError(f"cold user embedding mode must be 'mean' or 'trained', "
+                     f"got {mode!r}")
+  if USER_EMBEDDING_LAYER not in {layer.name for layer in model.layers}:
+    return  # a variant without gamma_u (BPR/VBPR factors, image-only)
+  layer = model.get_layer(USER_EMBEDDING_LAYER)
+  table = layer.embeddings
+  values = np.array(table.numpy())
+  if 0 < num_known_users < values.shape[0]:
+    values[num_known_users:] = values[:num_known_users].mean(axis=0)
+    table.assign(values)
 
 
 def load_serving_model(path: str):

@@ -25,9 +25,11 @@ import tensorflow_transform as tft
 from preprocessing import features as F
 from preprocessing import transform as transform_lib
 from preprocessing.config import ModelConfig
+from keras_model import calibration
 from keras_model import cfan
 from keras_model import profiles as profiles_lib
 from keras_model import signatures
+from keras_model import variants
 
 TRAIN_METRICS_FILE = "train_metrics.json"
 MODEL_CONFIG_KEY = "model_config"
@@ -105,7 +107,9 @@ def model_dataset(ds: tf.data.Dataset, cfg: ModelConfig,
   """(features, labels) for Keras.
 
   mode: "given" (own review), "free" (profile from the serving table),
-  "mixed" (training: own review or leave-one-out profile, at random).
+  "free_loo" (the user's profile without this pair's review: held-out
+  training rows), "mixed" (training: own review or leave-one-out profile, at
+  random).
   """
   serving_profiles = tf.constant(profile_lookup["tokens"], tf.int64)
   loo = profile_lookup.get("loo")
@@ -119,6 +123,8 @@ def model_dataset(ds: tf.data.Dataset, cfg: ModelConfig,
       tokens = review
     elif mode == "free":
       tokens = tf.gather(serving_profiles, user)
+    elif mode == "free_loo":
+      tokens = loo.leave_one_out(user, image)
     else:
       profile = loo.leave_one_out(user, image)
       use_profile = tf.random.stateless_uniform(
@@ -190,12 +196,27 @@ def run_fn(fn_args) -> None:
       profile_len=cfg.profile_len)
   loo = profiles_lib.TrainingProfiles(table, vocab.num_images, cfg.profile_len)
   lookup = {"tokens": table.tokens, "loo": loo}
-  n_train = len(users)
+  # Calibration rows (temperature scaling) are held out of training.
+  parts = calibration.row_part(users, images, vocab.num_images).numpy()
+  n_train = int((parts == 0).sum())
 
-  train_ds = model_dataset(
-      transformed_dataset(fn_args.train_files, tft_output, cfg.batch_size,
-                          shuffle=True, seed=cfg.seed).repeat(),
-      cfg, lookup, mode="mixed", seed=cfg.seed)
+  variant = variants.get_variant(cfg.variant)
+  total_steps = int(fn_args.train_steps or cfg.train_steps)
+
+  def train_rows(shuffle: bool, columns=None):
+    return select_rows(transformed_dataset(
+        fn_args.train_files, tft_output, cfg.batch_size, shuffle=shuffle,
+        seed=cfg.seed, columns=columns), vocab.num_images, (0,),
+                       cfg.batch_size)
+
+  if variant.pairwise:  # BPR/VBPR: triples (u, i, j), keras_model.variants
+    columns = variants.pairwise_columns(variant)
+    train_ds = variants.pairwise_dataset(
+        variants.collect_columns(train_rows(False, columns), columns), cfg, visual=variant.uses_pixels, num_images=vocab.num_images,
+        steps=total_steps, seed=cfg.seed)
+  else:
+    train_ds = model_dataset(train_rows(True).repeat(), cfg, lookup,
+                             mode=variant.train_mode, seed=cfg.seed)
 
   def eval_ds(mode):
     return model_dataset(
@@ -205,15 +226,16 @@ def run_fn(fn_args) -> None:
 
   strategy = cfan.distribution_strategy()
   with strategy.scope():
-    model = cfan.build_cfan(cfg, num_users=vocab.num_users,
-                            num_images=vocab.num_images,
-                            num_tags=vocab.num_tags,
-                            review_vocab_size=vocab.review_vocab_size)
+    model = variant(cfg, num_users=vocab.num_users,
+                    num_images=vocab.num_images, num_tags=vocab.num_tags,
+                    review_vocab_size=vocab.review_vocab_size)
     # The compiled view drops the attention output (no label) and shares
-    # every weight with ``model``, which is what gets exported.
-    train_model = cfan.compile_cfan(model, cfg)
-
-  total_steps = int(fn_args.train_steps or cfg.train_steps)
+    # every weight with ``model``, which is what gets exported (BPR/VBPR:
+    # the pairwise model over triples, keras_model.variants).
+    train_model = variants.compile_variant(variant, model, cfg)
+    eval_model = variants.evaluation_model(variant, model, train_model, cfg)
+  if not variant.pairwise:
+    train_ds = variants.fit_dataset(train_model, train_ds)
   steps_per_epoch = max(1, min(total_steps,
                                math.ceil(n_train / cfg.batch_size)))
   epochs = max(1, math.ceil(total_steps / steps_per_epoch))
@@ -221,25 +243,87 @@ def run_fn(fn_args) -> None:
   logging.info("training %d steps (%d epochs x %d) on %d examples", total_steps,
                epochs, steps_per_epoch, n_train)
   history = train_model.fit(train_ds, steps_per_epoch=steps_per_epoch, epochs=epochs,
-                      validation_data=eval_ds("free"),
+                      validation_data=None if variant.pairwise else
+                      variants.fit_dataset(eval_model, eval_ds("free")),
                       validation_steps=fn_args.eval_steps or None,
                       callbacks=callbacks, verbose=2)
+  bpr_threshold = None
+  if variant.pairwise:  # decision threshold t of sigma(x_ui - t)
+    bpr_threshold = variants.fit_threshold(model, model_dataset(
+        train_rows(False), cfg, lookup, mode="given"))
 
-  results = evaluate_protocols(train_model, eval_ds("given"), eval_ds("free"),
-                               steps=None)
+  results = evaluate_protocols(
+      eval_model, variants.fit_dataset(eval_model, eval_ds("given")),
+      variants.fit_dataset(eval_model, eval_ds("free")), steps=None)
   logging.info("eval (both protocols): %s", results)
+  if F.PERSONAL_OUTPUT in variants.heads(model):
+    calib = fit_calibration(model, fn_args.train_files, tft_output, cfg,
+                            lookup, vocab.num_images)
+  else:  # image-only variant: its personal score is the agnostic head's
+    calib = {p: calibration.decide(*([np.zeros(0)] * 4))
+             for p in ("review_given", "review_free")}
+  logging.info("calibration: %s", calib)
   os.makedirs(fn_args.model_run_dir, exist_ok=True)
   with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir,
                                       TRAIN_METRICS_FILE), "w") as fh:
-    json.dump({"config": cfg.to_dict(), "train_examples": n_train,
+    json.dump({"config": cfg.to_dict(), "variant": variant.name,
+               "bpr_threshold": bpr_threshold, "train_examples": n_train,
+               "calibration_examples": int((parts > 0).sum()),
+               "calibration": calib,
                "steps": steps_per_epoch * epochs, "eval": results,
                "history": {k: [float(x) for x in v]
                            for k, v in history.history.items()}},
               fh, indent=2)
 
+  signatures.set_cold_user_embedding(model, vocab.known_users)
   signatures.export_serving_model(
       model, tft_output, table.tokens, cfg, vocab.known_users,
-      vocab.tag_names, fn_args.serving_model_dir)
+      vocab.tag_names, fn_args.serving_model_dir,
+      temperatures=(calib["review_given"]["temperature"],
+                    calib["review_free"]["temperature"]))
+
+
+def select_rows(ds: tf.data.Dataset, num_images: int, parts: Tuple[int, ...],
+                batch_size: int) -> tf.data.Dataset:
+  """Rows of batched transformed ``ds`` whose calibration part is in parts."""
+  wanted = tf.constant(list(parts), tf.int32)
+
+  def keep(row):
+    part = calibration.row_part(row[F.USER_XF], row[F.IMAGE_ID_XF],
+                                num_images)[0]
+    return tf.reduce_any(tf.equal(part, wanted))
+
+  return ds.unbatch().filter(keep).batch(batch_size)
+
+
+def fit_calibration(model, train_files: List[str],
+                    tft_output: tft.TFTransformOutput, cfg: ModelConfig,
+                    lookup, num_images: int) -> Dict[str, Dict[str, Any]]:
+  """Per review path: temperature fitted and checked on held-out rows.
+
+  Review given: the row's own review; review-free: the user's profile
+  without that row's review (as an unseen photo would be scored).
+  """
+  predict = tf.function(lambda x: model(
+      signatures.select_model_inputs(model, x),
+      training=False)[F.PERSONAL_OUTPUT])
+  out: Dict[str, Dict[str, Any]] = {}
+  for name, mode in (("review_given", "given"), ("review_free", "free_loo")):
+    rows = select_rows(transformed_dataset(train_files, tft_output, 256,
+                                           shuffle=False, seed=0),
+                       num_images, (1, 2), 256)
+    ps, ys, parts = [], [], []
+    for x, y in model_dataset(rows, cfg, lookup, mode=mode):
+      ps.append(np.reshape(predict(x).numpy(), [-1]))
+      ys.append(np.reshape(y[F.PERSONAL_OUTPUT].numpy(), [-1]))
+      parts.append(calibration.row_part(x[F.USER_XF], x[F.IMAGE_ID_XF],
+                                        num_images).numpy())
+    p = np.concatenate(ps) if ps else np.zeros(0)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    part = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+    out[name] = calibration.decide(y[part == 1], p[part == 1],
+                                   y[part == 2], p[part == 2])
+  return out
 
 
 def keras_tensorboard(log_dir: str):

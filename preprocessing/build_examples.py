@@ -299,7 +299,11 @@ class _JoinImage(beam.DoFn):
         "stored_bytes": len(jpeg)})
     for r in reviews:
       yield (r["user_id"], tag_name, r["label"],
-             make_example(r, image, tag_name, jpeg).SerializeToString())
+             # deterministic: proto map order is otherwise random per
+             # message, and ImportExampleGen splits 90/10 by hashing these
+             # bytes, so a rebuild would reshuffle train and eval.
+             make_example(r, image, tag_name, jpeg).SerializeToString(
+                 deterministic=True))
 
 
 def _major_tags(tag_counts: Dict[int, int], tag_names: Dict[int, str],
@@ -526,11 +530,20 @@ def run(data_dir: str, out_dir: str, *,
   for rej in tag_rejects:
     logging.warning("%s:%d: %s (%s)", rej.source, rej.line, rej.reason,
                     rej.detail)
-  # Clear outputs of an earlier run so stale shards are never mixed in.
+  # Clear outputs of an earlier run so stale shards are never mixed in. The
+  # summary goes first: summary.json is written last, so its presence means
+  # a finished job. (Beam writes shards to beam-temp-* and renames them into
+  # place when the job succeeds; a failed job leaves no final shard.)
+  summary_path = os.path.join(out_dir, SUMMARY_FILE)
+  if FileSystems.exists(summary_path):
+    FileSystems.delete([summary_path])
+  # Temp files a failed job left in beam-temp-*/ go too ("*" does not match
+  # inside directories on a local disk).
   for sub in (EXAMPLES_SUBDIR, REJECTS_SUBDIR):
-    match = FileSystems.match([os.path.join(out_dir, sub, "*")])[0]
-    if match.metadata_list:
-      FileSystems.delete([m.path for m in match.metadata_list])
+    for pattern in ("*", "beam-temp-*/*"):
+      match = FileSystems.match([os.path.join(out_dir, sub, pattern)])[0]
+      if match.metadata_list:
+        FileSystems.delete([m.path for m in match.metadata_list])
   with beam.Pipeline(options=pipeline_options(beam_args)) as p:
     build_pipeline(p, data_dir, out_dir, min_tag_images, tag_names, max_side,
                    num_shards)
@@ -538,9 +551,7 @@ def run(data_dir: str, out_dir: str, *,
     summary = json.loads(fh.read().decode("utf-8"))
   summary["tags_file_rejects"] = len(tag_rejects)
   r = summary["reviews"]
-  if r["in"] != r["kept"] + r["rejected"] or \
-      r["rejected"] != summary["rejects_total"] - summary["ava_lines"][
-          "rejected"]:
+  if not accounting_ok(summary):
     raise RuntimeError(
         f"record accounting failed: in={r['in']} kept={r['kept']} "
         f"rejected={r['rejected']} rejects written="
@@ -549,15 +560,30 @@ def run(data_dir: str, out_dir: str, *,
   return summary
 
 
-def format_summary(summary: Dict[str, Any]) -> str:
-  """Human-readable report printed by ``cfan build-examples``."""
-  r, a, t1 = summary["reviews"], summary["ava_lines"], summary["table1"]
-  lines = [
+def accounting_ok(summary: Dict[str, Any]) -> bool:
+  """in = kept + rejected for reviews and AVA lines, and every rejected
+  item has its line in rejects/*.jsonl."""
+  r, a = summary["reviews"], summary["ava_lines"]
+  return (r["in"] == r["kept"] + r["rejected"] and
+          a["in"] == a["kept"] + a["rejected"] and
+          summary["rejects_total"] == r["rejected"] + a["rejected"])
+
+
+def format_accounting(summary: Dict[str, Any]) -> str:
+  """The two "in = kept + rejected" lines (reviews, AVA lines)."""
+  r, a = summary["reviews"], summary["ava_lines"]
+  return "\n".join([
       f"reviews   in {r['in']:>9,d} = kept {r['kept']:>9,d} + rejected "
       f"{r['rejected']:>9,d}",
       f"AVA lines in {a['in']:>9,d} = kept {a['kept']:>9,d} + rejected "
       f"{a['rejected']:>9,d}",
-  ]
+  ])
+
+
+def format_summary(summary: Dict[str, Any]) -> str:
+  """Human-readable report printed by ``cfan build-examples``."""
+  t1 = summary["table1"]
+  lines = format_accounting(summary).split("\n")
   for reason, n in summary["rejects_by_reason"].items():
     lines.append(f"  rejected review: {reason:<24s} {n:>8,d}")
   for reason, n in summary.get("ava_rejects_by_reason", {}).items():

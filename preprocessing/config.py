@@ -41,6 +41,10 @@ class ModelConfig:
   num_oov_buckets: int = 1
   jpeg_quality: int = 90  # quality of the compact transformed image
   # Model
+  # Which model of the family keras_model.variants.VARIANTS the Trainer
+  # builds: bpr, vbpr, cfn-pure-2task, cfn-1task, cfan-1task, cfan-2task,
+  # cfan-3task (the paper's model) or mtrl-cnn.
+  variant: str = "cfan-3task"
   backbone: str = "small_cnn"  # "small_cnn" | "vgg16"
   cnn_filters: Tuple[int, ...] = (32, 64, 64)  # small_cnn only
   embedding_dim: int = 50  # k, the user / image embedding size
@@ -173,3 +177,28 @@ EVAL_FRACTION = 0.1
 # Evaluator blessing thresholds (absolute floor; the change threshold against
 # the blessed baseline is "must not be worse").
 MIN_PERSONAL_AUC = 0.5
+
+
+# --------------------------------------------------------------------------
+# Serving, calibration and the serving commands (docs/serving.md)
+# --------------------------------------------------------------------------
+# A request profile (serving_raw's ``profile`` input, ``--profile FILE``)
+# holds one review per line (see keras_model.signatures).
+PROFILE_LINE_SEPARATOR = "\n"
+# A user unknown to the model who sends a profile (and no review) gets the
+# personal head (OOV user embedding, profile-driven attention) instead of the
+# agnostic fallback; chosen by benchmarks/cold_user_profiles.py.
+COLD_USER_PROFILE_PERSONAL = True
+# The OOV user embedding row is never trained; at export it is set to the
+# mean of the known users' rows ("mean") or left as initialised ("trained").
+COLD_USER_EMBEDDING = "mean"
+# Temperature scaling of the personal head: this fraction of the training
+# rows (hash of user, image) is held out of training; half of it fits the
+# temperature, the other half decides whether it is applied (lower ECE).
+CALIBRATION_FRACTION = 0.1
+CALIBRATION_MIN_ROWS = 20  # per half; fewer rows -> no temperature
+ECE_BINS = 15  # equal-width bins of expected calibration error
+TEMPERATURE_RANGE = (0.05, 20.0)  # searched on a log grid
+# cfan score-folder / explain
+SCORE_FOLDER_BATCH_SIZE = 32
+EXPLAIN_MAX_SIDE = 512  # longest side of each photo panel in the overlay

@@ -10,10 +10,11 @@ great"), intensifiers ("very", "extremely"), dampeners ("a bit",
 
 1. Cleaning (``clean_review_text``). HTML entities are unescaped (until
    none is left, so ``&amp;lt;`` becomes ``<``), the text is NFC-normalised,
-   control and invisible format characters are removed (emoji, including
-   ZWJ sequences and flag tags, are kept), whitespace runs and newlines
-   become one space, and the text is capped at ``MAX_REVIEW_CHARS``. The
-   function is idempotent.
+   typographic apostrophes (``APOSTROPHES``) become ``'``, control and
+   invisible format characters are removed (emoji, including ZWJ sequences
+   and flag tags, are kept), whitespace runs and newlines become one space,
+   and the text is capped at ``MAX_REVIEW_CHARS``. The function is
+   idempotent.
 
 2. Scoring text. A copy of the cleaned text is rewritten for scoring only:
    photographic idioms become single lexicon tokens ("out of focus" ->
@@ -412,11 +413,18 @@ def _keep_char(c: str) -> bool:
   return True
 
 
+# Typographic apostrophes ("isn\u2019t") -> ASCII "'", so negations and
+# contractions read the same whichever keyboard typed them (VADER's negation
+# list and the phrase rewrites only know "isn't").
+APOSTROPHES = "\u2018\u2019\u201b\u02bc\uff07\u00b4`"
+_APOSTROPHE_TABLE = str.maketrans({c: "'" for c in APOSTROPHES})
+
+
 def _clean_once(text: str) -> str:
   prev = None
   while prev != text:
     prev, text = text, html.unescape(text)
-  text = unicodedata.normalize("NFC", text)
+  text = unicodedata.normalize("NFC", text).translate(_APOSTROPHE_TABLE)
   text = "".join(c if not c.isspace() else " " for c in text if
                  c.isspace() or _keep_char(c))
   text = " ".join(text.split())

@@ -86,11 +86,15 @@ def encode_images(pixels: tf.Tensor, quality: int) -> tf.Tensor:
 
 
 def decode_image_xf(image_xf: tf.Tensor, size: int) -> tf.Tensor:
-  """``image_xf`` JPEG bytes [B] -> float32 [B, size, size, 3] in 0..255."""
+  """``image_xf`` JPEG bytes [B] -> float32 [B, size, size, 3] in 0..255.
+
+  The element shape is static so that an empty batch (B = 0) gives an empty
+  [0, size, size, 3] tensor instead of failing to stack an empty list.
+  """
   pixels = tf.map_fn(
-      lambda b: tf.io.decode_jpeg(b, channels=3), image_xf,
-      fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-  return tf.cast(tf.reshape(pixels, [-1, size, size, 3]), tf.float32)
+      lambda b: tf.reshape(tf.io.decode_jpeg(b, channels=3), [size, size, 3]),
+      image_xf, fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+  return tf.cast(pixels, tf.float32)
 
 
 def preprocessing_fn(inputs: Dict[str, Any],

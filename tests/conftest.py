@@ -39,3 +39,29 @@ def tiny_pipeline_run(tmp_path_factory):
                          train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
                          min_tag_images=TINY_MIN_TAG_IMAGES)
   return data, workdir, res
+
+
+# ``cfan experiment`` on tiny demo data (tests/test_experiment.py and the
+# experiment notebook); a few variants, every protocol, few steps.
+TINY_EXPERIMENT_VARIANTS = ("bpr", "cfn-1task", "cfan-1task")
+TINY_EXPERIMENT_FIG9 = (1, 8)
+TINY_EXPERIMENT_STEPS = 15
+
+
+@pytest.fixture(scope="session")
+def tiny_experiment_run(tmp_path_factory):
+  """(data_dir, out_dir, exit code) of one tiny ``cfan experiment`` run."""
+  from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import cli  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp("tiny_experiment")
+  data = str(root / "data")
+  demo_data.generate(data, users=TINY_USERS, images=TINY_IMAGES,
+                     seed=TINY_SEED)
+  out = str(root / "results")
+  rc = cli.main([
+      "experiment", "--data", data, "--out", out,
+      "--variants", *TINY_EXPERIMENT_VARIANTS,
+      "--train-steps", str(TINY_EXPERIMENT_STEPS),
+      "--fig9-levels", *map(str, TINY_EXPERIMENT_FIG9),
+      "--min-tag-images", str(TINY_MIN_TAG_IMAGES)])
+  return data, out, rc

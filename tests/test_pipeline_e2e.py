@@ -25,8 +25,8 @@ pytestmark = pytest.mark.slow
 
 EXPECTED_COMPONENTS = {
     "ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-    "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator",
-    "Pusher", "CfanReport"}
+    "AnomaliesGate", "Transform", "Trainer", "latest_blessed_model_resolver",
+    "Evaluator", "Pusher", "CfanReport"}
 from tests.conftest import TINY_MIN_TAG_IMAGES as MIN_TAG_IMAGES  # noqa: E402
 from tests.conftest import TINY_TRAIN_STEPS as TRAIN_STEPS  # noqa: E402
 
@@ -109,7 +109,8 @@ def test_saved_model_loads_in_fresh_process(first_run):
       r = m.signatures["serving_raw"](
           user_id=tf.constant(["nobody-knows-me", "x"]),
           image_bytes=tf.constant([img, img]),
-          review=tf.constant(["", "great light and sharp focus"]))
+          review=tf.constant(["", "great light and sharp focus"]),
+          profile=tf.constant(["", ""]))
       out["serving_raw"] = [r["p_personal"].numpy().tolist(),
                             r["p_agnostic"].numpy().tolist(),
                             r["known_user"].numpy().tolist(),

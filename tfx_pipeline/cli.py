@@ -80,7 +80,7 @@ def cmd_run(args: argparse.Namespace, beam_args: List[str]) -> int:
   res = local_runner.run(
       args.data, args.workdir, config_name=args.config, beam_args=beam_args,
       train_steps=args.train_steps, min_auc=args.min_auc,
-      min_tag_images=args.min_tag_images)
+      min_tag_images=args.min_tag_images, schema_path=args.schema)
   print(local_runner.format_result(res))
   return 0
 
@@ -114,15 +114,18 @@ def cmd_predict(args: argparse.Namespace, beam_args: List[str]) -> int:
   scorer = predict.Scorer(args.model)
   print(f"predict: model {scorer.model_dir}, {len(rows):,d} pairs",
         file=sys.stderr)
+  profile = predict.read_profile(args.profile)
   out = predict.predict_rows(
       scorer, rows, args.images, batch_size=args.batch_size,
-      progress=predict.tqdm_progress(len(rows), "scoring"))
+      progress=predict.tqdm_progress(len(rows), "scoring"), profile=profile)
   predict.write_rows(args.out, out)
   errors = sum(1 for r in out if r["error"])
   cold = sum(1 for r in out if r["known_user"] == 0)
+  rule = ("personal head read through the given profile" if profile and
+          cfg_lib.COLD_USER_PROFILE_PERSONAL else "p_personal = p_agnostic")
   print(f"wrote {args.out}: {len(out):,d} rows = {len(out) - errors:,d} "
         f"scored + {errors:,d} with an error; {cold:,d} scored for users the "
-        "model never saw (cold start: p_personal = p_agnostic)")
+        f"model never saw (cold start: {rule})")
   return 0
 
 
@@ -138,6 +141,44 @@ def cmd_compile(args: argparse.Namespace, beam_args: List[str]) -> int:
   order = kubeflow_runner.task_order(job)
   print(f"wrote {args.out}: {len(order)} tasks ({' -> '.join(order)}); "
         f"runtime parameters: {', '.join(kubeflow_runner.runtime_parameters(job))}")
+  return 0
+
+
+def cmd_score_folder(args: argparse.Namespace, beam_args: List[str]) -> int:
+  """Ranks a folder of photos for one user (tfx_pipeline/score_folder.py)."""
+  del beam_args
+  from tfx_pipeline import predict  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import score_folder  # pylint: disable=g-import-not-at-top
+  names = score_folder.list_images(args.images)
+  profile = predict.read_profile(args.profile)
+  scorer = predict.Scorer(args.model)
+  print(f"score-folder: model {scorer.model_dir}, {len(names):,d} photos in "
+        f"{args.images}", file=sys.stderr)
+  result = score_folder.score_folder(
+      scorer, args.user, args.images, profile=profile,
+      batch_size=args.batch_size, top=args.top,
+      progress=score_folder.tqdm_bar(len(names)) if names else None)
+  score_folder.write_rows(args.out, result.rows)
+  print(score_folder.summary(result, args.user, args.images, args.out,
+                             args.top))
+  return 0
+
+
+def cmd_explain(args: argparse.Namespace, beam_args: List[str]) -> int:
+  """Attention overlay of one photo for one or two users (Fig. 4 style)."""
+  del beam_args
+  from tfx_pipeline import explain  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import predict  # pylint: disable=g-import-not-at-top
+  if args.user2 is None and (args.review2 or args.profile2):
+    raise ValueError("--review2/--profile2 need --user2")
+  panels = [explain.Panel(args.user, args.review or "",
+                          predict.read_profile(args.profile))]
+  if args.user2 is not None:
+    panels.append(explain.Panel(args.user2, args.review2 or "",
+                                predict.read_profile(args.profile2)))
+  scorer = predict.Scorer(args.model)
+  results = explain.explain(scorer, args.image, panels, args.out)
+  print(explain.summary(results, args.out))
   return 0
 
 
@@ -216,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
   add_run_args(p, data=True)
   p.add_argument("--min-tag-images", type=int,
                  default=F.DEFAULT_MIN_TAG_IMAGES)
+  p.add_argument("--schema", default=None, metavar="SCHEMA_PBTXT",
+                 help="curated schema to validate the examples against "
+                 "(default: inferred by SchemaGen); any anomaly stops the "
+                 "run before training and is listed")
   p.set_defaults(func=cmd_run)
 
   p = sub.add_parser("demo", help="demo data -> full pipeline -> pushed "
@@ -235,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--images", required=True, help="directory of <id>.jpg|png")
   p.add_argument("--out", required=True, help="output CSV")
   p.add_argument("--batch-size", type=int, default=64)
+  p.add_argument("--profile", default=None, metavar="FILE",
+                 help="a few of the user's reviews, one per line: read "
+                 "instead of the stored profile when a row has no review")
   p.set_defaults(func=cmd_predict)
 
   p = sub.add_parser("compile", help="compile the pipeline for Kubeflow "
@@ -255,6 +303,84 @@ def build_parser() -> argparse.ArgumentParser:
                  help="a Beam flag for every Beam component (repeatable)")
   p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None)
   p.set_defaults(func=cmd_compile)
+
+  p = sub.add_parser("score-folder", help="rank a folder of photos for "
+                     "one user (best first; unreadable photos listed last)")
+  p.add_argument("--model", required=True,
+                 help="serving dir (highest version used) or a SavedModel")
+  p.add_argument("--user", required=True, help="user id")
+  p.add_argument("--images", required=True,
+                 help="folder of .jpg/.jpeg/.png photos (not recursive)")
+  p.add_argument("--out", required=True, help="output CSV (rank, file, "
+                 "p_personal, p_agnostic, tag, known_user, error)")
+  p.add_argument("--top", type=int, default=None, metavar="K",
+                 help="keep the K best photos (errors are always listed)")
+  p.add_argument("--profile", default=None, metavar="FILE",
+                 help="a few of the user's reviews, one per line (read "
+                 "instead of the stored profile; personalises unknown users)")
+  p.add_argument("--batch-size", type=int,
+                 default=cfg_lib.SCORE_FOLDER_BATCH_SIZE)
+  p.set_defaults(func=cmd_score_folder)
+
+  p = sub.add_parser("explain", help="draw the attention map (Eq. 5) "
+                     "over a photo for one user, or two side by side")
+  p.add_argument("--model", required=True,
+                 help="serving dir (highest version used) or a SavedModel")
+  p.add_argument("--user", required=True, help="user id")
+  p.add_argument("--image", required=True, help="a .jpg/.jpeg/.png photo")
+  p.add_argument("--review", default="", help="the user's review of it")
+  p.add_argument("--profile", default=None, metavar="FILE",
+                 help="a few of the user's reviews, one per line")
+  p.add_argument("--user2", default=None, help="a second user, drawn beside")
+  p.add_argument("--review2", default="")
+  p.add_argument("--profile2", default=None, metavar="FILE")
+  p.add_argument("--out", required=True, help="output PNG")
+  p.set_defaults(func=cmd_explain)
+
+  def cmd_experiment(args: argparse.Namespace, beam_args: List[str]) -> int:
+    """Paper comparison: one Transform, every variant x protocol."""
+    from tfx_pipeline import experiment  # pylint: disable=g-import-not-at-top
+    res = experiment.run_experiment(
+        args.data, args.out, variants=args.variants,
+        protocols=args.protocols, train_steps=args.train_steps,
+        config_name=args.config, min_tag_images=args.min_tag_images,
+        fig9_levels=args.fig9_levels, fig9_variants=args.fig9_variants,
+        beam_args=beam_args, seed=args.seed)
+    for key, path in res["files"].items():
+      print(f"{key:<9s} {path}")
+    return 0
+
+  p = sub.add_parser("experiment", help="the paper's comparison (Fig. 7, "
+                     "8, 9): every model variant on one Transform output, "
+                     "several protocols")
+  p.add_argument("--data", required=True, help="AVA-review directory")
+  p.add_argument("--out", required=True, help="results directory (results."
+                 "json, results.md, fig7/8/9 PNGs, work/ with the Transform "
+                 "run and its ML Metadata)")
+  p.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                 help="model variants (default: all: bpr vbpr cfn-pure-2task "
+                 "cfn-1task cfan-1task cfan-2task cfan-3task mtrl-cnn)")
+  p.add_argument("--protocols", nargs="+", default=None, metavar="NAME",
+                 help="paper review-free cold-image reviews-per-image "
+                 "(default: all)")
+  p.add_argument("--train-steps", type=int, default=None,
+                 help="training steps per model (default 500)")
+  p.add_argument("--fig9-levels", type=int, nargs="+", default=[1, 2, 4, 8],
+                 metavar="K", help="reviews-per-image protocol: keep at most "
+                 "K reviews per image in training")
+  p.add_argument("--fig9-variants", nargs="+",
+                 default=["cfn-1task", "cfan-1task"], metavar="NAME",
+                 help="variants of the reviews-per-image protocol (Fig. 9)")
+  p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS),
+                 default=cfg_lib.DEFAULT_CONFIG)
+  p.add_argument("--min-tag-images", type=int,
+                 default=F.DEFAULT_MIN_TAG_IMAGES,
+                 help="major-tag threshold (3000 on AVA; "
+                 f"{cfg_lib.DEMO_MIN_TAG_IMAGES} for the demo data)")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--beam-arg", action="append", default=[],
+                 help="a Beam pipeline flag (repeatable)")
+  p.set_defaults(func=cmd_experiment)
 
   p = sub.add_parser("configs", help="print the named model configs")
   p.add_argument("name", nargs="?", choices=sorted(cfg_lib.CONFIGS))

@@ -73,10 +73,18 @@ def ensure_examples(data_dir: str, examples_root: str, *,
   summary_path = os.path.join(examples_root, build_examples.SUMMARY_FILE)
   if os.path.exists(fp_path) and os.path.exists(summary_path):
     with open(fp_path) as fh:
-      if json.load(fh) == key:
+      same = json.load(fh) == key
+    if same:
+      with open(summary_path) as fh:
+        summary = json.load(fh)
+      if build_examples.accounting_ok(summary):
         log(f"[1/2] build-examples: inputs unchanged, reusing {examples_root}")
-        with open(summary_path) as fh2:
-          return json.load(fh2)
+        log(build_examples.format_accounting(summary))
+        return summary
+  # The fingerprint is written last and removed before a rebuild starts, so
+  # the output of a job that died half-way is never taken for a finished one.
+  if os.path.exists(fp_path):
+    os.remove(fp_path)
   log(f"[1/2] build-examples: {data_dir} -> {examples_root}")
   summary = build_examples.run(data_dir, examples_root,
                                min_tag_images=min_tag_images,
@@ -87,6 +95,24 @@ def ensure_examples(data_dir: str, examples_root: str, *,
     json.dump(key, fh)
   os.replace(tmp, fp_path)
   return summary
+
+
+def replace_dir(src: str, dst: str) -> None:
+  """Copies directory ``src`` to ``dst``; ``dst`` is never half-written.
+
+  The copy goes to a sibling ``dst.tmp`` that is renamed into place once
+  complete; a reader sees the old directory, briefly none, or the new one.
+  """
+  tmp, old = dst + ".tmp", dst + ".old"
+  for leftover in (tmp, old):
+    if os.path.isdir(leftover):
+      shutil.rmtree(leftover)
+  shutil.copytree(src, tmp)
+  if os.path.isdir(dst):
+    os.rename(dst, old)
+  os.rename(tmp, dst)
+  if os.path.isdir(old):
+    shutil.rmtree(old)
 
 
 def metadata_config(workdir: str):
@@ -135,8 +161,13 @@ def run(data_dir: str, workdir: str, *, config_name: str =
         train_steps: Optional[int] = None, min_auc: float =
         cfg_lib.MIN_PERSONAL_AUC, min_tag_images: int =
         F.DEFAULT_MIN_TAG_IMAGES, config_overrides: Optional[Dict[str, Any]]
-        = None, log=print) -> RunResult:
-  """Builds examples if needed, runs the pipeline, returns where things are."""
+        = None, schema_path: Optional[str] = None, log=print) -> RunResult:
+  """Builds examples if needed, runs the pipeline, returns where things are.
+
+  ``schema_path``: a curated schema.pbtxt to validate the examples against
+  instead of the inferred one. Anomalies stop the run before Transform with
+  ``components.DataAnomaliesError`` (a ValueError) listing each of them.
+  """
   t0 = time.time()
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
@@ -168,7 +199,8 @@ def run(data_dir: str, workdir: str, *, config_name: str =
       train_steps=train_steps,
       min_auc=min_auc,
       beam_pipeline_args=beam,
-      metadata_connection_config=metadata_config(workdir))
+      metadata_connection_config=metadata_config(workdir),
+      schema_path=os.path.abspath(schema_path) if schema_path else None)
   log(f"[2/2] TFX pipeline ({len(pipeline.components)} components, config "
       f"'{model_config.name}', Beam: {' '.join(beam)})")
   tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -184,9 +216,7 @@ def run(data_dir: str, workdir: str, *, config_name: str =
   report_dir = None
   if report_uri:
     report_dir = os.path.join(workdir, "reports")
-    if os.path.isdir(report_dir):
-      shutil.rmtree(report_dir)
-    shutil.copytree(report_uri, report_dir)
+    replace_dir(report_uri, report_dir)
     from tfx_pipeline import report as report_lib  # pylint: disable=g-import-not-at-top
     with open(os.path.join(report_dir, report_lib.METRICS_FILE)) as fh:
       metrics = json.load(fh)

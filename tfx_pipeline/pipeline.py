@@ -1,8 +1,10 @@
 """The CFAN TFX pipeline: a pure ``create_pipeline(...)``, penguin-style.
 
 ImportExampleGen (labelled examples of ``cfan build-examples``; random 90/10
-split of reviews, the paper's protocol) -> StatisticsGen -> SchemaGen ->
-ExampleValidator -> Transform (``preprocessing.transform.preprocessing_fn``)
+split of reviews, the paper's protocol) -> StatisticsGen -> SchemaGen (or
+ImportSchemaGen of a curated schema) -> ExampleValidator -> AnomaliesGate
+(stops the run on any anomaly) -> Transform
+(``preprocessing.transform.preprocessing_fn``)
 -> Trainer (``keras_model.trainer.run_fn``) -> Resolver (latest blessed
 model) -> Evaluator (TFMA, review-free signature, overall and per tag, with
 a blessing gate) -> Pusher (only when blessed) and the CfanReport component
@@ -82,8 +84,14 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
                     metadata_connection_config: Any = None,
                     enable_cache: bool = True,
                     train_args: Any = None,
-                    eval_args: Any = None) -> tfx.dsl.Pipeline:
+                    eval_args: Any = None,
+                    schema_path: Optional[str] = None) -> tfx.dsl.Pipeline:
   """Builds the pipeline; no side effects (runners decide where it runs).
+
+  ``schema_path``: a curated schema.pbtxt to validate the examples against
+  (ImportSchemaGen); by default SchemaGen infers the schema from the data.
+  Any anomaly the ExampleValidator finds stops the run before Transform
+  (``AnomaliesGate``).
 
   ``train_args`` / ``eval_args`` override the Trainer's TrainArgs/EvalArgs
   protos, e.g. with ``RuntimeParameter`` s when compiling for Kubeflow.
@@ -95,16 +103,23 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
                   for n, b in SPLIT_BUCKETS.items()])))
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"])
-  schema_gen = tfx.components.SchemaGen(
-      statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+  if schema_path:
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+  else:
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"],
+        infer_feature_shape=True)
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"],
       schema=schema_gen.outputs["schema"])
+  anomalies_gate = cfan_components.AnomaliesGate(
+      anomalies=example_validator.outputs["anomalies"])
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"],
       preprocessing_fn=PREPROCESSING_FN,
       custom_config=model_config.to_dict())
+  transform.add_upstream_node(anomalies_gate)  # no training on bad data
   trainer = tfx.components.Trainer(
       run_fn=RUN_FN,
       examples=transform.outputs["transformed_examples"],
@@ -143,8 +158,9 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
       blessing=evaluator.outputs["blessing"],
       eval_split=EVAL_SPLIT)
   components: List[Any] = [
-      example_gen, statistics_gen, schema_gen, example_validator, transform,
-      trainer, model_resolver, evaluator, pusher, report]
+      example_gen, statistics_gen, schema_gen, example_validator,
+      anomalies_gate, transform, trainer, model_resolver, evaluator, pusher,
+      report]
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name,
       pipeline_root=pipeline_root,
@@ -161,9 +177,10 @@ def component_ids(pipeline: tfx.dsl.Pipeline) -> List[str]:
 def default_beam_args(num_examples: int, cores: int) -> List[str]:
   """DirectRunner settings that follow the data size (see BUILD.md).
 
-  Each multi-processing worker re-imports TensorFlow (~10 s) so the in-memory
-  runner wins on small data; above ``MULTIPROCESSING_MIN_EXAMPLES`` the
-  parallel workers pay for their start-up.
+  Each multi-processing worker re-imports TensorFlow and every element is
+  pickled between processes, so the in-memory runner wins on small data;
+  only above ``MULTIPROCESSING_MIN_EXAMPLES`` do the parallel workers pay for
+  that. Past a single machine, use a real engine (``--beam-preset``).
   """
   if num_examples >= MULTIPROCESSING_MIN_EXAMPLES and cores > 1:
     return ["--direct_running_mode=multi_processing",
@@ -171,5 +188,9 @@ def default_beam_args(num_examples: int, cores: int) -> List[str]:
   return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
-# Measured crossover (benchmarks/beam_modes.py); see BUILD.md.
-MULTIPROCESSING_MIN_EXAMPLES = 50_000
+# `make bench` (docs/benchmarks.md, section 2) on 2 cores, build-examples +
+# Transform: multi-processing took 4.07x / 3.23x / 2.62x the in-memory time at
+# 1.9k / 8.7k / 34k kept reviews; it never won. The ratio falls by ~0.6 per 4x
+# more data, which extrapolates to a crossover near a million reviews: that
+# extrapolation (not a measurement) is the threshold.
+MULTIPROCESSING_MIN_EXAMPLES = 1_000_000

@@ -67,42 +67,69 @@ def read_pairs(path: str) -> List[Dict[str, str]]:
     return [dict(r) for r in reader]
 
 
+def read_profile(path: Optional[str]) -> str:
+  """Text of a ``--profile FILE`` (one of the user's reviews per line)."""
+  if not path:
+    return ""
+  with open(path, encoding="utf-8") as fh:
+    text = fh.read()
+  if not text.strip():
+    raise ValueError(f"{path}: the profile file is empty")
+  return text
+
+
 class Scorer:
-  """Loads a model once; scores (user, image bytes, review) batches."""
+  """Loads a model once; scores (user, image bytes, review[, profile])."""
 
   def __init__(self, model_path: str):
     from keras_model import signatures  # pylint: disable=g-import-not-at-top
     self.model_dir = resolve_model_dir(model_path)
     self._model = signatures.load_serving_model(self.model_dir)
     self._fn = self._model.signatures[signatures.SERVING_RAW]
+    # Models exported before the profile input existed lack it.
+    self.accepts_profile = (signatures.RAW_PROFILE_INPUT in
+                            self._fn.structured_input_signature[1])
 
   def score(self, users: Sequence[str], images: Sequence[bytes],
-            reviews: Sequence[str]) -> Dict[str, list]:
+            reviews: Sequence[str],
+            profiles: Optional[Sequence[str]] = None) -> Dict[str, list]:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from keras_model import signatures  # pylint: disable=g-import-not-at-top
+    kwargs = {}
+    if self.accepts_profile:
+      kwargs[signatures.RAW_PROFILE_INPUT] = tf.constant(
+          list(profiles) if profiles is not None else [""] * len(users))
+    elif profiles is not None and any(p.strip() for p in profiles):
+      raise ValueError(f"{self.model_dir}: this model's serving_raw has no "
+                       "profile input (exported before it existed)")
     out = self._fn(user_id=tf.constant(list(users)),
                    image_bytes=tf.constant(list(images)),
-                   review=tf.constant(list(reviews)))
+                   review=tf.constant(list(reviews)), **kwargs)
     return {
         F.PERSONAL_OUTPUT: out[F.PERSONAL_OUTPUT].numpy().tolist(),
         F.AGNOSTIC_OUTPUT: out[F.AGNOSTIC_OUTPUT].numpy().tolist(),
         "tag": [t.decode() for t in out[signatures.TAG_NAME_OUTPUT].numpy()],
         "known_user": out[signatures.KNOWN_USER_OUTPUT].numpy().tolist(),
         F.ATTENTION_OUTPUT: out[F.ATTENTION_OUTPUT].numpy(),
+        "review_free": out[signatures.REVIEW_FREE_OUTPUT].numpy().tolist(),
     }
 
 
 def predict_rows(scorer: Scorer, rows: Sequence[Dict[str, str]],
                  images_dir: str, batch_size: int = 64,
-                 progress: Optional[Callable[[int, int], None]] = None
-                 ) -> List[Dict[str, object]]:
-  """Scores rows (dicts with user_id, image_id[, review]) in input order."""
+                 progress: Optional[Callable[[int, int], None]] = None,
+                 profile: str = "") -> List[Dict[str, object]]:
+  """Scores rows (dicts with user_id, image_id[, review]) in input order.
+
+  ``profile``: request profile text for every row (``--profile FILE``);
+  a row's own ``profile`` column, when present and non-empty, wins.
+  """
   results: List[Dict[str, object]] = []
   cache: Dict[str, Tuple[Optional[bytes], str]] = {}
   for start in range(0, len(rows), batch_size):
     chunk = rows[start:start + batch_size]
     batch_out: List[Dict[str, object]] = []
-    ok_idx, users, imgs, reviews = [], [], [], []
+    ok_idx, users, imgs, reviews, profiles = [], [], [], [], []
     for i, r in enumerate(chunk):
       user = (r.get("user_id") or "").strip()
       image_id = (r.get("image_id") or "").strip()
@@ -122,8 +149,9 @@ def predict_rows(scorer: Scorer, rows: Sequence[Dict[str, str]],
       users.append(user)
       imgs.append(data)
       reviews.append(r.get("review") or "")
+      profiles.append(r.get("profile") or profile)
     if ok_idx:
-      scores = scorer.score(users, imgs, reviews)
+      scores = scorer.score(users, imgs, reviews, profiles)
       for j, i in enumerate(ok_idx):
         batch_out[i].update({
             F.PERSONAL_OUTPUT: f"{scores[F.PERSONAL_OUTPUT][j]:.6f}",
@@ -138,12 +166,19 @@ def predict_rows(scorer: Scorer, rows: Sequence[Dict[str, str]],
 
 
 def write_rows(path: str, rows: Iterable[Dict[str, object]]) -> None:
+  """Writes the CSV to ``path.tmp`` and renames it: ``path`` is either the
+  old file or the complete new one, never half-written."""
   tmp = path + ".tmp"
-  with open(tmp, "w", newline="", encoding="utf-8") as fh:
-    w = csv.DictWriter(fh, fieldnames=list(OUTPUT_COLUMNS))
-    w.writeheader()
-    for r in rows:
-      w.writerow(r)
+  try:
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+      w = csv.DictWriter(fh, fieldnames=list(OUTPUT_COLUMNS))
+      w.writeheader()
+      for r in rows:
+        w.writerow(r)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
   os.replace(tmp, path)
 
 

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from preprocessing import config as cfg_lib
 from preprocessing import features as F
 
 METRICS_FILE = "metrics.json"
@@ -58,6 +59,28 @@ def accuracy(labels: Sequence[int], probs: Sequence[float],
   if len(y) == 0:
     return float("nan")
   return float(np.mean((np.asarray(probs) >= threshold).astype(int) == y))
+
+
+def expected_calibration_error(labels: Sequence[int], probs: Sequence[float],
+                               bins: int = cfg_lib.ECE_BINS) -> float:
+  """ECE of a binary probability: equal-width bins of p on [0, 1].
+
+  ECE = sum_b (n_b / N) |mean(y in b) - mean(p in b)|, i.e. the reliability
+  gap of p as the probability of the positive class ("good"); the last bin
+  includes p = 1. NaN for no rows.
+  """
+  y = np.asarray(labels, dtype=np.float64)
+  p = np.asarray(probs, dtype=np.float64)
+  if len(y) == 0:
+    return float("nan")
+  idx = np.minimum((p * bins).astype(np.int64), bins - 1)
+  idx = np.clip(idx, 0, bins - 1)
+  total = 0.0
+  for b in range(bins):
+    m = idx == b
+    if m.any():
+      total += m.sum() * abs(y[m].mean() - p[m].mean())
+  return float(total / len(y))
 
 
 def binary_metrics(labels, probs) -> Dict[str, float]:
@@ -119,8 +142,11 @@ def build_report(truth: Dict[str, np.ndarray],
   def block(mask: np.ndarray) -> Dict[str, Any]:
     d: Dict[str, Any] = {"rows": int(mask.sum())}
     for proto, s in scores.items():
+      personal = binary_metrics(y[mask], s[F.PERSONAL_OUTPUT][mask])
+      personal["ece"] = expected_calibration_error(
+          y[mask], s[F.PERSONAL_OUTPUT][mask])
       d[proto] = {
-          "personal": binary_metrics(y[mask], s[F.PERSONAL_OUTPUT][mask]),
+          "personal": personal,
           "agnostic": binary_metrics(b[mask], s[F.AGNOSTIC_OUTPUT][mask]),
       }
     any_scores = next(iter(scores.values()))
@@ -151,6 +177,40 @@ def build_report(truth: Dict[str, np.ndarray],
   if extra:
     report.update(extra)
   return report
+
+
+def calibration_report(truth: Dict[str, np.ndarray],
+                       scores: Dict[str, Dict[str, np.ndarray]],
+                       temperatures: Sequence[float]) -> Dict[str, Any]:
+  """ECE of the personal head on these rows before and after temperature.
+
+  ``scores`` are the exported model's (temperature already applied where
+  the Trainer chose to); ``temperatures`` = (review given, review-free). The
+  unscaled probability of a known user's row is recovered as
+  sigmoid(T * logit(p)); rows of unknown users carry the agnostic fallback,
+  which no temperature touches. The temperatures were fitted on training
+  rows held out of training (keras_model.calibration), never on these.
+  """
+  y = truth[F.LABEL_KEY]
+  out: Dict[str, Any] = {}
+  for proto, t in (("review_given", temperatures[0]),
+                   ("review_free", temperatures[1])):
+    if proto not in scores:
+      continue
+    p = np.asarray(scores[proto][F.PERSONAL_OUTPUT], np.float64)
+    known = np.asarray(scores[proto].get("known_user",
+                                         np.ones(len(p), bool)), bool)
+    q = np.clip(p, 1e-7, 1 - 1e-7)
+    before = np.where(known, 1.0 / (1.0 + np.exp(-float(t) * np.log(
+        q / (1.0 - q)))), p) if float(t) != 1.0 else p
+    out[proto] = {
+        "temperature": float(t),
+        "applied": float(t) != 1.0,
+        "ece_before": expected_calibration_error(y, before),
+        "ece_after": expected_calibration_error(y, p),
+        "rows": int(len(y)),
+    }
+  return out
 
 
 # ----------------------------------------------------------------------------

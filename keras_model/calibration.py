@@ -1,0 +1,99 @@
+"""Temperature scaling of the personal head (Guo et al., 2017).
+
+Which rows: ``CALIBRATION_FRACTION`` of the *training* split, chosen by a
+hash of (user, image), is held out of training (``is_calibration_row``).
+Half of those rows (``fit``) fit the temperature T by minimising the
+negative log-likelihood of sigmoid(logit(p) / T); the other half (``check``)
+decides: T is exported only if it lowers the expected calibration error
+(15 equal-width bins, ``tfx_pipeline.report.expected_calibration_error``) on
+the check rows. The eval split is used for neither, so the report's
+before/after ECE on it is measured on rows no decision saw.
+
+One temperature per review path: with the own review (paper protocol) the
+head is far more confident than review-free, so a single T would fit
+neither. The exported model applies T_given or T_free per row.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from preprocessing import config as cfg_lib
+from tfx_pipeline import report as report_lib
+
+FIT, CHECK = "fit", "check"
+_HASH_BUCKETS = 10_000
+
+
+def calibration_bucket(user: tf.Tensor, image: tf.Tensor,
+                       num_images: int) -> tf.Tensor:
+  """Deterministic bucket in [0, 10000) of each (user index, image index)."""
+  key = (tf.cast(tf.reshape(user, [-1]), tf.int64) * int(num_images) +
+         tf.cast(tf.reshape(image, [-1]), tf.int64))
+  return tf.strings.to_hash_bucket_fast(tf.strings.as_string(key),
+                                        _HASH_BUCKETS)
+
+
+def row_part(user: tf.Tensor, image: tf.Tensor, num_images: int,
+             fraction: float = cfg_lib.CALIBRATION_FRACTION) -> tf.Tensor:
+  """int32 per row: 0 = training, 1 = calibration fit, 2 = calibration check."""
+  bucket = calibration_bucket(user, image, num_images)
+  cut = int(round(fraction * _HASH_BUCKETS))
+  half = cut // 2
+  return tf.where(bucket < half, 1, tf.where(bucket < cut, 2, 0))
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+  q = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+  return np.log(q) - np.log1p(-q)
+
+
+def apply_temperature(p: np.ndarray, t: float) -> np.ndarray:
+  return 1.0 / (1.0 + np.exp(-logit(p) / float(t)))
+
+
+def nll(labels: np.ndarray, p: np.ndarray) -> float:
+  y = np.asarray(labels, np.float64)
+  q = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+  return float(-np.mean(y * np.log(q) + (1 - y) * np.log1p(-q)))
+
+
+def fit_temperature(labels: np.ndarray, p: np.ndarray,
+                    t_range: Tuple[float, float] = cfg_lib.TEMPERATURE_RANGE
+                    ) -> float:
+  """T minimising the NLL of sigmoid(logit(p) / T): log grid, then refined."""
+  lo, hi = np.log(t_range[0]), np.log(t_range[1])
+  grid = np.exp(np.linspace(lo, hi, 121))
+  losses = [nll(labels, apply_temperature(p, t)) for t in grid]
+  best = int(np.argmin(losses))
+  a = grid[max(best - 1, 0)]
+  b = grid[min(best + 1, len(grid) - 1)]
+  fine = np.exp(np.linspace(np.log(a), np.log(b), 41))
+  losses = [nll(labels, apply_temperature(p, t)) for t in fine]
+  return float(fine[int(np.argmin(losses))])
+
+
+def decide(fit_labels: np.ndarray, fit_p: np.ndarray, check_labels: np.ndarray,
+           check_p: np.ndarray,
+           min_rows: int = cfg_lib.CALIBRATION_MIN_ROWS) -> Dict[str, Any]:
+  """Fits T on the fit rows; keeps it only if ECE drops on the check rows."""
+  rec: Dict[str, Any] = {"fit_rows": int(len(fit_labels)),
+                         "check_rows": int(len(check_labels))}
+  if len(fit_labels) < min_rows or len(check_labels) < min_rows:
+    rec.update(temperature=1.0, fitted_temperature=None, applied=False,
+               reason=f"fewer than {min_rows} rows in a calibration half")
+    return rec
+  t = fit_temperature(fit_labels, fit_p)
+  before = report_lib.expected_calibration_error(check_labels, check_p)
+  after = report_lib.expected_calibration_error(
+      check_labels, apply_temperature(check_p, t))
+  applied = bool(after < before)
+  rec.update(fitted_temperature=t, temperature=t if applied else 1.0,
+             applied=applied, check_ece_before=before, check_ece_after=after,
+             fit_nll_before=nll(fit_labels, fit_p),
+             fit_nll_after=nll(fit_labels, apply_temperature(fit_p, t)),
+             reason="lowers ECE on the check rows" if applied else
+             "does not lower ECE on the check rows")
+  return rec

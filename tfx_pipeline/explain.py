@@ -1,0 +1,162 @@
+"""Attention overlays (``cfan explain``), in the manner of the paper's Fig. 4.
+
+The model's ``attention`` output is a_uv of Eq. 5: a softmax over the h x w
+cells of the CNN feature map, computed from the review branch (the user's
+review, else the request profile, else the stored profile). The photo is
+squashed to a square before the CNN, so cell (i, j) covers the same fraction
+of the photo's height and width whatever its aspect; the map is therefore
+upsampled bilinearly to the photo's own size and drawn over it as a heat
+map. Values are shown as multiples of the uniform weight 1/(h*w), on one
+colour scale for all panels, so two users' maps compare directly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from preprocessing import config as cfg_lib
+from preprocessing import features as F
+
+
+@dataclasses.dataclass
+class Panel:
+  """One user's request: whose taste, and which text drives the attention."""
+  user: str
+  review: str = ""
+  profile: str = ""
+
+
+def attention_driver(panel: Panel, known_user: bool) -> str:
+  """Which text the review branch read for this panel."""
+  if panel.review.strip():
+    return "attention from the review"
+  if panel.profile.strip():
+    return "attention from the given profile"
+  if known_user:
+    return "attention from the stored profile"
+  return "no review or profile: attention from an empty text"
+
+
+def upsample(attention: np.ndarray, width: int, height: int) -> np.ndarray:
+  """[h, w] map -> [height, width] by bilinear interpolation (PIL)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  img = Image.fromarray(np.asarray(attention, np.float32))  # mode "F"
+  return np.asarray(img.resize((width, height), Image.BILINEAR), np.float32)
+
+
+def display_image(data: bytes, max_side: int) -> np.ndarray:
+  """Photo bytes -> uint8 RGB array (alpha on white, longest side capped)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from preprocessing.build_examples import reencode_image  # pylint: disable=g-import-not-at-top
+  with Image.open(io.BytesIO(reencode_image(data, max_side=max_side,
+                                            quality=95))) as img:
+    return np.asarray(img.convert("RGB"))
+
+
+def explain(scorer, image_path: str, panels: Sequence[Panel], out_path: str,
+            max_side: int = cfg_lib.EXPLAIN_MAX_SIDE) -> List[Dict[str, object]]:
+  """Scores the photo for each panel's user and writes the overlay PNG.
+
+  Returns one dict per panel: user, p_personal, p_agnostic, known_user,
+  review_free, driver, attention (the [h, w] map) and its peak cell.
+  Raises ValueError for an unreadable photo (there is nothing to draw).
+  """
+  from tfx_pipeline import predict  # pylint: disable=g-import-not-at-top
+  if not panels:
+    raise ValueError("explain needs at least one user")
+  for p in panels:
+    if not p.user.strip():
+      raise ValueError("user ids must not be empty")
+  if not os.path.isfile(image_path):
+    raise FileNotFoundError(f"{image_path}: no such image")
+  model_bytes, err = predict.load_image(image_path)
+  if model_bytes is None:
+    raise ValueError(f"{image_path}: {err}")
+  with open(image_path, "rb") as fh:
+    photo = display_image(fh.read(), max_side)
+  s = scorer.score([p.user.strip() for p in panels],
+                   [model_bytes] * len(panels), [p.review for p in panels],
+                   [p.profile for p in panels])
+  results: List[Dict[str, object]] = []
+  for i, p in enumerate(panels):
+    att = np.asarray(s[F.ATTENTION_OUTPUT][i], np.float32)
+    known = bool(s["known_user"][i])
+    peak = np.unravel_index(int(np.argmax(att)), att.shape)
+    results.append({
+        "user": p.user.strip(),
+        F.PERSONAL_OUTPUT: float(s[F.PERSONAL_OUTPUT][i]),
+        F.AGNOSTIC_OUTPUT: float(s[F.AGNOSTIC_OUTPUT][i]),
+        "known_user": known,
+        "review_free": bool(s["review_free"][i]),
+        "driver": attention_driver(p, known),
+        "attention": att,
+        "peak_cell": (int(peak[0]), int(peak[1])),
+    })
+  draw(photo, results, out_path, os.path.basename(image_path))
+  return results
+
+
+def draw(photo: np.ndarray, results: Sequence[Dict[str, object]],
+         out_path: str, image_name: str) -> str:
+  """Photo, then one heat overlay per user, side by side (Agg backend)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  height, width = photo.shape[:2]
+  maps = []
+  for r in results:
+    att = np.asarray(r["attention"], np.float32)
+    maps.append(upsample(att * att.size, width, height))  # 1 = uniform
+  # One scale for every panel, stretched over the values present: a
+  # softmax over few cells stays close to uniform, and a 0..max scale would
+  # paint every panel the same colour.
+  vmin = min(float(m.min()) for m in maps)
+  vmax = max(float(m.max()) for m in maps)
+  if vmax - vmin < 1e-6:
+    vmin, vmax = vmin - 0.5, vmax + 0.5
+  n = 1 + len(results)
+  aspect = width / max(height, 1)
+  fig, axes = plt.subplots(1, n, figsize=(3.6 * aspect * n + 1.2, 4.0),
+                           squeeze=False, layout="constrained")
+  axes = axes[0]
+  axes[0].imshow(photo)
+  axes[0].set_title(f"{image_name}\n(photo)", fontsize=9)
+  im = None
+  for ax, r, m in zip(axes[1:], results, maps):
+    ax.imshow(photo)
+    im = ax.imshow(m, cmap="jet", alpha=0.5, vmin=vmin, vmax=vmax)
+    head = "" if r["known_user"] or r[F.PERSONAL_OUTPUT] != r[
+        F.AGNOSTIC_OUTPUT] else " (unknown user: agnostic)"
+    ax.set_title(f"user {r['user']}: p_personal {r[F.PERSONAL_OUTPUT]:.3f}"
+                 f"{head}\n{r['driver']}", fontsize=9)
+  for ax in axes:
+    ax.set_xticks([])
+    ax.set_yticks([])
+  if im is not None:
+    cbar = fig.colorbar(im, ax=list(axes[1:]), fraction=0.04, pad=0.01)
+    cbar.set_label("attention (Eq. 5) x h*w; 1 = uniform", fontsize=8)
+  out_dir = os.path.dirname(os.path.abspath(out_path))
+  os.makedirs(out_dir, exist_ok=True)
+  fig.savefig(out_path, dpi=100, bbox_inches="tight", pad_inches=0.1)
+  plt.close(fig)
+  return out_path
+
+
+def summary(results: Sequence[Dict[str, object]], out_path: str) -> str:
+  """The lines ``cfan explain`` prints."""
+  lines = []
+  for r in results:
+    att = np.asarray(r["attention"])
+    known = "known" if r["known_user"] else "unknown to the model"
+    lines.append(
+        f"user {r['user']} ({known}): p_personal {r[F.PERSONAL_OUTPUT]:.4f}, "
+        f"p_agnostic {r[F.AGNOSTIC_OUTPUT]:.4f}; {r['driver']}; attention "
+        f"{att.shape[0]}x{att.shape[1]}, peak cell {r['peak_cell']} at "
+        f"{float(att.max()) * att.size:.2f}x uniform")
+  lines.append(f"wrote {out_path}")
+  return "\n".join(lines)
+
