@@ -5,6 +5,11 @@ trains CFAN (Eq. 6) with both review paths, evaluates both protocols on the
 eval split and exports the hermetic serving SavedModel
 (:mod:`keras_model.signatures`).
 
+The model is ``ModelConfig.variant`` of :mod:`keras_model.variants` (default
+CFAN-3task): pointwise variants train on the heads they have (Eq. 6 terms),
+BPR/VBPR on sampled triples with the pairwise loss, then get their decision
+threshold from the training rows.
+
 Review-free training: each training example's review is replaced, with
 probability ``review_free_prob``, by its user's profile *minus that review*
 (:mod:`keras_model.profiles`), so the same network serves both the paper's
@@ -212,7 +217,8 @@ def run_fn(fn_args) -> None:
   if variant.pairwise:  # BPR/VBPR: triples (u, i, j), keras_model.variants
     columns = variants.pairwise_columns(variant)
     train_ds = variants.pairwise_dataset(
-        variants.collect_columns(train_rows(False, columns), columns), cfg, visual=variant.uses_pixels, num_images=vocab.num_images,
+        variants.collect_columns(train_rows(False, columns), columns), cfg,
+        visual=variant.uses_pixels, num_images=vocab.num_images,
         steps=total_steps, seed=cfg.seed)
   else:
     train_ds = model_dataset(train_rows(True).repeat(), cfg, lookup,

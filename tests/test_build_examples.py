@@ -178,15 +178,9 @@ def _read_rejects(out_dir: str) -> List[Dict[str, Any]]:
 
 
 def _feature_spec():
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  spec = {k: tf.io.FixedLenFeature([], tf.string) for k in F.STRING_FEATURES}
-  spec.update({k: tf.io.FixedLenFeature([], tf.int64)
-               for k in F.INT_FEATURES})
-  spec.update({k: tf.io.FixedLenFeature([], tf.float32)
-               for k in F.FLOAT_FEATURES})
-  spec.update({k: tf.io.FixedLenFeature([n], tf.int64)
-               for k, n in F.VECTOR_INT_FEATURES.items()})
-  return spec
+  """The labelled-example spec: the one in preprocessing.transform."""
+  from preprocessing import transform  # pylint: disable=g-import-not-at-top
+  return transform.raw_feature_spec()
 
 
 def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:

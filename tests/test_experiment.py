@@ -111,6 +111,25 @@ def test_per_image_averages_scores_per_image():
   assert tags.tolist() == ["t", "u"]
 
 
+def test_cli_experiment_help_and_bad_names(capsys, tmp_path):
+  from tfx_pipeline import cli  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit) as exc:
+    cli.main(["experiment", "--help"])
+  assert exc.value.code == 0
+  out = capsys.readouterr().out
+  for flag in ("--data", "--out", "--variants", "--protocols",
+               "--train-steps"):
+    assert flag in out
+  # Names are checked before any data work starts.
+  for argv, word in ((["--variants", "svm"], "svm"),
+                     (["--protocols", "leave-one-out"], "leave-one-out")):
+    rc = cli.main(["experiment", "--data", str(tmp_path / "none"), "--out",
+                   str(tmp_path / "r")] + argv)
+    assert rc == 2
+    assert word in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / "r")
+
+
 # --------------------------------------------------------------------------
 # A tiny ``cfan experiment`` run (slow)
 # --------------------------------------------------------------------------

@@ -184,15 +184,8 @@ def _transform_once(instances, temp_dir: str):
   from preprocessing import features as F
   from preprocessing import transform
   # pylint: enable=g-import-not-at-top
-  spec = {k: tf.io.FixedLenFeature([], tf.string) for k in F.STRING_FEATURES}
-  spec.update({k: tf.io.FixedLenFeature([], tf.int64)
-               for k in F.INT_FEATURES})
-  spec.update({k: tf.io.FixedLenFeature([], tf.float32)
-               for k in F.FLOAT_FEATURES})
-  spec.update({k: tf.io.FixedLenFeature([n], tf.int64)
-               for k, n in F.VECTOR_INT_FEATURES.items()})
   meta = dataset_metadata.DatasetMetadata(
-      schema_utils.schema_from_feature_spec(spec))
+      schema_utils.schema_from_feature_spec(transform.raw_feature_spec()))
   fn = functools.partial(transform.preprocessing_fn,
                          custom_config=cfg_lib.get_config("cpu").to_dict())
   with tft_beam.Context(temp_dir=temp_dir, force_tf_compat_v1=False):

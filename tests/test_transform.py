@@ -47,15 +47,10 @@ CMYK_JPEG = _encode(Image.new("CMYK", (40, 40), (0, 255, 255, 0)), "JPEG")
 LONG_REVIEW = " ".join(["sharp"] * (MAX_LEN + 8))
 
 
-def _feature_spec() -> Dict[str, Any]:
-  spec = {k: tf.io.FixedLenFeature([], tf.string) for k in F.STRING_FEATURES}
-  spec.update({k: tf.io.FixedLenFeature([], tf.int64)
-               for k in F.INT_FEATURES})
-  spec.update({k: tf.io.FixedLenFeature([], tf.float32)
-               for k in F.FLOAT_FEATURES})
-  spec.update({k: tf.io.FixedLenFeature([n], tf.int64)
-               for k, n in F.VECTOR_INT_FEATURES.items()})
-  return spec
+def _feature_spec():
+  """The labelled-example spec: the one in preprocessing.transform."""
+  from preprocessing import transform  # pylint: disable=g-import-not-at-top
+  return transform.raw_feature_spec()
 
 
 def _instance(user: str, image_id: str, review: str, image: bytes,

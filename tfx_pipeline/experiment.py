@@ -717,40 +717,52 @@ def _plt():
 
 
 def plot_fig7(results: Dict[str, Any], path: str) -> Optional[str]:
-  """User-agnostic accuracy per tag, overall rightmost (paper Fig. 7)."""
-  proto = next((p for p in ("review-free", "paper", "cold-image")
-                if p in results["protocols"]), None)
-  if proto is None:
+  """User-agnostic accuracy per tag, overall rightmost (paper Fig. 7).
+
+  One panel for the random split (its test images also occur in training,
+  as in the paper) and one for the cold-image split (they do not).
+  """
+  protos = [p for p in (next((q for q in ("review-free", "paper")
+                              if q in results["protocols"]), None),
+                        "cold-image") if p in results["protocols"]]
+  if not protos:
     return None
-  block = results["protocols"][proto]
   labels = results.get("labels", {})
-  # The paper's three (CFN-pure-2task, MTRLCNN, CFAN-3task) when trained,
-  # else every model (personal-head proxies where there is no agnostic head).
-  names = ([n for n in FIG7_VARIANTS if n in block["variants"]] or
-           _ordered(block["variants"]))
-  if not names:
-    return None
-  tags = list(block["agnostic_floor"]["per_tag"]) + ["overall"]
-  series = [(labels.get(n, n), block["variants"][n]["agnostic"])
-            for n in names]
-  series.append(("floor: majority b_v", block["agnostic_floor"]))
   plt = _plt()
-  x = np.arange(len(tags))
-  width = 0.8 / len(series)
-  fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(tags) + 2), 5))
-  for i, (label, agn) in enumerate(series):
-    vals = [(agn["overall"] if t == "overall" else
-             agn["per_tag"].get(t, {})).get("accuracy", np.nan) for t in tags]
-    ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width, label=label)
-  ax.set_xticks(x)
-  ax.set_xticklabels(tags, rotation=45, ha="right", fontsize=8)
-  ax.set_ylim(0, 1)
-  ax.set_ylabel("user-agnostic accuracy (per test image)")
-  ax.set_title(f"Fig. 7: user-agnostic assessment per major tag "
-               f"(protocol {proto})")
-  ax.axvline(len(tags) - 1.5, color="grey", lw=0.8, ls=":")
-  ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28),
-            ncol=len(series), frameon=False)
+  first = results["protocols"][protos[0]]
+  width_in = max(8, 0.9 * (len(first["agnostic_floor"]["per_tag"]) + 1) + 2)
+  fig, axes = plt.subplots(len(protos), 1, squeeze=False,
+                           figsize=(width_in, 4.2 * len(protos) + 0.8))
+  for ax, proto in zip(axes[:, 0], protos):
+    block = results["protocols"][proto]
+    # The paper's three (CFN-pure-2task, MTRLCNN, CFAN-3task) when trained,
+    # else every model (personal-head proxies where there is no agnostic
+    # head).
+    names = ([n for n in FIG7_VARIANTS if n in block["variants"]] or
+             _ordered(block["variants"]))
+    tags = list(block["agnostic_floor"]["per_tag"]) + ["overall"]
+    series = [(labels.get(n, n), block["variants"][n]["agnostic"])
+              for n in names]
+    series.append(("floor: majority b_v", block["agnostic_floor"]))
+    x = np.arange(len(tags))
+    width = 0.8 / len(series)
+    for i, (label, agn) in enumerate(series):
+      vals = [(agn["overall"] if t == "overall" else
+               agn["per_tag"].get(t, {})).get("accuracy", np.nan)
+              for t in tags]
+      ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width,
+             label=label)
+    ax.set_xticks(x)
+    ax.set_xticklabels(tags, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy per test image")
+    ax.set_title(f"{proto}: {block['split']} "
+                 f"({block['test_images']} test images)", fontsize=10)
+    ax.axvline(len(tags) - 1.5, color="grey", lw=0.8, ls=":")
+  axes[-1][0].legend(fontsize=8, loc="upper center",
+                     bbox_to_anchor=(0.5, -0.3), ncol=len(series),
+                     frameon=False)
+  fig.suptitle("Fig. 7: user-agnostic assessment per major tag")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
