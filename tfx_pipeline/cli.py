@@ -34,6 +34,8 @@ def _split_beam_args(argv: Sequence[str]):
 
 
 def _print_progress(stage: str, done: int, total: int) -> None:
+  if not sys.stderr.isatty() and done < total:
+    return  # logs get one line per stage, not a redrawn bar
   width = 30
   filled = int(width * done / total) if total else width
   end = "\n" if done >= total else "\r"
