@@ -326,6 +326,23 @@ def id_embedding(vocab_size: int,
       name=name)
 
 
+def user_and_image_embeddings(cfg: ModelConfig, inputs, num_users: int,
+                              num_images: int):
+  """(gamma_u, q_v) of Eq. 1-2 for the USER_XF / IMAGE_ID_XF inputs.
+
+  q_v starts at N(cfg.image_embedding_mean, cfg.image_embedding_stddev^2) so
+  that Eq. 1's element-wise merge can pass visual features through for
+  rarely seen images (see ModelConfig).
+  """
+  k = cfg.embedding_dim
+  gamma_u = id_embedding(num_users, k, name="user_embedding")(
+      inputs[USER_XF])
+  q_v = id_embedding(num_images, k, name="image_embedding",
+                     mean=cfg.image_embedding_mean,
+                     stddev=cfg.image_embedding_stddev)(inputs[IMAGE_ID_XF])
+  return gamma_u, q_v
+
+
 # --------------------------------------------------------------------------
 # Review encoder: Eq. 3-4
 # --------------------------------------------------------------------------

@@ -135,12 +135,8 @@ def build_cfan(cfg: ModelConfig,
   f_v = backbone(inputs[IMAGE_PIXELS_KEY])
   # gamma_u, q_v: id embeddings of dimension k.
   k = cfg.embedding_dim
-  gamma_u = blocks.id_embedding(num_users, k, name="user_embedding")(
-      inputs[USER_XF])
-  q_v = blocks.id_embedding(num_images, k, name="image_embedding",
-                            mean=cfg.image_embedding_mean,
-                            stddev=cfg.image_embedding_stddev)(
-      inputs[IMAGE_ID_XF])
+  gamma_u, q_v = blocks.user_and_image_embeddings(cfg, inputs, num_users,
+                                                  num_images)
   # Eq. 3-4: review annotations, pooled to one vector.
   _, review_vec = blocks.review_encoder(cfg, review_vocab_size)(
       inputs[REVIEW_XF])

@@ -271,16 +271,11 @@ def build_cfn_1task(cfg: ModelConfig, *, num_users: int, num_images: int,
   personal loss (first term of Eq. 6).
   """
   del num_tags, review_vocab_size
-  k = cfg.embedding_dim
   inputs = blocks.model_inputs(cfg, review=False)
   backbone = blocks.image_backbone(cfg, allow_random_init=allow_random_init)
   f_v = backbone(inputs[IMAGE_PIXELS_KEY])
-  gamma_u = blocks.id_embedding(num_users, k, name="user_embedding")(
-      inputs[USER_XF])
-  q_v = blocks.id_embedding(num_images, k, name="image_embedding",
-                            mean=cfg.image_embedding_mean,
-                            stddev=cfg.image_embedding_stddev)(
-                                inputs[IMAGE_ID_XF])
+  gamma_u, q_v = blocks.user_and_image_embeddings(cfg, inputs, num_users,
+                                                  num_images)
   q_vi = blocks.merge_visual(q_v, blocks.global_visual(f_v), name="merge")
   logit = blocks.interaction(gamma_u, q_vi, hidden_units=cfg.hidden_units,
                              dropout=cfg.dropout)
