@@ -25,14 +25,21 @@ TINY_MIN_TAG_IMAGES = 6
 
 
 @pytest.fixture(scope="session")
-def tiny_pipeline_run(tmp_path_factory):
-  """(data_dir, workdir, RunResult) of one full pipeline run (min_auc=0)."""
+def tiny_demo_data(tmp_path_factory):
+  """One tiny demo AVA-review directory, shared read-only by the fixtures."""
   from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
-  from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
-  root = tmp_path_factory.mktemp("tiny_run")
-  data = str(root / "data")
+  data = str(tmp_path_factory.mktemp("tiny_data") / "data")
   demo_data.generate(data, users=TINY_USERS, images=TINY_IMAGES,
                      seed=TINY_SEED)
+  return data
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_run(tmp_path_factory, tiny_demo_data):
+  """(data_dir, workdir, RunResult) of one full pipeline run (min_auc=0)."""
+  from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp("tiny_run")
+  data = tiny_demo_data
   workdir = str(root / "work")
   # min_auc=0: the tiny model must be pushed so the export can be checked.
   res = local_runner.run(data, workdir, config_name="cpu",
@@ -49,14 +56,11 @@ TINY_EXPERIMENT_STEPS = 15
 
 
 @pytest.fixture(scope="session")
-def tiny_experiment_run(tmp_path_factory):
+def tiny_experiment_run(tmp_path_factory, tiny_demo_data):
   """(data_dir, out_dir, exit code) of one tiny ``cfan experiment`` run."""
-  from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
   from tfx_pipeline import cli  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp("tiny_experiment")
-  data = str(root / "data")
-  demo_data.generate(data, users=TINY_USERS, images=TINY_IMAGES,
-                     seed=TINY_SEED)
+  data = tiny_demo_data
   out = str(root / "results")
   rc = cli.main([
       "experiment", "--data", data, "--out", out,

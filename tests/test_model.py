@@ -5,14 +5,9 @@ only build the backbone (random init, never a download).
 """
 from __future__ import annotations
 
-import os
 import sys
 
-# Allow running with `.venv/bin/pytest` from the repository root.
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-  sys.path.insert(0, _ROOT)
-
+# tests/conftest.py puts the repository root on sys.path.
 import keras_model  # noqa: E402,F401  (pins Keras 3 before TF is imported)
 
 import keras  # noqa: E402

@@ -9,13 +9,7 @@ variant) is exercised by tests/test_experiment.py (slow).
 from __future__ import annotations
 
 import math
-import os
-import sys
-
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _ROOT not in sys.path:
-  sys.path.insert(0, _ROOT)
-
+# tests/conftest.py puts the repository root on sys.path.
 import keras_model  # noqa: E402,F401  (pins Keras 3 before TF is imported)
 
 import keras  # noqa: E402
