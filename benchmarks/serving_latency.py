@@ -121,8 +121,8 @@ def main(argv=None) -> int:
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   from keras_model import signatures
-  from preprocessing import demo_data
-  from preprocessing.build_examples import reencode_image
+  import demo_data
+  from preprocessing.images import reencode_image
   from tfx_pipeline import predict
   # pylint: enable=g-import-not-at-top
   model_path = args.model

@@ -32,7 +32,6 @@ Any standard Beam flag (``--runner=DataflowRunner --project ...``,
 from __future__ import annotations
 
 import collections
-import io
 import json
 import logging
 import math
@@ -47,6 +46,7 @@ from preprocessing import ava
 from preprocessing import config as cfg_lib
 from preprocessing import features as F
 from preprocessing import rating
+from preprocessing.images import reencode_image
 
 _NS = "cfan.build_examples"
 SUMMARY_FILE = "summary.json"
@@ -69,47 +69,6 @@ REASON_REVIEW_TYPE = {
 # ----------------------------------------------------------------------------
 # Small pure helpers (unit-tested directly)
 # ----------------------------------------------------------------------------
-def reencode_image(data: bytes, max_side: int = cfg_lib.STORED_IMAGE_MAX_SIDE,
-                   quality: int = cfg_lib.STORED_JPEG_QUALITY) -> bytes:
-  """Decodes any PIL-readable image and re-encodes it as an RGB JPEG.
-
-  Handles grayscale, palette, CMYK, 16-bit and alpha images (alpha is
-  composited on white). The longest side is capped at ``max_side`` (aspect
-  kept), so the stored copy is ~30 kB at 320 px whatever the source size.
-  Raises ``ValueError`` for bytes that are not a decodable image.
-  """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  try:
-    with Image.open(io.BytesIO(data)) as img:
-      img.load()
-      if img.mode in ("RGBA", "LA") or (img.mode == "P" and
-                                          "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.split()[-1])
-        rgb = background
-      elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit grayscale: scale to 8 bits before converting. A 16-bit
-        # mode (or a PNG, whose "I" images are 16-bit) has a known range of
-        # 0..65535, so a dark image (all values <= 255) stays dark; only a
-        # 32-bit "I" image of unknown range falls back to its peak.
-        arr = __import__("numpy").asarray(img, dtype="float64")
-        peak = max(float(arr.max()), 1.0)
-        sixteen_bit = img.mode.startswith("I;16") or img.format == "PNG"
-        scale = 255.0 / (65535.0 if sixteen_bit or peak > 255 else 255.0)
-        rgb = Image.fromarray(
-            (arr * scale).clip(0, 255).astype("uint8")).convert("RGB")
-      else:
-        rgb = img.convert("RGB")
-  except Exception as e:  # PIL raises many types for bad bytes
-    raise ValueError(f"not a decodable image: {type(e).__name__}: {e}") from e
-  if max(rgb.size) > max_side:
-    rgb.thumbnail((max_side, max_side), Image.BILINEAR)
-  out = io.BytesIO()
-  rgb.save(out, format="JPEG", quality=quality)
-  return out.getvalue()
-
-
 def make_example(review: Dict[str, Any], image: ava.AvaImage, tag_name: str,
                  image_bytes: bytes) -> "tf.train.Example":  # noqa: F821
   """Builds the labelled tf.Example of one kept review (features.py names)."""

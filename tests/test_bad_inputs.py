@@ -27,6 +27,7 @@ from PIL import Image
 
 from preprocessing import build_examples
 from preprocessing import features as F
+from preprocessing import images
 from preprocessing import rating
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -392,7 +393,7 @@ def test_16_bit_png_keeps_its_brightness(hostile):
 def test_16_bit_png_all_dark_stays_dark():
   """Same bug, whole image dark (peak 200 <= 255): was stored as grey 200."""
   src = _encode(Image.fromarray(np.full((8, 8), 200, np.uint16)), "PNG")
-  out = Image.open(io.BytesIO(build_examples.reencode_image(src)))
+  out = Image.open(io.BytesIO(images.reencode_image(src)))
   assert _close(out.getpixel((4, 4)), (1, 1, 1), tol=2)
 
 

@@ -1,6 +1,6 @@
 """Tests of the Beam job preprocessing/build_examples.py.
 
-Covers ``reencode_image`` on every image flavour a crawl can hold, and
+Covers ``images.reencode_image`` on every image flavour a crawl can hold, and
 ``run()`` end to end (at most three Beam runs, shared by module fixtures): the
 demo data in both review layouts, and a hand-built malformed AVA-review
 directory in which every reject reason is planted a known number of times.
@@ -19,9 +19,10 @@ import pytest
 from PIL import Image
 from PIL import ImageFile
 
+import demo_data
 from preprocessing import build_examples
-from preprocessing import demo_data
 from preprocessing import features as F
+from preprocessing import images
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 MAX_SIDE = build_examples.cfg_lib.STORED_IMAGE_MAX_SIDE
@@ -59,7 +60,7 @@ def _close(pixel, expected, tol: int = 12) -> bool:
 # --------------------------------------------------------------------------
 def test_reencode_rgb_jpeg_keeps_size_and_colour():
   src = _encode(Image.new("RGB", (60, 40), (200, 30, 40)), "JPEG")
-  out = _decoded(build_examples.reencode_image(src))
+  out = _decoded(images.reencode_image(src))
   assert out.size == (60, 40)
   assert _close(out.getpixel((30, 20)), (200, 30, 40))
 
@@ -68,7 +69,7 @@ def test_reencode_rgba_png_composites_alpha_on_white():
   arr = np.zeros((30, 40, 4), np.uint8)
   arr[..., 0] = 255  # red
   arr[:, :20, 3] = 255  # left half opaque, right half fully transparent
-  out = _decoded(build_examples.reencode_image(
+  out = _decoded(images.reencode_image(
       _encode(Image.fromarray(arr), "PNG")))
   assert out.size == (40, 30)
   assert _close(out.getpixel((5, 15)), (255, 0, 0))
@@ -81,7 +82,7 @@ def test_reencode_16_bit_png_scales_to_8_bits():
   src_img = Image.fromarray(arr)
   src = _encode(src_img, "PNG")
   assert Image.open(io.BytesIO(src)).mode == "I;16"
-  out = _decoded(build_examples.reencode_image(src))
+  out = _decoded(images.reencode_image(src))
   assert out.size == (32, 24)
   assert _close(out.getpixel((4, 12)), (0, 0, 0))
   assert _close(out.getpixel((28, 12)), (255, 255, 255))
@@ -89,7 +90,7 @@ def test_reencode_16_bit_png_scales_to_8_bits():
 
 def test_reencode_grayscale():
   src = _encode(Image.new("L", (50, 20), 128), "PNG")
-  out = _decoded(build_examples.reencode_image(src))
+  out = _decoded(images.reencode_image(src))
   assert out.size == (50, 20)
   assert _close(out.getpixel((25, 10)), (128, 128, 128))
 
@@ -97,7 +98,7 @@ def test_reencode_grayscale():
 def test_reencode_cmyk_jpeg():
   src = _encode(Image.new("CMYK", (40, 40), (0, 255, 255, 0)), "JPEG")
   assert Image.open(io.BytesIO(src)).mode == "CMYK"
-  out = _decoded(build_examples.reencode_image(src))
+  out = _decoded(images.reencode_image(src))
   assert _close(out.getpixel((20, 20)), (255, 0, 0), tol=20)  # C=0 M=Y=1: red
 
 
@@ -108,7 +109,7 @@ def test_reencode_palette_png_with_transparency():
   src = _encode(pal, "PNG", transparency=1)
   reopened = Image.open(io.BytesIO(src))
   assert reopened.mode == "P" and "transparency" in reopened.info
-  out = _decoded(build_examples.reencode_image(src))
+  out = _decoded(images.reencode_image(src))
   assert _close(out.getpixel((3, 10)), (255, 255, 255))  # not blue
   assert _close(out.getpixel((16, 10)), (255, 0, 0))
 
@@ -116,15 +117,15 @@ def test_reencode_palette_png_with_transparency():
 def test_reencode_huge_image_is_capped_aspect_kept():
   src = _encode(Image.new("RGB", (4000, 3000), (10, 120, 200)), "JPEG",
                 quality=50)
-  out = _decoded(build_examples.reencode_image(src))
+  out = _decoded(images.reencode_image(src))
   assert out.size == (MAX_SIDE, MAX_SIDE * 3 // 4)
-  small = _decoded(build_examples.reencode_image(src, max_side=64), 64)
+  small = _decoded(images.reencode_image(src, max_side=64), 64)
   assert small.size == (64, 48)
 
 
 def test_reencode_portrait_is_capped_on_height():
   src = _encode(Image.new("RGB", (300, 900), (0, 0, 0)), "PNG")
-  out = _decoded(build_examples.reencode_image(src, max_side=90), 90)
+  out = _decoded(images.reencode_image(src, max_side=90), 90)
   assert out.size == (30, 90)
 
 
@@ -137,9 +138,9 @@ def test_reencode_truncated_jpeg_is_a_clean_value_error(monkeypatch):
   cut = src[:len(src) // 2]
   assert ImageFile.LOAD_TRUNCATED_IMAGES is False
   with pytest.raises(ValueError, match="not a decodable image"):
-    build_examples.reencode_image(cut)
+    images.reencode_image(cut)
   monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
-  out = _decoded(build_examples.reencode_image(cut))
+  out = _decoded(images.reencode_image(cut))
   assert out.size == (300, 200)
 
 
@@ -152,7 +153,7 @@ def test_reencode_truncated_jpeg_is_a_clean_value_error(monkeypatch):
 ], ids=["empty", "text", "bytes", "jpeg-magic", "png-magic"])
 def test_reencode_rejects_non_images(data):
   with pytest.raises(ValueError, match="not a decodable image"):
-    build_examples.reencode_image(data)
+    images.reencode_image(data)
 
 
 # --------------------------------------------------------------------------

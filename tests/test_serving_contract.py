@@ -24,10 +24,10 @@ import urllib.request
 import numpy as np
 import pytest
 
+import demo_data
 from preprocessing import config as cfg_lib
-from preprocessing import demo_data
 from preprocessing import features as F
-from preprocessing.build_examples import reencode_image
+from preprocessing.images import reencode_image
 from tfx_pipeline import serving_contract as sc
 
 pytestmark = pytest.mark.slow

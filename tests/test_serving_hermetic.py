@@ -22,10 +22,10 @@ import textwrap
 import numpy as np
 import pytest
 
+import demo_data
 from preprocessing import config as cfg_lib
-from preprocessing import demo_data
 from preprocessing import features as F
-from preprocessing.build_examples import reencode_image
+from preprocessing.images import reencode_image
 
 pytestmark = pytest.mark.slow
 

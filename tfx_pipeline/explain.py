@@ -20,6 +20,7 @@ import numpy as np
 
 from preprocessing import config as cfg_lib
 from preprocessing import features as F
+from preprocessing.images import reencode_image
 
 
 @dataclasses.dataclass
@@ -51,7 +52,6 @@ def upsample(attention: np.ndarray, width: int, height: int) -> np.ndarray:
 def display_image(data: bytes, max_side: int) -> np.ndarray:
   """Photo bytes -> uint8 RGB array (alpha on white, longest side capped)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from preprocessing.build_examples import reencode_image  # pylint: disable=g-import-not-at-top
   with Image.open(io.BytesIO(reencode_image(data, max_side=max_side,
                                             quality=95))) as img:
     return np.asarray(img.convert("RGB"))

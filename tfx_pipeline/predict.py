@@ -19,6 +19,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from preprocessing import keras_env as _keras_env  # noqa: F401
 from preprocessing import ava
 from preprocessing import features as F
+from preprocessing.images import reencode_image
 
 OUTPUT_COLUMNS = ("user_id", "image_id", F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT,
                   "tag", "known_user", "error")
@@ -41,7 +42,6 @@ def resolve_model_dir(path: str) -> str:
 
 def load_image(path: Optional[str]) -> Tuple[Optional[bytes], str]:
   """(normalised JPEG bytes, "") or (None, error message)."""
-  from preprocessing.build_examples import reencode_image  # pylint: disable=g-import-not-at-top
   if path is None:
     return None, "image not found"
   try:

@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from preprocessing import keras_env as _keras_env  # noqa: F401
 from preprocessing import features as F
+from preprocessing.images import reencode_image
 
 MODEL_NAME = "cfan"
 DEFAULT_REST_PORT = 8501
@@ -322,7 +323,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   with open(args.image, "rb") as fh:
     data = fh.read()
   if not args.no_normalise:
-    from preprocessing.build_examples import reencode_image  # pylint: disable=g-import-not-at-top
     data = reencode_image(data)
   if args.signature == "raw":
     from tfx_pipeline import predict  # pylint: disable=g-import-not-at-top
