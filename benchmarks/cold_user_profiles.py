@@ -190,7 +190,7 @@ def main(argv=None) -> int:
 
   # pylint: disable=g-import-not-at-top
   from preprocessing import build_examples
-  from preprocessing import demo_data
+  import demo_data
   from tfx_pipeline import local_runner
   # pylint: enable=g-import-not-at-top
   t0 = time.time()

@@ -33,7 +33,7 @@ def machine() -> Dict[str, Any]:
 
 def demo_dataset(out_root: str, scale: float, seed: int = 0) -> str:
   """Demo AVA-review directory of about scale*1000 reviews (cached)."""
-  from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
+  import demo_data  # pylint: disable=g-import-not-at-top
   path = os.path.join(out_root, f"data_scale{scale:g}_seed{seed}")
   if not os.path.exists(os.path.join(path, demo_data.TRUTH_FILE)):
     demo_data.generate(path, scale=scale, seed=seed)

@@ -27,7 +27,7 @@ TINY_MIN_TAG_IMAGES = 6
 @pytest.fixture(scope="session")
 def tiny_demo_data(tmp_path_factory):
   """One tiny demo AVA-review directory, shared read-only by the fixtures."""
-  from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
+  import demo_data  # pylint: disable=g-import-not-at-top
   data = str(tmp_path_factory.mktemp("tiny_data") / "data")
   demo_data.generate(data, users=TINY_USERS, images=TINY_IMAGES,
                      seed=TINY_SEED)

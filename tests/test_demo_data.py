@@ -1,4 +1,4 @@
-"""Tests of the synthetic AVA-review generator (preprocessing/demo_data.py).
+"""Tests of the synthetic AVA-review generator (the demo_data package).
 
 The parsers here are deliberately independent of the project's readers: they
 check the files against AVA's formats as documented, not against our own code.
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import demo_data
 from preprocessing import config
-from preprocessing import demo_data
 from preprocessing import features
 
 SMALL = dict(users=40, images=120)

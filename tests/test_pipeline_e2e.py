@@ -17,8 +17,8 @@ import textwrap
 
 import pytest
 
+import demo_data
 from preprocessing import features as F
-from preprocessing import demo_data
 from tfx_pipeline import local_runner
 
 pytestmark = pytest.mark.slow

@@ -28,8 +28,8 @@ from typing import Any, Dict, List
 
 import pytest
 
+import demo_data
 from preprocessing import build_examples
-from preprocessing import demo_data
 from tfx_pipeline import local_runner
 from tfx_pipeline import predict
 from tests.conftest import (TINY_IMAGES, TINY_MIN_TAG_IMAGES, TINY_SEED,

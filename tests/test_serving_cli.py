@@ -17,7 +17,7 @@ import shutil
 import numpy as np
 import pytest
 
-from preprocessing import demo_data
+import demo_data
 from preprocessing import features as F
 from tfx_pipeline import cli
 from tfx_pipeline import score_folder

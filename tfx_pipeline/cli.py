@@ -48,7 +48,7 @@ def _print_progress(stage: str, done: int, total: int) -> None:
 # ----------------------------------------------------------------------------
 def cmd_demo_data(args: argparse.Namespace, beam_args: List[str]) -> int:
   del beam_args
-  from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
+  import demo_data  # pylint: disable=g-import-not-at-top
   t0 = time.time()
   summary = demo_data.generate(
       args.out, users=args.users, images=args.images, seed=args.seed,
@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace, beam_args: List[str]) -> int:
 
 def cmd_demo(args: argparse.Namespace, beam_args: List[str]) -> int:
   """Demo data -> examples -> full pipeline -> pushed model -> report."""
-  from preprocessing import demo_data  # pylint: disable=g-import-not-at-top
+  import demo_data  # pylint: disable=g-import-not-at-top
   from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
   t0 = time.time()
   data_dir = os.path.join(args.workdir, "data")

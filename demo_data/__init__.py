@@ -1,0 +1,59 @@
+"""Synthetic AVA-review directory with planted personal tastes (demo data).
+
+``generate`` writes a complete AVA-review directory in AVA's real formats
+(``AVA.txt``, ``tags.txt``, ``challenges.txt``, ``images/``) plus the reviews
+in the dpchallenge crawler block layout (``reviews.txt``) or the flat
+``user_id|image_id|review`` layout (``uir.txt``), so that every stage of the
+system can be run and tested without the real (large, licensed) data.
+
+The data are not noise: they are drawn from a small generative model whose
+parameters are written to ``demo_truth.json`` (never read by the pipeline) so
+that tests and notebooks can check what a model recovers.
+
+Planted model
+-------------
+Every image ``v`` has four latent visual attributes in [0, 1] that are drawn
+into its pixels: ``brightness`` (exposure/gamma), ``sharpness`` (Gaussian blur
+radius), ``colourfulness`` (saturation; 0 for Black and White) and
+``centredness`` (subject at a rule-of-thirds point (0) or in the centre (1)).
+With ``z_v`` the standardised attributes,
+
+* global quality ``q_v = w . z_v + tag_offset + N(0, 0.55)`` with
+  ``w = (brightness 0.4, sharpness 0.8, colourfulness 0.35, centredness -0.3)``
+  (sharp, bright, colourful, rule-of-thirds photos score higher);
+* the AVA vote histogram (100-250 votes) is drawn around the mean score
+  ``5.45 + 0.52 q_v``, so ``b_v = mean > 5`` holds for ~3/4 of the images;
+* every user ``u`` has an archetype (mainstream, bright, dreamy, colourful,
+  centred, moody) giving a taste vector ``t_u`` over the same attributes, a
+  per-tag affinity ``a_u``, a threshold ``theta_u`` and a heavy-tailed
+  activity; the personal label is
+  ``s_uv = 1  iff  q_v + t_u . z_v + a_u[tags of v] + N(0, 0.6) > theta_u``;
+* the review text expresses ``s_uv`` (types I/II) and talks mostly about the
+  aspects the user cares about (light for bright lovers, focus for dreamy
+  ones, colour, composition); types III/IV say nothing about it.
+
+Package layout
+--------------
+``tags`` (AVA's tag list, the drawn tags), ``images`` (drawing),
+``phrases`` and ``reviews`` (the review writer), ``planting`` (the latent
+model), ``plan`` (draws everything: a ``Plan``), ``writing`` (a ``Plan``
+becomes files), ``generate`` (plan + write + summary).
+
+Usage::
+
+  python -m demo_data --out /tmp/ava_demo --scale 10
+"""
+from __future__ import annotations
+
+from demo_data.generate import generate
+from demo_data.images import encode_image, render_image
+from demo_data.planting import (ATTRIBUTES, MEAN_REVIEWS_PER_IMAGE,
+                                sizes_for_scale)
+from demo_data.tags import AVA_TAGS
+from demo_data.writing import LAYOUTS, TRUTH_FILE
+
+__all__ = [
+    "ATTRIBUTES", "AVA_TAGS", "LAYOUTS", "MEAN_REVIEWS_PER_IMAGE",
+    "TRUTH_FILE", "encode_image", "generate", "render_image",
+    "sizes_for_scale",
+]
