@@ -5,7 +5,7 @@ hash of (user, image), is held out of training (``is_calibration_row``).
 Half of those rows (``fit``) fit the temperature T by minimising the
 negative log-likelihood of sigmoid(logit(p) / T); the other half (``check``)
 decides: T is exported only if it lowers the expected calibration error
-(15 equal-width bins, ``tfx_pipeline.report.expected_calibration_error``) on
+(15 equal-width bins, ``evaluation.metrics.expected_calibration_error``) on
 the check rows. The eval split is used for neither, so the report's
 before/after ECE on it is measured on rows no decision saw.
 
@@ -20,8 +20,8 @@ from typing import Any, Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
+from evaluation import metrics
 from preprocessing import config as cfg_lib
-from tfx_pipeline import report as report_lib
 
 FIT, CHECK = "fit", "check"
 _HASH_BUCKETS = 10_000
@@ -45,18 +45,18 @@ def row_part(user: tf.Tensor, image: tf.Tensor, num_images: int,
   return tf.where(bucket < half, 1, tf.where(bucket < cut, 2, 0))
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-  q = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
-  return np.log(q) - np.log1p(-q)
+_EPS = 1e-7  # probabilities are clipped to [eps, 1 - eps] before a logit
 
 
 def apply_temperature(p: np.ndarray, t: float) -> np.ndarray:
-  return 1.0 / (1.0 + np.exp(-logit(p) / float(t)))
+  """sigmoid(logit(p) / t): the probability after temperature ``t``."""
+  return metrics.sigmoid(metrics.logit(p, eps=_EPS) / float(t))
 
 
 def nll(labels: np.ndarray, p: np.ndarray) -> float:
+  """Mean negative log-likelihood (binary cross-entropy) of ``p``."""
   y = np.asarray(labels, np.float64)
-  q = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+  q = np.clip(np.asarray(p, np.float64), _EPS, 1 - _EPS)
   return float(-np.mean(y * np.log(q) + (1 - y) * np.log1p(-q)))
 
 
@@ -86,8 +86,8 @@ def decide(fit_labels: np.ndarray, fit_p: np.ndarray, check_labels: np.ndarray,
                reason=f"fewer than {min_rows} rows in a calibration half")
     return rec
   t = fit_temperature(fit_labels, fit_p)
-  before = report_lib.expected_calibration_error(check_labels, check_p)
-  after = report_lib.expected_calibration_error(
+  before = metrics.expected_calibration_error(check_labels, check_p)
+  after = metrics.expected_calibration_error(
       check_labels, apply_temperature(check_p, t))
   applied = bool(after < before)
   rec.update(fitted_temperature=t, temperature=t if applied else 1.0,

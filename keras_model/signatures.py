@@ -62,18 +62,19 @@ from preprocessing import transform as transform_lib
 from preprocessing.config import ModelConfig
 from keras_model import profiles as profiles_lib
 
-SERVING_DEFAULT = "serving_default"
-SERVING_REVIEW_FREE = "serving_review_free"
-SERVING_RAW = "serving_raw"
-TRANSFORM_FEATURES = "transform_features"
-TAG_NAME_OUTPUT = "tag"
-KNOWN_USER_OUTPUT = "known_user"
-REVIEW_FREE_OUTPUT = "review_free"
-# serving_raw input names (TF Serving request keys).
-RAW_USER_INPUT = "user_id"
-RAW_IMAGE_INPUT = "image_bytes"
-RAW_REVIEW_INPUT = "review"
-RAW_PROFILE_INPUT = "profile"
+# Signature, output and serving_raw input names: the serving contract of
+# preprocessing.features, under the names this module has always exported.
+SERVING_DEFAULT = F.SERVING_DEFAULT
+SERVING_REVIEW_FREE = F.SERVING_REVIEW_FREE
+SERVING_RAW = F.SERVING_RAW
+TRANSFORM_FEATURES = F.TRANSFORM_FEATURES
+TAG_NAME_OUTPUT = F.TAG_NAME_OUTPUT
+KNOWN_USER_OUTPUT = F.KNOWN_USER_OUTPUT
+REVIEW_FREE_OUTPUT = F.REVIEW_FREE_OUTPUT
+RAW_USER_INPUT = F.RAW_USER_INPUT
+RAW_IMAGE_INPUT = F.RAW_IMAGE_INPUT
+RAW_REVIEW_INPUT = F.RAW_REVIEW_INPUT
+RAW_PROFILE_INPUT = F.RAW_PROFILE_INPUT
 # Attribute of the exported module: [T_given, T_free] personal temperatures.
 TEMPERATURE_ATTR = "personal_temperature"
 USER_EMBEDDING_LAYER = "user_embedding"
@@ -298,12 +299,12 @@ class CfanServingModule(tf.Module):
 
   # -- signatures -----------------------------------------------------------
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
-                                               name="examples")])
+                                               name=F.EXAMPLES_INPUT)])
   def serve_examples(self, examples):
     return self._score(self._parse(examples), force_review_free=False)
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
-                                               name="examples")])
+                                               name=F.EXAMPLES_INPUT)])
   def serve_examples_review_free(self, examples):
     return self._score(self._parse(examples), force_review_free=True)
 
@@ -320,7 +321,7 @@ class CfanServingModule(tf.Module):
     return self._score(raw, force_review_free=False, profile_text=profile)
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
-                                               name="examples")])
+                                               name=F.EXAMPLES_INPUT)])
   def transform_features(self, examples):
     return self.tft_layer(tf.io.parse_example(examples, self._full_spec))
 

@@ -70,6 +70,29 @@ VECTOR_INT_FEATURES = {VOTES_KEY: AVA_NUM_SCORES}
 # Labels are never fed to the model as inputs.
 LABEL_KEYS = (LABEL_KEY, AGNOSTIC_LABEL_KEY, TAG_KEY)
 
+# The honest evaluation split of ``cfan build-examples``: the examples are
+# written as two splits (ImportExampleGen reads one file pattern per split).
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+SPLITS = (TRAIN_SPLIT, EVAL_SPLIT)
+# Every row says whether its image has a training review: "warm" (it has; on
+# every training row and on the eval rows of held-out (user, image) pairs) or
+# "cold" (an eval row whose image never appears in training). TFMA slices on
+# it and the blessing gate holds on the cold slice too.
+SLICE_KEY = "image_slice"  # bytes
+SLICE_WARM = "warm"
+SLICE_COLD = "cold"
+SLICE_VALUES = (SLICE_WARM, SLICE_COLD)
+# The user's smoothed good-rate over training rows only (evaluation.metrics
+# user_rates semantics; leave-one-out on a training row, so the row's own
+# label never leaks into it). It feeds the floors and the report.
+USER_TRAIN_RATE_KEY = "user_train_rate"  # float
+EVAL_STRING_FEATURES = (SLICE_KEY,)
+EVAL_FLOAT_FEATURES = (USER_TRAIN_RATE_KEY,)
+# Keys no model ever reads as an input: labels and the evaluation features.
+# (``preprocessing_fn`` does not pass the evaluation features through.)
+NON_INPUT_KEYS = LABEL_KEYS + EVAL_STRING_FEATURES + EVAL_FLOAT_FEATURES
+
 # --------------------------------------------------------------------------
 # Transformed features (``preprocessing_fn`` outputs)
 # --------------------------------------------------------------------------
@@ -105,3 +128,19 @@ PERSONAL_OUTPUT = "p_personal"
 AGNOSTIC_OUTPUT = "p_agnostic"
 TAG_OUTPUT = "tag_probs"
 ATTENTION_OUTPUT = "attention"
+
+# Serving contract: signature names of the exported SavedModel and the
+# outputs/inputs they add (keras_model.signatures builds them; the pipeline's
+# Evaluator, the serving clients and the docs refer to them by these names).
+SERVING_DEFAULT = "serving_default"  # serialized tf.Examples
+SERVING_REVIEW_FREE = "serving_review_free"  # the same, review ignored
+SERVING_RAW = "serving_raw"  # plain string tensors
+TRANSFORM_FEATURES = "transform_features"  # Transform output (TFMA labels)
+EXAMPLES_INPUT = "examples"  # input of the example signatures
+TAG_NAME_OUTPUT = "tag"
+KNOWN_USER_OUTPUT = "known_user"
+REVIEW_FREE_OUTPUT = "review_free"
+RAW_USER_INPUT = "user_id"
+RAW_IMAGE_INPUT = "image_bytes"
+RAW_REVIEW_INPUT = "review"
+RAW_PROFILE_INPUT = "profile"

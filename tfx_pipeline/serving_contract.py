@@ -39,15 +39,17 @@ from preprocessing.images import reencode_image
 
 MODEL_NAME = "cfan"
 DEFAULT_REST_PORT = 8501
-SERVING_DEFAULT = "serving_default"
-SERVING_RAW = "serving_raw"
-EXAMPLES_INPUT = "examples"
-RAW_INPUTS = ("user_id", "image_bytes", "review", "profile")
+SERVING_DEFAULT = F.SERVING_DEFAULT
+SERVING_RAW = F.SERVING_RAW
+EXAMPLES_INPUT = F.EXAMPLES_INPUT
+RAW_INPUTS = (F.RAW_USER_INPUT, F.RAW_IMAGE_INPUT, F.RAW_REVIEW_INPUT,
+              F.RAW_PROFILE_INPUT)
 ROW_FORMAT, COLUMNAR_FORMAT = "instances", "inputs"
 FORMATS = (ROW_FORMAT, COLUMNAR_FORMAT)
 # Response fields of both scoring signatures (keras_model.signatures).
-OUTPUT_FIELDS = (F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT, F.TAG_OUTPUT, "tag",
-                 F.ATTENTION_OUTPUT, "known_user", "review_free")
+OUTPUT_FIELDS = (F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT, F.TAG_OUTPUT,
+                 F.TAG_NAME_OUTPUT, F.ATTENTION_OUTPUT, F.KNOWN_USER_OUTPUT,
+                 F.REVIEW_FREE_OUTPUT)
 B64_KEY = "b64"
 
 
@@ -131,9 +133,9 @@ def raw_body(user_ids: Sequence[str], images: Sequence[bytes],
   if not len(images) == len(reviews) == len(profiles) == n:
     raise ValueError("user_ids, images, reviews and profiles differ in "
                      "length")
-  columns = {"user_id": list(user_ids),
-             "image_bytes": [b64(i) for i in images],
-             "review": reviews, "profile": profiles}
+  columns = {F.RAW_USER_INPUT: list(user_ids),
+             F.RAW_IMAGE_INPUT: [b64(i) for i in images],
+             F.RAW_REVIEW_INPUT: reviews, F.RAW_PROFILE_INPUT: profiles}
   body: Dict[str, Any] = {"signature_name": SERVING_RAW}
   if fmt == ROW_FORMAT:
     body[ROW_FORMAT] = [{k: columns[k][i] for k in RAW_INPUTS}
