@@ -45,15 +45,19 @@ Usage::
 """
 from __future__ import annotations
 
+from demo_data.difficulty import DIFFICULTIES, PRESETS, Difficulty
 from demo_data.generate import generate
-from demo_data.images import encode_image, render_image
+from demo_data.images import draw_image, encode_image, render_image
 from demo_data.planting import (ATTRIBUTES, MEAN_REVIEWS_PER_IMAGE,
                                 sizes_for_scale)
 from demo_data.tags import AVA_TAGS
-from demo_data.writing import LAYOUTS, TRUTH_FILE
+from demo_data.truth import (HELDOUT_FILE, TRUTH_FILE, load_truth,
+                             oracle_auc, p_true, read_heldout)
+from demo_data.writing import LAYOUTS
 
 __all__ = [
-    "ATTRIBUTES", "AVA_TAGS", "LAYOUTS", "MEAN_REVIEWS_PER_IMAGE",
-    "TRUTH_FILE", "encode_image", "generate", "render_image",
-    "sizes_for_scale",
+    "ATTRIBUTES", "AVA_TAGS", "DIFFICULTIES", "Difficulty", "HELDOUT_FILE",
+    "LAYOUTS", "MEAN_REVIEWS_PER_IMAGE", "PRESETS", "TRUTH_FILE",
+    "draw_image", "encode_image", "generate", "load_truth", "oracle_auc",
+    "p_true", "read_heldout", "render_image", "sizes_for_scale",
 ]

@@ -7,7 +7,9 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from demo_data import difficulty as difficulty_lib
 from demo_data import planting
+from demo_data import truth as truth_lib
 from demo_data import writing
 from demo_data.plan import Plan, ProgressFn, make_plan
 from demo_data.tags import USED_TAGS
@@ -24,6 +26,7 @@ def generate(out_dir: str,
              scale: Optional[float] = None,
              layout: str = "reviews",
              image_size: int = 96,
+             difficulty: str = "easy",
              progress: Optional[ProgressFn] = None) -> Dict[str, Any]:
   """Writes a synthetic AVA-review directory with planted personal tastes.
 
@@ -39,11 +42,14 @@ def generate(out_dir: str,
     layout: "reviews" (crawler block layout, ``features.REVIEWS_FILE``) or
       "uir" (``user_id|image_id|review`` lines, ``features.UIR_FILE``).
     image_size: longer side of the images in pixels.
+    difficulty: a ``difficulty.PRESETS`` name: "easy" (the original demo,
+      the default), "realistic" or "hard".
     progress: optional ``callable(stage, done, total)``.
 
   Returns:
     A summary dict: counts, label rates and the planted parameters' names.
   """
+  d = difficulty_lib.preset(difficulty)
   if layout not in writing.LAYOUTS:
     raise ValueError(
         f"layout must be one of {writing.LAYOUTS}, got {layout!r}")
@@ -54,7 +60,7 @@ def generate(out_dir: str,
   if image_size < 16:
     raise ValueError("image_size must be at least 16")
   start = time.time()
-  plan = make_plan(seed, users, images, image_size, progress)
+  plan = make_plan(seed, users, images, image_size, d, progress)
   reviews_path = writing.write_plan(out_dir, plan, layout, progress)
   summary: Dict[str, Any] = {
       "out_dir": out_dir,
@@ -77,6 +83,7 @@ def summarise(plan: Plan) -> Dict[str, Any]:
   per_user = np.bincount(lab.u_idx, minlength=n_users)
   per_image = np.bincount(lab.v_idx, minlength=n_images)
   agnostic, mean_score = plan.agnostic, plan.mean_score
+  held = truth_lib.heldout_summary(plan)
   return {
       "seed": plan.seed,
       "users": n_users,
@@ -104,4 +111,12 @@ def summarise(plan: Plan) -> Dict[str, Any]:
       "oracle_auc": metrics.auc(lab.s_uv, lab.personal - lab.threshold),
       "archetypes": {a[0]: sum(u.archetype == a[0] for u in plan.users)
                      for a in planting.ARCHETYPES},
+      "difficulty": plan.difficulty.name,
+      "vote_only_images": int(plan.vote_only.sum()),
+      "flipped_reviews": int((lab.s_uv != lab.judgement).sum()),
+      "heldout_pairs": len(plan.heldout.s_uv),
+      "heldout": held,
+      "heldout_bayes_auc": held["bayes_auc"]["overall"],
+      **{f"heldout_auc_{name}": held["floor_auc"][name]["overall"]
+         for name in truth_lib.SUMMARY_FLOORS},
   }

@@ -1,9 +1,9 @@
 """Drawing the demo photos: one function per tag style, then the attributes.
 
 Every photo has a subject placed at a rule-of-thirds point pulled to the
-centre by its ``centredness``; ``brightness``, ``sharpness`` and
-``colourfulness`` are applied to the whole frame (exposure/gamma, Gaussian
-blur, saturation).
+centre by its ``centredness`` (``draw_image`` returns its bounding box);
+``brightness``, ``sharpness`` and ``colourfulness`` are applied to the whole
+frame (exposure/gamma, Gaussian blur, saturation).
 """
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 JPEG_QUALITY = 90
+# A drawing and its subject's (y0, y1, x0, x1) in canvas units (the shorter
+# side is 1).
+_Drawn = Tuple[np.ndarray, Tuple[float, float, float, float]]
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
   """RGB float32 triple of an HSV colour (components clipped into range)."""
@@ -104,7 +107,7 @@ def _blur_array(img: np.ndarray, radius: float) -> np.ndarray:
 
 
 def _draw_landscape(rng: np.random.Generator, c: _Canvas, sx: float,
-                    sy: float) -> np.ndarray:
+                    sy: float) -> _Drawn:
   hz = c.fy(min(max(sy, 0.3), 0.7))
   sky_top = _hsv(0.58 + rng.uniform(-0.03, 0.03), rng.uniform(0.45, 0.7),
                  rng.uniform(0.75, 0.95))
@@ -128,11 +131,11 @@ def _draw_landscape(rng: np.random.Generator, c: _Canvas, sx: float,
   img = _paint(img, c.box(hz - 0.08, hz + 0.1, cx - 0.015, cx + 0.015), trunk)
   canopy = _hsv(g_hue + 0.03, 0.7, 0.35)
   img = _paint(img, c.ellipse(hz - 0.14, cx, 0.1, 0.08), canopy)
-  return img
+  return img, (hz - 0.24, hz + 0.1, cx - 0.08, cx + 0.08)  # the tree
 
 
 def _draw_seascape(rng: np.random.Generator, c: _Canvas, sx: float,
-                   sy: float) -> np.ndarray:
+                   sy: float) -> _Drawn:
   hz = c.fy(min(max(sy, 0.3), 0.7))
   if rng.random() < 0.35:  # sunset
     sky_top = _hsv(rng.uniform(0.6, 0.7), 0.5, 0.5)
@@ -152,17 +155,19 @@ def _draw_seascape(rng: np.random.Generator, c: _Canvas, sx: float,
   if rng.random() < 0.5:  # sun or moon
     sun = _hsv(0.12, 0.35, 1.0)
     img = _paint(img, c.ellipse(hz - 0.15, cx, 0.06, 0.06), sun)
+    box = (hz - 0.21, hz - 0.09, cx - 0.06, cx + 0.06)  # the sun
   else:  # boat
     hull = _hsv(rng.uniform(0, 1), 0.5, 0.3)
     img = _paint(img, c.box(hz + 0.02, hz + 0.06, cx - 0.1, cx + 0.1), hull)
     img = _paint(img, c.triangle(((hz - 0.2, cx), (hz + 0.01, cx),
                                   (hz + 0.01, cx + 0.1))),
                  _hsv(0, 0, 0.95))
-  return img
+    box = (hz - 0.2, hz + 0.06, cx - 0.1, cx + 0.1)  # the boat
+  return img, box
 
 
 def _draw_portrait(rng: np.random.Generator, c: _Canvas, sx: float,
-                   sy: float) -> np.ndarray:
+                   sy: float) -> _Drawn:
   bg_h = rng.uniform(0, 1)
   img = c.vgrad(_hsv(bg_h, rng.uniform(0.1, 0.4), rng.uniform(0.3, 0.7)),
                 _hsv(bg_h, 0.3, rng.uniform(0.1, 0.35)))
@@ -182,11 +187,11 @@ def _draw_portrait(rng: np.random.Generator, c: _Canvas, sx: float,
   for dx in (-0.055, 0.055):
     img = _paint(img, c.ellipse(cy - 0.03, cx + dx, 0.018, 0.03), eye)
   img = _paint(img, c.ellipse(cy + 0.1, cx, 0.02, 0.05), _hsv(0.98, 0.5, 0.6))
-  return img
+  return img, (cy - 0.29, cy + 0.28, cx - 0.19, cx + 0.19)  # the head
 
 
 def _draw_macro(rng: np.random.Generator, c: _Canvas, sx: float,
-                sy: float) -> np.ndarray:
+                sy: float) -> _Drawn:
   hue = rng.uniform(0, 1)
   base = _hsv(hue, rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7))
   img = c.fill(base) * (0.6 + 0.8 * c.smooth_noise(rng, 4))[..., None]
@@ -199,7 +204,8 @@ def _draw_macro(rng: np.random.Generator, c: _Canvas, sx: float,
   cx, cy = c.fx(sx), c.fy(sy)
   r = rng.uniform(0.22, 0.34)
   body = _hsv(rng.uniform(0, 1), rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.9))
-  mask = c.ellipse(cy, cx, r * rng.uniform(0.7, 1.0), r)
+  ry_scale = rng.uniform(0.7, 1.0)
+  mask = c.ellipse(cy, cx, r * ry_scale, r)
   d = np.sqrt((c.y - cy + 0.3 * r)**2 + (c.x - cx + 0.3 * r)**2) / r
   shade = np.clip(1.15 - 0.6 * d, 0.3, 1.2)[..., None]
   spots = 0.12 * np.sin(c.x * rng.uniform(70, 110)) * np.sin(
@@ -208,11 +214,12 @@ def _draw_macro(rng: np.random.Generator, c: _Canvas, sx: float,
   img = _paint(img, mask, subject)
   img = _paint(img, c.ellipse(cy - 0.35 * r, cx - 0.3 * r, 0.06 * r + 0.01,
                               0.06 * r + 0.01), _hsv(0, 0, 1.0))
-  return img
+  ry = r * ry_scale
+  return img, (cy - ry, cy + ry, cx - r, cx + r)
 
 
 def _draw_abstract(rng: np.random.Generator, c: _Canvas, sx: float,
-                   sy: float) -> np.ndarray:
+                   sy: float) -> _Drawn:
   img = c.fill(_hsv(rng.uniform(0, 1), rng.uniform(0.2, 0.9),
                     rng.uniform(0.5, 1.0)))
   shapes = int(rng.integers(4, 9))
@@ -225,22 +232,26 @@ def _draw_abstract(rng: np.random.Generator, c: _Canvas, sx: float,
                   rng.uniform(0.4, 1.0))
     kind = int(rng.integers(0, 4))
     if kind == 0:
-      mask = c.ellipse(cy, cx, size, size * rng.uniform(0.6, 1.4))
+      ry, rx = size, size * rng.uniform(0.6, 1.4)
+      mask = c.ellipse(cy, cx, ry, rx)
     elif kind == 1:
-      mask = c.box(cy - size, cy + size, cx - size * 0.7, cx + size * 0.7)
+      ry, rx = size, size * 0.7
+      mask = c.box(cy - ry, cy + ry, cx - rx, cx + rx)
     elif kind == 2:
+      ry = rx = size
       mask = c.triangle(((cy - size, cx), (cy + size, cx - size),
                          (cy + size, cx + size)))
     else:
       band = np.abs(np.sin((c.x * rng.uniform(0.5, 1.5) + c.y) *
                            rng.uniform(8, 20)))
-      mask = c.ellipse(cy, cx, size * 1.3, size * 1.3) * (band > 0.5)
+      ry = rx = size * 1.3
+      mask = c.ellipse(cy, cx, ry, rx) * (band > 0.5)
     img = _paint(img, mask, colour)
-  return img
+  return img, (cy - ry, cy + ry, cx - rx, cx + rx)  # the last (main) shape
 
 
 def _draw_architecture(rng: np.random.Generator, c: _Canvas, sx: float,
-                       sy: float) -> np.ndarray:
+                       sy: float) -> _Drawn:
   img = c.vgrad(_hsv(0.6, rng.uniform(0.3, 0.6), rng.uniform(0.7, 0.95)),
                 _hsv(0.58, 0.1, 0.95))
   wall = _hsv(rng.uniform(0.05, 0.15), rng.uniform(0.05, 0.35),
@@ -261,11 +272,11 @@ def _draw_architecture(rng: np.random.Generator, c: _Canvas, sx: float,
   img = _paint(img, c.box(top, c.height + 1, cx - tw, cx + tw), tower)
   img = _paint(img, c.triangle(((top - 0.12, cx), (top, cx - tw),
                                 (top, cx + tw))), wall * 0.6)
-  return img
+  return img, (top - 0.12, c.height, cx - tw, cx + tw)  # the tower
 
 
 def _draw_floral(rng: np.random.Generator, c: _Canvas, sx: float,
-                 sy: float) -> np.ndarray:
+                 sy: float) -> _Drawn:
   leaves = _hsv(rng.uniform(0.22, 0.38), rng.uniform(0.4, 0.8),
                 rng.uniform(0.25, 0.55))
   img = c.fill(leaves) * (0.5 + c.smooth_noise(rng, 6))[..., None]
@@ -289,11 +300,12 @@ def _draw_floral(rng: np.random.Generator, c: _Canvas, sx: float,
     img = _paint(img, mask, petal * shade)
     img = _paint(img, c.ellipse(cy, cx, 0.22 * r, 0.22 * r),
                  _hsv(0.12, 0.8, rng.uniform(0.5, 0.9)))
-  return img
+  cy, cx, r = flowers[0]
+  return img, (cy - r, cy + r, cx - r, cx + r)  # the main flower
 
 
 def _draw_still_life(rng: np.random.Generator, c: _Canvas, sx: float,
-                     sy: float) -> np.ndarray:
+                     sy: float) -> _Drawn:
   img = c.vgrad(_hsv(rng.uniform(0.02, 0.12), 0.4, rng.uniform(0.2, 0.45)),
                 _hsv(0.05, 0.5, 0.1))
   table_y = c.fy(rng.uniform(0.62, 0.78))
@@ -315,11 +327,11 @@ def _draw_still_life(rng: np.random.Generator, c: _Canvas, sx: float,
     fruit = _hsv(rng.choice([0.0, 0.08, 0.15, 0.3]), 0.8,
                  rng.uniform(0.5, 0.9))
     img = _paint(img, c.ellipse(table_y - fr * 0.8, fx, fr, fr), fruit)
-  return img
+  return img, (table_y - 2.6 * vr, table_y, cx - vr, cx + vr)  # the vase
 
 
 def _draw_animals(rng: np.random.Generator, c: _Canvas, sx: float,
-                  sy: float) -> np.ndarray:
+                  sy: float) -> _Drawn:
   grass = _hsv(rng.uniform(0.15, 0.32), rng.uniform(0.35, 0.7),
                rng.uniform(0.4, 0.7))
   img = c.vgrad(grass * 1.3, grass * 0.7) + c.noise(rng, 0.05)
@@ -338,11 +350,12 @@ def _draw_animals(rng: np.random.Generator, c: _Canvas, sx: float,
   img = _paint(img, c.ellipse(hy, hx, 0.08, 0.075), fur * texture)
   img = _paint(img, c.ellipse(hy - 0.01, hx + side * 0.03, 0.012, 0.012),
                _hsv(0, 0, 0.05))
-  return img
+  x0, x1 = sorted((cx - side * 0.23, hx + side * 0.08))
+  return img, (cy - 0.2, cy + 0.22, x0, x1)
 
 
 def _draw_sky(rng: np.random.Generator, c: _Canvas, sx: float,
-              sy: float) -> np.ndarray:
+              sy: float) -> _Drawn:
   if rng.random() < 0.5:
     img = c.vgrad(_hsv(0.62, 0.6, 0.6), _hsv(rng.uniform(0.0, 0.1), 0.6, 1.0))
   else:
@@ -353,11 +366,12 @@ def _draw_sky(rng: np.random.Generator, c: _Canvas, sx: float,
     mask = c.ellipse(rng.uniform(0, c.height), rng.uniform(0, c.width),
                      rng.uniform(0.04, 0.1), rng.uniform(0.15, 0.35))
     img = _paint(img, mask * rng.uniform(0.5, 0.9), _hsv(0.05, 0.1, 0.98))
-  return img
+  y, x = c.fy(sy), c.fx(sx)
+  return img, (y - 0.07, y + 0.07, x - 0.07, x + 0.07)  # the sun
 
 
 def _draw_cityscape(rng: np.random.Generator, c: _Canvas, sx: float,
-                    sy: float) -> np.ndarray:
+                    sy: float) -> _Drawn:
   img = c.vgrad(_hsv(0.66, 0.8, 0.15), _hsv(0.62, 0.6, 0.45))
   buildings = np.zeros((c.h, c.w), np.float32)
   x = 0.0
@@ -372,11 +386,11 @@ def _draw_cityscape(rng: np.random.Generator, c: _Canvas, sx: float,
   img = _paint(img, buildings, _hsv(0.65, 0.4, 0.1))
   lit = (rng.random((c.h, c.w)) < 0.12) * buildings
   img = _paint(img, lit.astype(np.float32), _hsv(0.13, 0.7, 1.0))
-  return img
+  return img, (c.fy(0.12), c.height, cx - 0.05, cx + 0.05)  # the tower
 
 
 def _draw_food(rng: np.random.Generator, c: _Canvas, sx: float,
-               sy: float) -> np.ndarray:
+               sy: float) -> _Drawn:
   cloth = _hsv(rng.uniform(0, 1), rng.uniform(0.1, 0.5),
                rng.uniform(0.5, 0.9))
   img = c.fill(cloth) + c.noise(rng, 0.03)
@@ -390,7 +404,7 @@ def _draw_food(rng: np.random.Generator, c: _Canvas, sx: float,
                                 rng.uniform(0.03, 0.08)),
                  _hsv(rng.choice([0.0, 0.08, 0.15, 0.3]), 0.8,
                       rng.uniform(0.4, 0.9)))
-  return img
+  return img, (cy - 0.27, cy + 0.27, cx - 0.34, cx + 0.34)  # the plate
 
 
 _STYLES: Dict[str, Callable[..., np.ndarray]] = {
@@ -421,7 +435,14 @@ def frame_size(image_size: int, orientation: str) -> Tuple[int, int]:
 
 def render_image(style: str, attrs: Sequence[float], grayscale: bool,
                  size: Tuple[int, int], seed: Sequence[int]) -> Image.Image:
-  """Draws one synthetic photo.
+  """Draws one synthetic photo (``draw_image`` without the subject box)."""
+  return draw_image(style, attrs, grayscale, size, seed)[0]
+
+
+def draw_image(style: str, attrs: Sequence[float], grayscale: bool,
+               size: Tuple[int, int], seed: Sequence[int]
+               ) -> Tuple[Image.Image, Tuple[float, float, float, float]]:
+  """Draws one synthetic photo and says where its subject is.
 
   Args:
     style: key of the drawing function (the content of the photo).
@@ -431,7 +452,9 @@ def render_image(style: str, attrs: Sequence[float], grayscale: bool,
     seed: entropy of the image's own random generator.
 
   Returns:
-    A PIL image: mode "RGB", or for grayscale "L" or "RGB" with R = G = B.
+    (image, box): a PIL image, mode "RGB", or for grayscale "L" or "RGB"
+    with R = G = B; the bounding box (x0, y0, x1, y1) of the subject the
+    drawer placed, as fractions of the width and height, clipped to [0, 1].
   """
   rng = np.random.default_rng(list(seed))
   brightness, sharpness, colourfulness, centredness = (float(a) for a in attrs)
@@ -441,7 +464,9 @@ def render_image(style: str, attrs: Sequence[float], grayscale: bool,
   ty = 1 / 3 if rng.random() < 0.5 else 2 / 3
   sx = tx + centredness * (0.5 - tx) + rng.normal(0, 0.02)
   sy = ty + centredness * (0.5 - ty) + rng.normal(0, 0.02)
-  img = _STYLES[style](rng, c, sx, sy)
+  img, (y0, y1, x0, x1) = _STYLES[style](rng, c, sx, sy)
+  box = tuple(float(min(max(f, 0.0), 1.0)) for f in (
+      x0 / c.width, y0 / c.height, x1 / c.width, y1 / c.height))
   img = img + c.noise(rng, 0.03)  # fine grain: the detail a blur removes
   lum = img @ np.array([0.299, 0.587, 0.114], np.float32)
   img = lum[..., None] + (0.15 + 1.35 * colourfulness) * (img - lum[..., None])
@@ -455,7 +480,7 @@ def render_image(style: str, attrs: Sequence[float], grayscale: bool,
     pil = pil.convert("L")
     if rng.random() < 0.5:  # AVA has both 1-channel and 3-channel B&W JPEGs
       pil = pil.convert("RGB")
-  return pil
+  return pil, box
 
 
 def encode_image(pil: Image.Image, fmt: str) -> bytes:

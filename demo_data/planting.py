@@ -1,17 +1,20 @@
 """The planted generative model: images, users, review pairs and labels.
 
-Everything here is a pure function of a random generator; nothing touches
-the file system. See the package docstring for the model.
+Everything here is a pure function of a random generator and a
+``Difficulty``; nothing touches the file system. See the package docstring
+for the model.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, List, Tuple
+import math
+from typing import Any, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
 from demo_data import images as images_lib
 from demo_data import tags as tags_lib
+from demo_data.difficulty import Difficulty
 from demo_data.tags import USED_TAGS
 from preprocessing import config
 
@@ -21,12 +24,8 @@ ATTR_MEAN = np.array([0.5, 0.6, 0.5, 0.5])
 ATTR_SD = np.array([0.19, 0.2, 0.2, 0.34])
 _BW_COLOUR_Z = -1.2  # z of colourfulness for Black and White images
 QUALITY_WEIGHTS = np.array([0.4, 0.8, 0.35, -0.3])
-QUALITY_NOISE_SD = 0.55
 MEAN_SCORE_BASE = 5.45
 MEAN_SCORE_SLOPE = 0.52
-PERSONAL_NOISE_SD = 0.6
-THRESHOLD_MEAN = -1.1
-THRESHOLD_SD = 0.55
 TAG_AFFINITY_SD = 0.3
 TAG_AFFINITY_STRONG = 1.0
 SELECTION_AFFINITY = 0.5  # users review images of tags they like more often
@@ -81,6 +80,7 @@ class Img:
   attrs: np.ndarray
   z: np.ndarray
   quality: float
+  crowd: float  # the crowd's deviation from quality in the AVA votes
   subjects: Tuple[str, ...]
   ext: str
   size: Tuple[int, int]
@@ -115,10 +115,14 @@ def _beta(rng: np.random.Generator, ab: Tuple[float, float]) -> float:
 _DEFAULT_BETA = ((3.0, 3.0), (3.0, 2.0), (2.5, 2.5), (0.6, 0.6))
 
 
-def plan_images(rng: np.random.Generator, n: int,
-                image_size: int) -> Tuple[List[Img], List[Tuple[int, str]],
-                                          np.ndarray]:
-  """Tags, challenges, ids, attributes and quality of every image."""
+def plan_images(rng: np.random.Generator, n: int, image_size: int,
+                d: Difficulty, crowd_rng: np.random.Generator
+                ) -> Tuple[List[Img], List[Tuple[int, str]], np.ndarray]:
+  """Tags, challenges, ids, attributes and quality of every image.
+
+  ``crowd_rng`` draws the crowd's deviation (only when the preset has one,
+  so that ``easy`` draws exactly what it always drew).
+  """
   weights = np.array([t.weight for t in USED_TAGS])
   # Challenges: about 60 images each, each with a theme tag that half of its
   # images carry as tag_1.
@@ -173,8 +177,8 @@ def plan_images(rng: np.random.Generator, n: int,
       z[2] = _BW_COLOUR_Z
     offset = float(np.mean([USED_TAGS[t].quality_offset for t in tags])
                    ) if tags else 0.0
-    quality = float(QUALITY_WEIGHTS @ z + offset +
-                    rng.normal(0, QUALITY_NOISE_SD))
+    quality = float((QUALITY_WEIGHTS * d.visual_weight) @ z + offset +
+                    rng.normal(0, d.latent_quality_sd))
     subjects = spec.subjects
     if grayscale:
       subjects = subjects + tags_lib.BW_SPEC.subjects
@@ -183,28 +187,41 @@ def plan_images(rng: np.random.Generator, n: int,
                    "landscape" if u < spec.portrait_p + 0.35 else "square")
     ext = ".png" if rng.random() < PNG_FRACTION else ".jpg"
     images.append(Img(index=i, image_id=str(int(ids[i])), tags=tags,
-                       style=spec.style, grayscale=grayscale, attrs=attrs,
-                       z=z, quality=quality, subjects=subjects, ext=ext,
-                       size=images_lib.frame_size(image_size, orientation)))
+                      style=spec.style, grayscale=grayscale, attrs=attrs,
+                      z=z, quality=quality, crowd=0.0, subjects=subjects,
+                      ext=ext,
+                      size=images_lib.frame_size(image_size, orientation)))
+  if d.crowd_bias_sd > 0:
+    for im, c in zip(images, crowd_rng.normal(0, d.crowd_bias_sd, size=n)):
+      im.crowd = float(c)
   return images, challenges, chal_ids[chal_of]
 
 
-def draw_votes(rng: np.random.Generator, quality: np.ndarray) -> np.ndarray:
-  """AVA vote histograms (n, 10) around a mean that grows with quality."""
-  n = len(quality)
-  mu = MEAN_SCORE_BASE + MEAN_SCORE_SLOPE * quality
-  n_votes = rng.integers(100, 251, size=n)
+def draw_votes(rng: np.random.Generator, images: Sequence[Img],
+               d: Difficulty) -> np.ndarray:
+  """AVA vote histograms (n, 10) around a mean that grows with quality.
+
+  The mean is ``MEAN_SCORE_BASE + MEAN_SCORE_SLOPE * (quality + crowd)``;
+  each image gets its own vote count and spread, and 8 % are controversial
+  (bimodal).
+  """
+  n = len(images)
+  mu = MEAN_SCORE_BASE + MEAN_SCORE_SLOPE * np.array(
+      [im.quality + im.crowd for im in images])
+  most = d.votes_max
+  n_votes = rng.integers(d.votes_min, most + 1, size=n)
   sd = rng.uniform(1.1, 1.8, size=n)
-  draws = rng.normal(mu[:, None], sd[:, None], size=(n, 250))
+  draws = rng.normal(mu[:, None], sd[:, None], size=(n, most))
   bimodal = rng.random(n) < 0.08  # controversial images
-  draws += bimodal[:, None] * np.where(rng.random((n, 250)) < 0.5, -1.6, 1.6)
+  draws += bimodal[:, None] * np.where(rng.random((n, most)) < 0.5, -1.6, 1.6)
   scores = np.clip(np.rint(draws), 1, 10).astype(np.int64)
-  keep = np.arange(250)[None, :] < n_votes[:, None]
+  keep = np.arange(most)[None, :] < n_votes[:, None]
   flat = (np.arange(n)[:, None] * 10 + scores - 1)[keep]
   return np.bincount(flat, minlength=n * 10).reshape(n, 10)
 
 
-def plan_users(rng: np.random.Generator, n: int) -> List[User]:
+def plan_users(rng: np.random.Generator, n: int, d: Difficulty) -> List[User]:
+  """Archetype, taste, tag affinity, leniency and writing habits per user."""
   shares = np.array([a[1] for a in ARCHETYPES])
   ids = rng.choice(np.arange(1000, 250000), size=n, replace=False)
   users = []
@@ -212,21 +229,22 @@ def plan_users(rng: np.random.Generator, n: int) -> List[User]:
     arch = int(rng.choice(len(ARCHETYPES), p=shares / shares.sum()))
     strength = float(rng.lognormal(0.0, 0.3))
     taste = (np.array(ARCHETYPES[arch][2]) * strength +
-             rng.normal(0, 0.25, size=len(ATTRIBUTES)))
+             rng.normal(0, 0.25, size=len(ATTRIBUTES))) * d.taste_scale
     affinity = rng.normal(0, TAG_AFFINITY_SD, size=len(USED_TAGS))
     liked = rng.choice(len(USED_TAGS), size=int(rng.integers(1, 3)),
                        replace=False)
     affinity[liked] += TAG_AFFINITY_STRONG
     if rng.random() < 0.7:
       affinity[int(rng.integers(0, len(USED_TAGS)))] -= TAG_AFFINITY_STRONG
+    affinity = affinity * d.affinity_scale
     signature = ""
     if rng.random() < 0.08:
       signature = str(rng.choice(["~Jo", "-- M.", "~Ann", "/dave", "Ken",
                                   "~Lou"]))
     users.append(User(
         user_id=str(int(ids[k])), archetype=ARCHETYPES[arch][0], taste=taste,
-        threshold=float(rng.normal(THRESHOLD_MEAN, THRESHOLD_SD)),
-        affinity=affinity, activity=float(rng.lognormal(0.0, 1.3)),
+        threshold=float(rng.normal(d.threshold_mean, d.threshold_sd)),
+        affinity=affinity, activity=float(rng.lognormal(0.0, d.activity_sigma)),
         type_ii_p=float(
             rng.beta(2.0, 2.0 * (1 - _TYPE_II_MEAN) / _TYPE_II_MEAN)),
         verbose=float(rng.beta(2, 2)),
@@ -246,73 +264,148 @@ def _image_affinity(user_aff: np.ndarray, tags: Tuple[int, ...]) -> Any:
   return out
 
 
-def plan_pairs(rng: np.random.Generator, users: List[User],
-               images: List[Img]) -> List[Tuple[int, int]]:
-  """(user index, image index) review pairs, at most one per pair."""
-  n_users = len(users)
+def _selection_logits(users: List[User], images: List[Img]) -> np.ndarray:
+  """(images, users) log-weight of each user reviewing each image: the
+  user's activity and liking of the image's tags."""
   activity = np.array([u.activity for u in users])
   aff = np.stack([u.affinity for u in users])
+  return np.stack([
+      np.log(activity * np.exp(SELECTION_AFFINITY *
+                               _image_affinity(aff, img.tags)))
+      for img in images])
+
+
+def _sample_users(rng: np.random.Generator, logits: np.ndarray,
+                  k: int) -> np.ndarray:
+  """k distinct users drawn with weights exp(logits) (-inf: never).
+
+  Gumbel top-k == sampling without replacement; returned in draw order.
+  """
+  keys = logits + rng.gumbel(size=len(logits))
+  chosen = np.argpartition(-keys, k - 1)[:k]
+  return chosen[np.argsort(-keys[chosen])]
+
+
+def plan_pairs(rng: np.random.Generator, users: List[User],
+               images: List[Img], d: Difficulty,
+               reviewable: Optional[np.ndarray] = None
+               ) -> List[Tuple[int, int]]:
+  """(user index, image index) pairs, at most one per pair.
+
+  Better photos draw more reviewers; a user is drawn in proportion to their
+  activity and liking of the image's tags. Every user gets at least two
+  pairs on ``reviewable`` images (all by default) where possible.
+  """
+  n_users = len(users)
   q = np.array([img.quality for img in images])
   qz = q / 1.15  # roughly standardised quality: better photos draw more
-  raw = np.exp(rng.normal(np.log(4.6) + 0.25 * qz, 0.8))
+  raw = np.exp(rng.normal(np.log(4.6 * d.pairs_scale) + 0.25 * qz, 0.8))
   counts = np.clip(1 + np.floor(raw).astype(np.int64), 1, n_users)
+  if reviewable is None:
+    reviewable = np.ones(len(images), bool)
   pairs: List[Tuple[int, int]] = []
   per_user = np.zeros(n_users, np.int64)
-  reviewed = [set() for _ in range(n_users)]
+  reviewed: List[Set[int]] = [set() for _ in range(n_users)]
+  logits = _selection_logits(users, images)
   for img, k in zip(images, counts):
-    w = activity * np.exp(SELECTION_AFFINITY * _image_affinity(aff, img.tags))
-    # Gumbel top-k == sampling k users without replacement, weights w.
-    keys = np.log(w) + rng.gumbel(size=n_users)
-    chosen = np.argpartition(-keys, k - 1)[:k]
-    chosen = chosen[np.argsort(-keys[chosen])]
-    for u in chosen:
+    for u in _sample_users(rng, logits[img.index], k):
       pairs.append((int(u), img.index))
-      per_user[u] += 1
+      if reviewable[img.index]:
+        per_user[u] += 1
       reviewed[u].add(img.index)
-  # Every user reviews at least two images where possible.
-  need = min(2, len(images))
+  need = min(2, int(reviewable.sum()))
   for u in range(n_users):
     while per_user[u] < need:
       v = int(rng.integers(0, len(images)))
-      if v not in reviewed[u]:
+      if v not in reviewed[u] and reviewable[v]:
         pairs.append((u, v))
         per_user[u] += 1
         reviewed[u].add(v)
   return pairs
 
 
+def plan_extra_pairs(rng: np.random.Generator, users: List[User],
+                     images: List[Img], pairs: Sequence[Tuple[int, int]],
+                     fraction: float) -> List[Tuple[int, int]]:
+  """Further pairs drawn like ``pairs``: Binomial(reviews of v, fraction)
+  new users per image ``v``, never a pair already in ``pairs``."""
+  taken: List[Set[int]] = [set() for _ in images]
+  for u, v in pairs:
+    taken[v].add(u)
+  extra: List[Tuple[int, int]] = []
+  all_logits = _selection_logits(users, images)
+  for img in images:
+    k = int(rng.binomial(len(taken[img.index]), fraction))
+    free = len(users) - len(taken[img.index])
+    k = min(k, free)
+    if k <= 0:
+      continue
+    logits = all_logits[img.index].copy()
+    logits[list(taken[img.index])] = -np.inf
+    extra.extend((int(u), img.index) for u in _sample_users(rng, logits, k))
+  return extra
+
+
+def p_good(margin: np.ndarray, noise_sd: float, flip_rate: float
+           ) -> np.ndarray:
+  """P(s_uv = 1) given personal - threshold: the judgement's probability,
+  mixed with its opposite by the flip rate."""
+  phi = 0.5 * np.vectorize(math.erfc)(-np.asarray(margin, np.float64) /
+                                      (noise_sd * math.sqrt(2.0)))
+  return (1.0 - flip_rate) * phi + flip_rate * (1.0 - phi)
+
+
 @dataclasses.dataclass(frozen=True)
 class Labels:
-  """The planted judgements of the review pairs (arrays aligned with pairs)."""
+  """The planted labels of a set of pairs (arrays aligned with the pairs)."""
   u_idx: np.ndarray  # user index per pair
   v_idx: np.ndarray  # image index per pair
   personal: np.ndarray  # quality + taste . z + tag affinity (before noise)
   threshold: np.ndarray  # the pair's user threshold
-  s_uv: np.ndarray  # 0/1 planted label
+  judgement: np.ndarray  # 0/1: personal + noise > threshold
+  s_uv: np.ndarray  # 0/1 label the review expresses (judgement or flipped)
+  p_true: np.ndarray  # P(s_uv = 1) under the model
   oracle: np.ndarray  # 1 iff personal > threshold (the noise-free label)
 
+  def subset(self, mask: np.ndarray) -> "Labels":
+    return Labels(**{f.name: getattr(self, f.name)[mask]
+                     for f in dataclasses.fields(self)})
 
-def plan_labels(rng: np.random.Generator, users: List[User],
-                images: List[Img], pairs: List[Tuple[int, int]]) -> Labels:
-  """s_uv = 1 iff personal + N(0, PERSONAL_NOISE_SD) > threshold_u."""
-  u_idx = np.array([p[0] for p in pairs], np.int64)
-  v_idx = np.array([p[1] for p in pairs], np.int64)
+
+def personal_scores(users: List[User], images: List[Img], u_idx: np.ndarray,
+                    v_idx: np.ndarray) -> np.ndarray:
+  """quality_v + taste_u . z_v + affinity_u[tag_1] + 0.5 affinity_u[tag_2]."""
   taste = np.stack([u.taste for u in users])
   aff = np.stack([u.affinity for u in users])
   z = np.stack([im.z for im in images])
   q = np.array([im.quality for im in images])
-  thresh = np.array([u.threshold for u in users])
-  # Affinity for tag_1 plus half the affinity for tag_2 (0 when untagged).
+  # Affinity 0 for a missing tag.
   aff0 = np.concatenate([aff, np.zeros((len(users), 1))], axis=1)
   none = len(USED_TAGS)
   tag1 = np.array([im.tags[0] if im.tags else none for im in images])
   tag2 = np.array([im.tags[1] if len(im.tags) > 1 else none
                    for im in images])
   tag_aff = (aff0[u_idx, tag1[v_idx]] + 0.5 * aff0[u_idx, tag2[v_idx]])
-  personal = q[v_idx] + np.einsum("ij,ij->i", taste[u_idx], z[v_idx]) + tag_aff
-  noise = rng.normal(0, PERSONAL_NOISE_SD, size=len(pairs))
-  threshold = thresh[u_idx]
+  return q[v_idx] + np.einsum("ij,ij->i", taste[u_idx], z[v_idx]) + tag_aff
+
+
+def plan_labels(rng: np.random.Generator, flip_rng: np.random.Generator,
+                users: List[User], images: List[Img],
+                pairs: Sequence[Tuple[int, int]], d: Difficulty) -> Labels:
+  """j_uv = 1 iff personal + N(0, noise) > threshold_u; s_uv flips j_uv
+  with probability ``d.flip_rate`` (``flip_rng`` is unused when 0)."""
+  u_idx = np.array([p[0] for p in pairs], np.int64).reshape(-1)
+  v_idx = np.array([p[1] for p in pairs], np.int64).reshape(-1)
+  personal = personal_scores(users, images, u_idx, v_idx)
+  noise = rng.normal(0, d.personal_noise_sd, size=len(u_idx))
+  threshold = np.array([u.threshold for u in users])[u_idx]
+  judgement = (personal + noise > threshold).astype(np.int64)
+  s_uv = judgement
+  if d.flip_rate > 0:
+    s_uv = np.where(flip_rng.random(len(u_idx)) < d.flip_rate,
+                    1 - judgement, judgement)
   return Labels(
       u_idx=u_idx, v_idx=v_idx, personal=personal, threshold=threshold,
-      s_uv=(personal + noise > threshold).astype(np.int64),
+      judgement=judgement, s_uv=s_uv,
+      p_true=p_good(personal - threshold, d.personal_noise_sd, d.flip_rate),
       oracle=(personal > threshold).astype(np.int64))

@@ -11,12 +11,9 @@ import re
 from typing import List, Sequence, Tuple
 
 from demo_data import phrases as ph
+from demo_data.difficulty import Difficulty
 from demo_data.planting import Img, QUALITY_WEIGHTS, User
 from preprocessing import features
-
-# Review type shares (paper §4.1 types); II varies per user (User.type_ii_p).
-_TYPE_III_P = 0.08
-_TYPE_IV_P = 0.04
 
 
 def _capitalise(text: str) -> str:
@@ -26,8 +23,9 @@ def _capitalise(text: str) -> str:
 class ReviewWriter:
   """Writes dpchallenge-style critique text that expresses a judgement."""
 
-  def __init__(self, rnd: random.Random):
+  def __init__(self, rnd: random.Random, d: Difficulty):
     self.rnd = rnd
+    self.d = d
     self._subjects_used: List[str] = []  # within the current review
 
   def _start(self) -> None:
@@ -118,11 +116,15 @@ class ReviewWriter:
     return _capitalise(text.strip()) + end
 
   def write(self, user: User, img: Img, s: int) -> Tuple[str, str]:
-    """(review type, text) of one review; the type is drawn first."""
+    """(review type, text) of one review; the type is drawn first.
+
+    Type shares (paper §4.1): III and IV from the preset, II per user
+    (``User.type_ii_p``), I otherwise.
+    """
     r = self.rnd.random()
-    if r < _TYPE_III_P:
+    if r < self.d.off_topic_p:
       return features.REVIEW_TYPE_OFF_TOPIC, self.off_topic_review(user, img)
-    if r < _TYPE_III_P + _TYPE_IV_P:
+    if r < self.d.off_topic_p + self.d.equivocal_p:
       return features.REVIEW_TYPE_EQUIVOCAL, self.equivocal_review(user, img)
     if self.rnd.random() < user.type_ii_p:
       return features.REVIEW_TYPE_FEELING, self.feeling_review(user, img, s)

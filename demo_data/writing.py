@@ -1,19 +1,22 @@
 """The write step: a ``Plan`` becomes an AVA-review directory on disk."""
 from __future__ import annotations
 
+import csv
+import dataclasses
 import itertools
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from demo_data import images as images_lib
 from demo_data import planting
 from demo_data import tags as tags_lib
+from demo_data import truth as truth_lib
 from demo_data.plan import Plan, ProgressFn, report
 from demo_data.tags import USED_TAGS
+from demo_data.truth import HELDOUT_FILE, TRUTH_FILE
 from preprocessing import features
 
-TRUTH_FILE = "demo_truth.json"
 LAYOUTS = ("reviews", "uir")
 
 
@@ -41,8 +44,8 @@ def remove_previous_demo(out_dir: str) -> None:
     return
   paths = [os.path.join(out_dir, features.IMAGES_DIR, info["file"])
            for info in old.get("images", {}).values() if "file" in info]
-  paths += [os.path.join(out_dir, features.REVIEWS_FILE),
-            os.path.join(out_dir, features.UIR_FILE), truth_path]
+  paths += [os.path.join(out_dir, name) for name in (
+      features.REVIEWS_FILE, features.UIR_FILE, HELDOUT_FILE)] + [truth_path]
   for path in paths:
     if os.path.isfile(path):
       os.remove(path)
@@ -91,37 +94,56 @@ def write_reviews(out_dir: str, plan: Plan, layout: str) -> str:
 
 
 def write_images(out_dir: str, plan: Plan,
-                 progress: Optional[ProgressFn] = None) -> None:
-  """Renders and encodes every image into ``images/``."""
+                 progress: Optional[ProgressFn] = None
+                 ) -> List[Tuple[float, float, float, float]]:
+  """Renders and encodes every image into ``images/``.
+
+  Returns:
+    Per image, its subject's bounding box (x0, y0, x1, y1) as fractions.
+  """
   n = len(plan.images)
   step = max(1, n // 20)
+  boxes = []
   for i, im in enumerate(plan.images):
-    pil = images_lib.render_image(im.style, im.attrs, im.grayscale, im.size,
-                                  (plan.seed, 7919, i))
+    pil, box = images_lib.draw_image(im.style, im.attrs, im.grayscale,
+                                     im.size, (plan.seed, 7919, i))
+    boxes.append(box)
     data = images_lib.encode_image(pil, "png" if im.ext == ".png" else "jpeg")
     with open(os.path.join(out_dir, features.IMAGES_DIR,
                            im.image_id + im.ext), "wb") as f:
       f.write(data)
     if (i + 1) % step == 0 or i + 1 == n:
       report(progress, "images", i + 1, n)
+  return boxes
 
 
-def truth_json(plan: Plan) -> Dict[str, Any]:
-  """The planted parameters (for tests and notebooks, never the pipeline)."""
+def truth_json(plan: Plan, boxes: Sequence[Sequence[float]]) -> Dict[str, Any]:
+  """The planted parameters (for tests and notebooks, never the pipeline).
+
+  Args:
+    plan: the plan written.
+    boxes: per image, the drawn subject's (x0, y0, x1, y1) as fractions.
+  """
   mean_score, agnostic, lab = plan.mean_score, plan.agnostic, plan.labels
+  d = plan.difficulty
   return {
+      "difficulty": dataclasses.asdict(d),
+      "summary": truth_lib.heldout_summary(plan),
       "model": {
           "attributes": list(planting.ATTRIBUTES),
           "attribute_mean": planting.ATTR_MEAN.tolist(),
           "attribute_sd": planting.ATTR_SD.tolist(),
-          "quality_weights": planting.QUALITY_WEIGHTS.tolist(),
-          "quality_noise_sd": planting.QUALITY_NOISE_SD,
+          "quality_weights": (planting.QUALITY_WEIGHTS *
+                              d.visual_weight).tolist(),
+          "quality_noise_sd": d.latent_quality_sd,
           "mean_score": (f"{planting.MEAN_SCORE_BASE} + "
-                         f"{planting.MEAN_SCORE_SLOPE} * quality"),
-          "personal_noise_sd": planting.PERSONAL_NOISE_SD,
-          "rule": ("s_uv = 1 iff quality_v + taste_u . z_v + affinity_u[tag_1]"
+                         f"{planting.MEAN_SCORE_SLOPE} * (quality + crowd)"),
+          "personal_noise_sd": d.personal_noise_sd,
+          "flip_rate": d.flip_rate,
+          "rule": ("j_uv = 1 iff quality_v + taste_u . z_v + affinity_u[tag_1]"
                    " + 0.5 * affinity_u[tag_2] + N(0, personal_noise_sd) > "
-                   "threshold_u"),
+                   "threshold_u; s_uv = 1 - j_uv with probability flip_rate, "
+                   "else j_uv; p_true = P(s_uv = 1)"),
           "archetypes": {a[0]: list(a[2]) for a in planting.ARCHETYPES},
           "tags": [t.name for t in USED_TAGS],
       },
@@ -143,17 +165,34 @@ def truth_json(plan: Plan) -> Dict[str, Any]:
               "attributes": [round(float(x), 4) for x in im.attrs],
               "z": [round(float(x), 4) for x in im.z],
               "quality": round(im.quality, 4),
+              "crowd": round(im.crowd, 4),
               "mean_score": round(float(mean_score[im.index]), 4),
               "b_v": int(agnostic[im.index]),
+              "vote_only": bool(plan.vote_only[im.index]),
+              "subject_box": [round(float(x), 4) for x in boxes[im.index]],
           } for im in plan.images
       },
       "reviews": [{
           "user_id": plan.users[lab.u_idx[k]].user_id,
           "image_id": plan.images[lab.v_idx[k]].image_id,
           "s_uv": int(lab.s_uv[k]),
+          "flipped": int(lab.s_uv[k] != lab.judgement[k]),
+          "p_true": round(float(lab.p_true[k]), 6),
           "type": plan.types[k],
       } for k in plan.review_order],
   }
+
+
+def write_heldout(out_dir: str, plan: Plan) -> None:
+  """heldout_pairs.csv: pairs drawn like the reviews, with no review."""
+  held = plan.heldout
+  with open(os.path.join(out_dir, HELDOUT_FILE), "w", encoding="utf-8",
+            newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(truth_lib.HELDOUT_COLUMNS)
+    for u, v, y, p in zip(held.u_idx, held.v_idx, held.s_uv, held.p_true):
+      w.writerow((plan.users[u].user_id, plan.images[v].image_id, int(y),
+                  f"{p:.6f}"))
 
 
 def write_truth(out_dir: str, truth: Dict[str, Any]) -> None:
@@ -169,6 +208,7 @@ def write_plan(out_dir: str, plan: Plan, layout: str,
   os.makedirs(os.path.join(out_dir, features.IMAGES_DIR), exist_ok=True)
   write_ava_files(out_dir, plan)
   reviews_path = write_reviews(out_dir, plan, layout)
-  write_images(out_dir, plan, progress)
-  write_truth(out_dir, truth_json(plan))
+  boxes = write_images(out_dir, plan, progress)
+  write_heldout(out_dir, plan)
+  write_truth(out_dir, truth_json(plan, boxes))
   return reviews_path
