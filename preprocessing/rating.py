@@ -16,20 +16,35 @@ great"), intensifiers ("very", "extremely"), dampeners ("a bit",
    and the text is capped at ``MAX_REVIEW_CHARS``. The function is
    idempotent.
 
-2. Scoring text. A copy of the cleaned text is rewritten for scoring only:
-   photographic idioms become single lexicon tokens ("out of focus" ->
+2. Scoring text. A copy of the cleaned text is rewritten for scoring only.
+   Common misspellings are corrected (``TYPO_FIXES``: "beatiful",
+   "compositon", "focuse"). Score talk becomes a vote token
+   ``VOTE_TOKEN``n whose valence is ``VOTE_VALENCE[n - 1]`` (1..4 negative,
+   5 neutral, 6..10 positive): "gave it a 7", "a 3 from me", "8/10", a last
+   sentence that is only a number ("... 8."), and "I scored this low/high",
+   "voted highest", "top marks". Then photographic idioms become single
+   lexicon tokens ("out of focus" ->
    "unfocused", "blown out" -> "blown", "spot on" -> "spoton", "not my cup of
    tea" / "doesn't work for me" / "not for me" -> "dislike", "the white
    balance is off" -> "... is wrong", "soft light" -> "gentle light" but
    "slightly soft" -> "slightly blurry", "isn't level" -> "tilted", "the
    focus is on X rather than Y" -> "focus wrong", "too X" -> "overdone X"
-   with a positive X neutralised, "not too X" -> "not X"); "like" after
+   with a positive X neutralised, "not too X" -> "not X", "is to dark" ->
+   "is too dark", "sharp as a tack" -> "tack-sharp", "nothing in focus" ->
+   "everything unfocused", "isn't there" -> "lacking", "doesn't fit the
+   challenge" -> "offbrief", "ribbon worthy" -> "superb", "camera shake" ->
+   "shaky blur", "why so dark?" -> "too dark", "What a shot!" -> "great
+   shot", "lacks a strong X" -> "lacks a X", a trailing "... not." ->
+   ``SARCASM_MARK``); "like" after
    "looks/seems/feels/just" is a preposition and becomes "as", and
    discourse markers ("to be honest", "imo") are removed. VADER's lexicon is
    extended with ``DOMAIN_LEXICON`` (critique vocabulary: sharp, crisp,
-   blurry, cluttered, tilted, oversaturated, noisy, lacks, ... and a few
-   corrections such as "interesting" 1.7 -> 0.5, "ok" 1.2 -> 0.3, which are
-   noncommittal in critiques).
+   blurry, cluttered, tilted, oversaturated, noisy, lacks, crunchy,
+   clipped, ... and corrections such as "interesting" 1.7 -> 0.5, "ok" 1.2
+   -> 0.3, which are noncommittal in critiques, or "killer" -3.3 -> 1.8,
+   praise in critiques). Entries of valence 0 ("soft", "dark") are removed
+   from the lexicon rather than kept at 0, because VADER adds a booster's
+   weight even to a 0-valence word ("so dark" would read as positive).
 
 3. Clauses. The text is split into sentences on ``. ! ? ;`` and each
    sentence into clauses on "but" and commas. Clause weights follow VADER's
@@ -46,18 +61,25 @@ great"), intensifiers ("very", "extremely"), dampeners ("a bit",
    Each clause is scored with VADER's compound score in [-1, 1] and gets
    flags: aspects (``ASPECT_WORDS``, with plural/inflected forms), off-topic
    cue (``OFF_TOPIC_PATTERNS``: congratulations, ribbons, thanks, good luck,
-   gear and settings, challenge rules, personal anecdotes), hedge
+   greetings, challenge rules, personal anecdotes; a gear or settings cue,
+   ``GEAR_PATTERNS``, only in a question or a clause without an aspect:
+   "Shooting at ISO 3200 made it noisy" is a critique), hedge
    (``HEDGE_PATTERNS``: "not sure", "can't decide", "hmm", "I wonder",
-   "back and forth" -> its score is set to 0, nothing evaluable) and
-   suggestion (``SUGGESTION_PATTERNS``: "could be sharper", "would have
-   helped", "needs more", "I would have cropped" -> the clause says the
-   aspect falls short: score = min(score, 0) - ``SUGGESTION_PENALTY``).
+   "back and forth", "I'm torn" -> its score is set to 0, nothing
+   evaluable), suggestion (``SUGGESTION_PATTERNS``: "could be sharper",
+   "would have helped", "needs more", "I would have cropped", an imperative
+   such as "crop from the top" -> the clause says the aspect falls short:
+   score = min(score, 0) - ``SUGGESTION_PENALTY``), sarcasm (a sentence
+   matching ``SARCASM_PATTERNS``: "Great, another sunset", "yet another",
+   "how original", "... not." -> score = -max(|score|,
+   ``SARCASM_MIN_ABS_SCORE``)) and vote (a vote token in the clause).
 
 4. Classification (``classify_review``), first rule that applies:
 
    * Type I (photographic rule): at least one clause that names an aspect,
      has no off-topic cue and has ``|score| >= ASPECT_MIN_ABS_SCORE``.
-   * Type III (off-topic): an off-topic cue anywhere.
+   * Type III (off-topic): an off-topic cue anywhere, unless a clause
+     without one holds a vote ("Congrats on the ribbon, 9 from me" is kept).
    * Type IV (equivocal): the feeling score -- the aggregate (step 5) of
      the clauses that are not questions, not hedged, not off-topic and have
      ``|score| >= ASPECT_MIN_ABS_SCORE``; 0 when there is none -- has
@@ -65,7 +87,8 @@ great"), intensifiers ("very", "extremely"), dampeners ("a bit",
      "Ok.").
    * Type III (off-topic): the text names a person or animal (he, she, boy,
      girl, dog, puppy, ...) and never the photo (photo, image, picture, pic,
-     shot, entry, capture, work, job, it, this): "How handsome the boy is!".
+     shot, entry, capture, work, job, it, this) nor votes: "How handsome
+     the boy is!".
    * Type II (subjective feeling): otherwise ("I like this photo!",
      "Beautiful!", "Not my cup of tea").
 
@@ -76,8 +99,9 @@ great"), intensifiers ("very", "extremely"), dampeners ("a bit",
      and score = normalize(sum_i w_i v_i) with the step-3 weights w_i: the
      positive and negative words of the clauses are counted together, as in
      the paper, and the result is in [-1, 1].
-   * Type I: score = aggregate of the evaluable aspect clauses. Only aspect
-     clauses count, as in the paper. The stored text is the cleaned review.
+   * Type I: score = aggregate of the evaluable aspect clauses and vote
+     clauses. Only these count, as in the paper (a vote is the reviewer's
+     verdict on the photo). The stored text is the cleaned review.
    * Type II: score = the feeling score; the stored text is rewritten to
      ``FEELING_REWRITE[label]`` ("The photo is good" / "The photo is bad").
    * Five preference levels from the score with ``LEVEL_CUTS`` =
@@ -95,7 +119,8 @@ great"), intensifiers ("very", "extremely"), dampeners ("a bit",
 Known limits: no parser, so aspect scope is the clause, not the syntactic
 head ("the colors of her dress are lovely" counts as a color comment); a
 critique with no aspect word ("I'd have liked more of the building") is
-read as a feeling; sarcasm is not detected.
+read as a feeling; sarcasm is detected only in the forms above and within
+one sentence ("Wow, a sunset. How original." still reads "Wow" as praise).
 """
 from __future__ import annotations
 
@@ -124,6 +149,18 @@ SUGGESTION_PENALTY = 0.3
 BUT_BEFORE_WEIGHT = 0.5
 BUT_AFTER_WEIGHT = 1.5
 
+# Score talk: a dpchallenge vote of n (1..10) becomes the scoring token
+# f"{VOTE_TOKEN}{n}" with valence VOTE_VALENCE[n - 1] (5, the middle of the
+# scale, says nothing either way).
+VOTE_TOKEN = "dpcvote"
+# A sarcastic trailing "not" ("What a great idea... not.") becomes this word,
+# which marks its sentence as sarcastic (``SARCASM_PATTERNS``).
+SARCASM_MARK = "sarcasmnot"
+VOTE_VALENCE = (-3.0, -2.6, -2.2, -1.4, 0.0, 1.0, 1.6, 2.2, 2.8, 3.2)
+# Words that say "high"/"low" instead of a number ("I scored this low").
+_VOTE_WORDS = {"highest": 9, "high": 8, "highly": 8, "higher": 7, "up": 7,
+               "low": 3, "lower": 4, "lowest": 2, "down": 3}
+
 # Aspect vocabulary: canonical aspect -> surface forms (lowercase). Multi-word
 # forms match with spaces or dashes between words.
 ASPECT_WORDS: Dict[str, Tuple[str, ...]] = {
@@ -133,6 +170,7 @@ ASPECT_WORDS: Dict[str, Tuple[str, ...]] = {
     "focus": ("focus", "focused", "focussed", "focusing", "focal point",
               "unfocused", "in focus"),
     "light": ("light", "lights", "lighting", "lit", "backlight", "backlit",
+              "flare", "flares",
               "backlighting", "sidelight", "sidelit", "catchlight",
               "catchlights"),
     "angle": ("angle", "angles"),
@@ -148,7 +186,7 @@ ASPECT_WORDS: Dict[str, Tuple[str, ...]] = {
     "background": ("background", "backgrounds", "bg", "backdrop",
                    "foreground"),
     "crop": ("crop", "crops", "cropped", "cropping"),
-    "framing": ("framing", "frame", "framed", "frames"),
+    "framing": ("framing", "frame", "framed", "frames", "headroom"),
     "depth of field": ("depth of field", "dof"),
     "bokeh": ("bokeh",),
     "tones": ("tone", "tones", "tonal", "toning", "toned"),
@@ -156,7 +194,7 @@ ASPECT_WORDS: Dict[str, Tuple[str, ...]] = {
                    "desaturated", "undersaturated", "desaturation"),
     "highlights": ("highlight", "highlights", "whites"),
     "shadows": ("shadow", "shadows", "blacks"),
-    "subject": ("subject", "subjects"),
+    "subject": ("subject", "subjects", "point of interest"),
     "perspective": ("perspective", "perspectives", "viewpoint", "pov",
                     "point of view", "vantage point"),
     "processing": ("processing", "processed", "post-processing",
@@ -218,14 +256,53 @@ DOMAIN_LEXICON: Dict[str, float] = {
     "cliché": -1.2, "generic": -1.0, "bland": -1.5, "mediocre": -1.8,
     "awkward": -1.2, "spoil": -1.8, "spoils": -1.8, "spoiled": -1.8,
     "meh": -1.0, "average": -0.6,
+    # critique slang a general-purpose lexicon reads the other way or not at
+    # all ("killer light", "a cracking shot", "crunchy" over-sharpening)
+    "killer": 1.8, "cracking": 2.0, "spectacular": 2.8, "professional": 1.5,
+    "crunchy": -1.5, "clipped": -1.5, "clipping": -1.2, "garish": -1.8,
+    "radioactive": -1.5, "cartoonish": -1.2, "plasticky": -1.5,
+    "plastic": -1.0, "aberration": -1.5, "aberrations": -1.5, "cheesy": -1.2,
+    "wonky": -1.5, "offbrief": -1.5, "epic": 2.5, "underwhelming": -1.5,
+    "insufficient": -1.2, "shaky": -1.5, "slanted": -1.2, "keeper": 2.0,
+    "clutter": -1.5, "unbalanced": -1.5, "issue": -1.0, "issues": -1.0,
     # noncommittal in critiques / context-dependent in photography
     "interesting": 0.5, "ok": 0.3, "okay": 0.3, "soft": 0.0, "lonely": 0.0,
     "gloomy": 0.0, "eerie": 0.5, "dark": 0.0, "negative-space": 0.0,
+}
+DOMAIN_LEXICON.update({f"{VOTE_TOKEN}{n}": v
+                       for n, v in enumerate(VOTE_VALENCE, 1)})
+
+# Common misspellings in critiques -> the word (applied to whole words of the
+# scoring copy, before the phrase rewrites): "beatiful compositon".
+TYPO_FIXES: Dict[str, str] = {
+    "beatiful": "beautiful", "beautifull": "beautiful",
+    "beutiful": "beautiful", "beautful": "beautiful",
+    "beautifal": "beautiful", "butiful": "beautiful",
+    "wonderfull": "wonderful", "excellant": "excellent",
+    "excelent": "excellent", "exellent": "excellent",
+    "awsome": "awesome", "awesom": "awesome", "gorgous": "gorgeous",
+    "georgous": "gorgeous", "lovley": "lovely", "brillant": "brilliant",
+    "increadible": "incredible", "incredable": "incredible",
+    "stunnig": "stunning", "proffesional": "professional",
+    "profesional": "professional", "proffessional": "professional",
+    "compositon": "composition", "compostion": "composition",
+    "composistion": "composition", "compisition": "composition",
+    "focuse": "focus", "foucs": "focus", "detial": "detail",
+    "detials": "details", "blury": "blurry",
+    "blurr": "blur", "strait": "straight", "lightning": "lighting",
+    "colur": "colour", "colurs": "colours", "collor": "color",
+    "collors": "colors", "exposer": "exposure", "horizion": "horizon",
+    "backround": "background", "backgroud": "background",
+    "perspecitve": "perspective", "saturaton": "saturation",
+    "bokah": "bokeh", "boke": "bokeh", "sharpnes": "sharpness",
+    "realy": "really", "nicley": "nicely", "definately": "definitely",
 }
 
 # (pattern, replacement) rewrites applied (case-insensitively, in order) to
 # the scoring copy of the text.
 PHRASE_REWRITES: Tuple[Tuple[str, str], ...] = (
+    (r"\s*(?:\.{2,}|\u2026|\s[-\u2013\u2014]+|,)\s*not\s*(?=[.!]|$)",
+     " " + SARCASM_MARK),
     # "like" as a preposition is not a sentiment; discourse markers neither.
     (r"\b(looks?|looking|looked|seems?|seemed|feels?|felt|sounds?|something|"
      r"just|more|much|nothing)\s+like\b", r"\1 as"),
@@ -240,8 +317,9 @@ PHRASE_REWRITES: Tuple[Tuple[str, str], ...] = (
     (r"\b(?:does|did|do)\s*(?:n'?t|\s+not)\s+(?:really\s+|quite\s+)?"
      r"(?:grab|move|speak\s+to|appeal\s+to|excite|impress|hold)\s+me\b",
      "dislike"),
-    (r"\b(?:does|did|do)\s*(?:n'?t|\s+not)\s+(?:really\s+|quite\s+)?work\b",
-     "fails"),
+    (r"\b(?:does|did|do)\s*(?:n'?t|\s+not)\s+(?:really\s+|quite\s+)?"
+     r"(?:work|come\s+together|gel|click)\b", "fails"),
+    (r"\bno\s+(?:real\s+)?clear\b", "lacking a"),
     (r"\bleaves?\s+me\s+cold\b", "dislike"),
     (r"\bnot\s+(?:really\s+)?feeling\s+(?:it|this|that)\b", "dislike"),
     (r"\b(?:does|did|do)\s*(?:n'?t|\s+not)\s+(?:really\s+)?(?:say|mean)\s+"
@@ -252,6 +330,60 @@ PHRASE_REWRITES: Tuple[Tuple[str, str], ...] = (
     (r"\b(is|are|was|looks?|seems?)\s*(?:n'?t|\s+not)\s+(?:quite\s+|very\s+)?"
      r"(?:level|straight)\b", r"\1 tilted"),
     (r"\bfocus\s+(?:[\w']+\s+){0,6}?rather\s+than\b", "focus wrong"),
+    (r"\bnothing\s+(?:is\s+|seems\s+|looks\s+)?(?:really\s+)?in\s+focus\b",
+     "everything unfocused"),
+    (r"\bnothing\s+(?:is\s+|seems\s+|looks\s+)?(?:really\s+)?sharp\b",
+     "everything blurry"),
+    (r"\b(is|are|was|were)\s*(?:n'?t|\s+not)\s+(?:quite\s+|really\s+)?"
+     r"there\b", r"\1 lacking"),
+    (r"\b(?:does|did|do)\s*(?:n'?t|\s+not)\s+(?:really\s+|quite\s+)?"
+     r"(?:meet|fit|match|suit)\s+(?:the\s+|this\s+)?(?:challenge|topic|theme|"
+     r"brief)(?:\s+topic)?\b", "offbrief"),
+    # "to" for "too": "the lighting is to harsh".
+    (r"\b(is|are|was|were|looks?|seems?|bit|way|far|tad|little|just|"
+     r"slightly)\s+to\s+(?=(?:dark|bright|harsh|soft|busy|much|many|small|"
+     r"big|tight|loose|close|flat|saturated|noisy|blurry|heavy|strong|"
+     r"centered|centred|low|high|hot|warm|cold|red|blue|green|yellow|"
+     r"shallow|contrasty)\b)", r"\1 too "),
+    (r"\boff[\s-]+(?:topic|theme|brief)\b", "offbrief"),
+    (r"\bnot\s+(?:really\s+)?(?:seeing|see)\s+(?:the\s+)?(?:challenge|topic|"
+     r"theme)\b", "offbrief"),
+    # praise by predicted result: "ribbon worthy", "should place high"
+    (r"\bribbon[\s-]*(?:worthy|material|contender)\b", "superb"),
+    (r"\b(?:should|will|deserves?\s+to|could)\s+(?:place|finish|score|do)\s+"
+     r"(?:very\s+|really\s+)?(?:high|highly|well|top)\b", "superb"),
+    (r"\b(?:hope|think|bet)\s+(?:this|it)\s+(?:ribbons|places)\b", "superb"),
+    (r"\b(this|it|that)\s+rocks\b", r"\1 excels"),
+    (r"\b(?:bang|dead)[\s-]+on\b", "spoton"),
+    (r"\bcamera\s+shake\b", "shaky blur"),
+    (r"\blens\s+(flares?)\b", r"\1"),
+    # "why so dark?" complains as "too dark" does
+    (r"\bwhy\s+(?:is\s+(?:it|this|everything|the\s+\w+)\s+)?so\s+(?=\w)",
+     "too "),
+    # "What a shot!": admiration without a sentiment word
+    (r"\bwhat\s+an?\s+(shot|capture|image|photo|picture|pic|moment|catch|"
+     r"view|scene|composition|light|entry)\s*(?=[!.]|$)", r"great \1"),
+    (r"\bhorizon\s+(?:is\s+)?(?:leans|leaning|slopes|sloping|slanting)\b",
+     "horizon tilted"),
+    (r"\b(?:leaning|sloping|slanted|slanting)\s+horizon\b", "tilted horizon"),
+    (r"\bheavy\s+(?=(?:vignett\w*|processing|editing|edit|hdr|sharpening|"
+     r"noise\s+reduction|saturation|contrast|filter|toning)\b)", "overdone "),
+    (r"\b(?:not\s+enough|too\s+little)\b", "insufficient"),
+    (r"\bsnapshot[\s-]?(?:like|ish|ty)\b", "snapshotty"),
+    (r"\bsnap[\s-]+shot\b", "snapshot"),
+    # "lacks a strong subject": the praise word is what is missing
+    (r"\b(?:missing|lacking|lacks|lack)\s+(?:a\s+|an\s+|any\s+|some\s+)?"
+     r"(?:(?:real|clear|strong|good|proper|obvious|nice|great)\s+)+",
+     "lacks a "),
+    # "a top 10 for me", "in my top 5": a vote, not a contest result
+    (r"\b(?:a|in\s+my|my)\s+top\s+(?:ten|10|five|5|three|3|twenty|20)"
+     r"(?:\s+(?:for\s+me|pick|vote))?\b", "a favourite"),
+    (r"\btop\s+(?:ten|10|five|5|three|3|twenty|20)\s+for\s+me\b",
+     "a favourite"),
+    (r"\b(?:i'?ve\s+|have\s+)?seen\s+(?:it\s+|this\s+)?(?:done\s+)?"
+     r"(?:much\s+|a\s+lot\s+|far\s+)?better\b", "mediocre"),
+    (r"\bsharp\s+as\s+(?:a\s+)?tacks?\b", "tack-sharp"),
+    (r"\btack\s+sharp\b", "tack-sharp"),
     (r"\bout\s+of\s+focus\b", "unfocused"),
     (r"\bsoft\s+focus\b", "unfocused"),
     (r"\bspot[\s-]+on\b", "spoton"),
@@ -289,16 +421,6 @@ OFF_TOPIC_PATTERNS: Tuple[str, ...] = (
     r"\b(?:please\s+)?comment\s+on\s+my\b", r"\bmy\s+entry\b",
     r"\byour\s+other\s+(?:entry|entries|shots?|photos?)\b",
     r"\bon\s+a\s+roll\b", r"\bsee\s+you\b",
-    # gear, settings, exif
-    r"\b(?:what|which)\s+(?:lens|camera|settings|focal\s+length|f-?stop|"
-    r"aperture|iso|shutter|filter|body|gear|software)\b",
-    r"\b(?:what|which)\s+(?:program|software|app|plugin|plug-in|preset|"
-    r"action)\b",
-    r"\blens(?:es)?\b", r"\bcameras?\b", r"\btripod\b", r"\bexif\b",
-    r"\bsettings\b", r"\bf-?stop\b", r"\bf/\d", r"\biso\b",
-    r"\bshutter\s+speed\b", r"\baperture\b", r"\bfocal\s+length\b",
-    r"\b(?:nikon|canon|sony|fuji|fujifilm|olympus|pentax|leica|sigma|"
-    r"tamron)\b", r"\b\d+\s?mm\b",
     # challenge administration
     r"\brules?\b", r"\bdq\w*\b", r"\bdisqualif\w*", r"\bvalidation\b",
     r"\bbasic\s+editing\b", r"\badvanced\s+editing\b",
@@ -310,7 +432,32 @@ OFF_TOPIC_PATTERNS: Tuple[str, ...] = (
     r"\b(?:i|we)\s+(?:was|were|went|lived|grew\s+up|visited|have\s+been|"
     r"used\s+to)\b", r"\bhoneymoon\b", r"\bvacation\b",
     r"\blast\s+(?:year|week|summer|winter|month|spring|fall|autumn)\b",
-    r"\bbeen\s+there\b",
+    r"\bbeen\s+there\b", r"\bi\s+miss\b",
+    r"\bhope\s+you\s+(?:had|have|enjoy\w*|are|were|got|get)\b",
+    r"\b(?:like|as|than)\s+mine\b",
+    r"\breminds?\s+me\s+of\s+(?:my|our|home|when)\b",
+    r"\byour\s+(?:portfolio|profile|gallery|next\s+(?:one|entry|shot|"
+    r"photo))\b", r"\bcan'?t\s+wait\s+to\s+see\b",
+    r"\b(?:we|i)\s+(?:have|had|own|owned)\s+(?:one|some|these|those|"
+    r"a\s+similar)\b",
+    r"\bin\s+(?:our|my)\s+(?:garden|yard|backyard|house|home|street|town|"
+    r"neighbou?rhood)\b",
+    r"\blong\s+time\s+no\s+see\b", r"^\W*(?:hi|hello|hey|howdy)\b",
+)
+
+# Gear, settings and exif: off-topic in a clause that names no aspect or asks
+# a question ("What lens did you use?"), but "Shooting at ISO 3200 made it
+# very noisy" is still a critique of the noise.
+GEAR_PATTERNS: Tuple[str, ...] = (
+    r"\b(?:what|which)\s+(?:lens|camera|settings|focal\s+length|f-?stop|"
+    r"aperture|iso|shutter|filter|body|gear|software)\b",
+    r"\b(?:what|which)\s+(?:program|software|app|plugin|plug-in|preset|"
+    r"action)\b",
+    r"\blens(?:es)?\b", r"\bcameras?\b", r"\btripod\b", r"\bexif\b",
+    r"\bsettings\b", r"\bf-?stop\b", r"\bf/\d", r"\biso\b",
+    r"\bshutter\s+speed\b", r"\baperture\b", r"\bfocal\s+length\b",
+    r"\b(?:nikon|canon|sony|fuji|fujifilm|olympus|pentax|leica|sigma|"
+    r"tamron)\b", r"\b\d+\s?mm\b",
 )
 
 HEDGE_PATTERNS: Tuple[str, ...] = (
@@ -321,6 +468,8 @@ HEDGE_PATTERNS: Tuple[str, ...] = (
     r"\bon\s+the\s+fence\b", r"\bmixed\s+feelings\b",
     r"\bback\s+and\s+forth\b", r"\bh+m+\b", r"\bi\s+wonder\b",
     r"\bwhether\b", r"\bnot\s+certain\b",
+    r"\b(?:i'?m|i\s+am|am)\s+(?:a\s+bit\s+|really\s+|kind\s+of\s+)?torn\b",
+    r"\btorn\s+(?:on|about|between)\b",
     r"\b(?:don'?t|do\s+not)\s+(?:really\s+)?(?:get|understand)\s+(?:it|this)\b",
     r"\bit\s+is\s+what\s+it\s+is\b", r"\bno\s+idea\b",
 )
@@ -333,7 +482,7 @@ SUGGESTION_PATTERNS: Tuple[str, ...] = (
     r"\bwould\s+(?:have\s+)?(?:help|helped|improve|improved|benefit|"
     r"benefited)\b",
     r"\bwould\s+have\s+(?:liked|preferred|loved)\b",
-    r"\bneeds?\s+(?:a\s+|some\s+|more\b|less\b|to\s+|better\b|work\b)",
+    r"\bneeds?\s+(?!no\b|nothing\b)\w",
     r"\bshould\s+(?:have|be)\b",
     r"\b(?:i'?d|i\s+would)\s+(?:have\s+)?(?:crop|cropped|suggest|try|tried|"
     r"prefer|preferred|like\s+to\s+see|liked|moved|used)\b",
@@ -341,7 +490,23 @@ SUGGESTION_PATTERNS: Tuple[str, ...] = (
     r"\btry\s+(?:to|a|using|shooting|cropping|moving|getting)\b",
     r"\bmaybe\s+(?:try|a\s+tighter|crop|more|less)\b",
     r"\bconsider\s+(?:cropping|using|a)\b",
+    # an imperative at the start of a clause: "crop from the top", "dial
+    # back the processing", "fix that"
+    r"^\s*(?:crop|clone|remove|lose|fix|straighten|level|dial\s+(?:it\s+)?"
+    r"(?:back|down)|tone\s+(?:it\s+)?down|lighten|darken|sharpen|brighten|"
+    r"boost|reduce|watch|avoid)\b",
 )
+
+# Sarcasm ("Great, another sunset.", "Yet another cat.", "How original.",
+# "Such a great idea... not."): every clause of the sentence reads as
+# negative, score = -max(|score|, SARCASM_MIN_ABS_SCORE).
+SARCASM_PATTERNS: Tuple[str, ...] = (
+    r"\byet\s+another\b", r"\bhow\s+original\b",
+    r"^\W*(?:oh\s+)?(?:great|wow|yay|joy|fantastic|super|brilliant|lovely|"
+    r"perfect|awesome|nice)\W+(?:just\s+)?another\b",
+    r"\boh\s+(?:great|joy)\b", r"\b" + SARCASM_MARK + r"\b",
+)
+SARCASM_MIN_ABS_SCORE = 0.3
 
 # Words that name a person or animal (subject attributes -> type III when the
 # photo itself is never mentioned).
@@ -392,8 +557,49 @@ _ASPECT_RE = _aspect_regex()
 _FORM_TO_ASPECT = {re.sub(r"[\s-]+", " ", f): a
                    for a, fs in ASPECT_WORDS.items() for f in fs}
 _OFF_TOPIC_RE = re.compile("|".join(OFF_TOPIC_PATTERNS), re.I)
+_GEAR_RE = re.compile("|".join(GEAR_PATTERNS), re.I)
 _HEDGE_RE = re.compile("|".join(HEDGE_PATTERNS), re.I)
 _SUGGESTION_RE = re.compile("|".join(SUGGESTION_PATTERNS), re.I)
+_SARCASM_RE = re.compile("|".join(SARCASM_PATTERNS), re.I)
+_TYPO_RE = re.compile(r"\b(?:" + "|".join(TYPO_FIXES) + r")\b", re.I)
+# Score talk. A number 1..10 that is a vote: after "gave it (a)", before
+# "from me", "n/10" / "n out of 10", or a whole last sentence ("... 8.").
+_VOTE_NUMBER = (r"(10|[1-9])(?!\s*(?:[.,:]\d|%|mm\b|x\b|px\b|stops?\b|"
+                r"s\b|secs?\b|seconds?\b|min\b|minutes?\b|th\b|st\b|nd\b|"
+                r"rd\b))")
+_VOTE_RES = (
+    re.compile(r"\b(?:i\s+)?(?:gave|give|giving|voted|vote|scored|score|"
+               r"scoring|rated|rate|rating)\s+(?:it|this(?:\s+one)?|you|"
+               r"your\s+\w+)?\s*(?:an?\s+)?" + _VOTE_NUMBER +
+               r"(?:\s*(?:/|out\s+of)\s*10)?\b", re.I),
+    re.compile(r"\b(?:an?\s+)?" + _VOTE_NUMBER +
+               r"(?:\s*(?:/|out\s+of)\s*10)?\s+from\s+me\b", re.I),
+    re.compile(r"\b(10|[1-9])\s*(?:/|out\s+of)\s*10\b", re.I),
+    re.compile(r"(?:^|(?<=[.!?])\s+)(10|[1-9])\s*[.!]*\s*$"),
+)
+_VOTE_TOKEN_RE = re.compile(r"\b" + VOTE_TOKEN + r"\d+\b")
+_VOTE_WORD_RE = re.compile(
+    r"\b(?:i\s+)?(?:scored|voted|rated|marked|scoring|voting|rating)\s+"
+    r"(?:it|this(?:\s+one)?|you)?\s*(?:quite\s+|very\s+|pretty\s+|"
+    r"rather\s+|really\s+|so\s+)?(" + "|".join(_VOTE_WORDS) + r")\b"
+    r"|\b(high|highest|low|lowest)\s+(?:score|vote|mark)s?\b"
+    r"|\btop\s+(marks)\b", re.I)
+
+
+def _vote_token(n: int) -> str:
+  return f"{VOTE_TOKEN}{n}"
+
+
+def _rewrite_votes(text: str) -> str:
+  """Score talk -> ``VOTE_TOKEN`` words ("gave it a 3" -> "dpcvote3")."""
+  for pattern in _VOTE_RES:
+    text = pattern.sub(lambda m: " " + _vote_token(int(m.group(1))), text)
+
+  def word_vote(m: "re.Match[str]") -> str:
+    word = next(g for g in m.groups() if g).lower()
+    return _vote_token(9 if word == "marks" else _VOTE_WORDS[word])
+
+  return _VOTE_WORD_RE.sub(word_vote, text)
 _REWRITES = tuple((re.compile(p, re.I), r) for p, r in PHRASE_REWRITES)
 
 
@@ -493,6 +699,8 @@ class _Clause:
   off_topic: bool = False
   hedge: bool = False
   suggestion: bool = False
+  sarcasm: bool = False
+  vote: bool = False
   score: float = 0.0
 
 
@@ -547,6 +755,11 @@ class ReviewLabeler:
       from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
       analyzer = SentimentIntensityAnalyzer()
       analyzer.lexicon.update(DOMAIN_LEXICON)
+      # A word with valence 0 is dropped rather than kept at 0: VADER adds a
+      # booster's weight to a known word even when its valence is 0 ("so
+      # dark" would read as positive).
+      for word in [w for w, v in DOMAIN_LEXICON.items() if v == 0.0]:
+        del analyzer.lexicon[word]
       self._analyzer = analyzer
     return self._analyzer
 
@@ -558,7 +771,8 @@ class ReviewLabeler:
 
   def scoring_text(self, cleaned: str) -> str:
     """The rewritten copy of a cleaned review that VADER scores (step 2)."""
-    text = cleaned
+    text = _TYPO_RE.sub(lambda m: TYPO_FIXES[m.group(0).lower()], cleaned)
+    text = _rewrite_votes(text)
     for pattern, repl in _REWRITES:
       text = pattern.sub(repl, text)
     lexicon = self.analyzer.lexicon
@@ -588,6 +802,7 @@ class ReviewLabeler:
       # emphasis).
       bang = "!" * min(body[len(stripped):].count("!"), 4)
       body = stripped
+      sarcasm = bool(_SARCASM_RE.search(body))
       start = len(clauses)
       contrast_prev = False
       concessive = False
@@ -638,7 +853,7 @@ class ReviewLabeler:
             len(clauses) > start):
           aspects = clauses[-1].aspects
         clauses.append(_Clause(text=frag, weight=w, question=question,
-                               sentence=si, aspects=aspects))
+                               sentence=si, aspects=aspects, sarcasm=sarcasm))
       if contrast_prev and si > 0:
         for c in clauses[prev_start:start]:
           c.weight *= BUT_BEFORE_WEIGHT
@@ -646,15 +861,19 @@ class ReviewLabeler:
           c.weight *= BUT_AFTER_WEIGHT
       prev_start = start
     for c in clauses:
-      c.off_topic = bool(_OFF_TOPIC_RE.search(c.text))
+      c.off_topic = bool(_OFF_TOPIC_RE.search(c.text)) or bool(
+          _GEAR_RE.search(c.text) and (c.question or not c.aspects))
       c.hedge = bool(_HEDGE_RE.search(c.text))
       c.suggestion = bool(_SUGGESTION_RE.search(c.text))
+      c.vote = bool(_VOTE_TOKEN_RE.search(c.text))
       if c.hedge:
         c.score = 0.0
       else:
         c.score = self._compound(c.text)
         if c.suggestion:
           c.score = max(-1.0, min(c.score, 0.0) - SUGGESTION_PENALTY)
+        if c.sarcasm:
+          c.score = -max(abs(c.score), SARCASM_MIN_ABS_SCORE)
     return clauses
 
   # -- public API -----------------------------------------------------------
@@ -668,9 +887,9 @@ class ReviewLabeler:
     clauses = self._clauses(scoring)
     whole = self._compound(scoring)
 
-    rated = [c for c in clauses if c.aspects and not c.off_topic and
-             abs(c.score) >= ASPECT_MIN_ABS_SCORE]
-    if rated:
+    rated = [c for c in clauses if (c.aspects or c.vote) and
+             not c.off_topic and abs(c.score) >= ASPECT_MIN_ABS_SCORE]
+    if any(c.aspects for c in rated):
       score = _aggregate(rated)
       level = level_from_score(score)
       aspects: List[str] = []
@@ -679,7 +898,10 @@ class ReviewLabeler:
       return LabeledReview(features.REVIEW_TYPE_RULE, cleaned, level,
                            label_from_level(level), score, tuple(aspects))
 
-    if any(c.off_topic for c in clauses):
+    # A vote is a verdict on the photo: it keeps a review that also
+    # chats ("Congrats on the ribbon, 9 from me").
+    voted = any(c.vote for c in rated)
+    if any(c.off_topic for c in clauses) and not voted:
       return LabeledReview(features.REVIEW_TYPE_OFF_TOPIC, cleaned, None,
                            None, whole)
     felt = [c for c in clauses if not (c.question or c.hedge or c.off_topic)
@@ -689,7 +911,8 @@ class ReviewLabeler:
       return LabeledReview(features.REVIEW_TYPE_EQUIVOCAL, cleaned, None,
                            None, whole)
     words = set(_words(cleaned))
-    if words & SUBJECT_WORDS and not words & PHOTO_REFERENT_WORDS:
+    if (words & SUBJECT_WORDS and not words & PHOTO_REFERENT_WORDS and
+        not voted):
       return LabeledReview(features.REVIEW_TYPE_OFF_TOPIC, cleaned, None,
                            None, whole)
     level = level_from_score(feeling)

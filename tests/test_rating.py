@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+import pathlib
 import pickle
+import zlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -375,6 +377,91 @@ HELDOUT_D = [
 
 TYPE_ACCURACY_MIN = 0.85
 LABEL_ACCURACY_MIN = 0.90
+# Per-set floors (type accuracy, label accuracy on kept): the accuracies
+# measured before the issue-10 changes (dev 132/133, 94/95; B 65/65, 44/45;
+# C 52/52, 33/35; D 47/48, 32/32), so that no change may lower them.
+CLASSIFIER_FLOORS = {"dev": (0.992, 0.989), "heldout_b": (1.0, 0.977),
+                     "heldout_c": (1.0, 0.942), "heldout_d": (0.979, 1.0)}
+# Sets nobody tunes on: their individual misses are never printed.
+NEVER_TUNED = frozenset(["heldout_d", "e_heldout", "f_fresh"])
+
+# ---------------------------------------------------------------------------
+# Outcome sets in tests/data: "<good|bad|III|IV>\t<text>" a line.
+# ---------------------------------------------------------------------------
+_DATA_DIR = pathlib.Path(__file__).parent / "data"
+GOOD, BAD = "good", "bad"
+_OUTCOMES = (GOOD, BAD, III, IV)
+
+
+def _read_outcome_set(name: str):
+  """(text, expected outcome) pairs of ``tests/data/<name>``."""
+  path = _DATA_DIR / name
+  rows = []
+  for lineno, line in enumerate(
+      path.read_text(encoding="utf-8").splitlines(), 1):
+    if not line.strip() or line.startswith("#"):
+      continue
+    outcome, tab, text = line.partition("\t")
+    if not tab or outcome not in _OUTCOMES or not text.strip():
+      raise ValueError(f"{path}:{lineno}: expected '<good|bad|III|IV>"
+                       f"<tab><critique>', got {line!r}")
+    rows.append((text, outcome))
+  return rows
+
+
+def _in_development_half(text: str) -> bool:
+  """The fixed split of set E: even CRC-32 of the text -> development."""
+  return zlib.crc32(text.encode("utf-8")) % 2 == 0
+
+
+# Set E (tests/data/critiques_e.tsv): 218 critiques in the idiom issue 10
+# names ("a bit soft", "nailed it", "overcooked HDR", sarcasm, typos, "a 3
+# from me", ...), written before the labeler was changed for them. The
+# rules were then tuned on its development half (and CRITIQUES) only.
+# First measurement, good/bad/drop (good vs bad where both kept):
+#   development half 0.820 (91/111) (0.919, 57/62),
+#   held-out half    0.850 (91/107) (0.922, 71/77).
+# After tuning: development 1.000 (111/111), held-out 0.907 (97/107) (0.951,
+# 77/81).
+SET_E = _read_outcome_set("critiques_e.tsv")
+SET_E_DEV = [row for row in SET_E if _in_development_half(row[0])]
+SET_E_HELDOUT = [row for row in SET_E if not _in_development_half(row[0])]
+# Set F (tests/data/critiques_f.tsv): 66 critiques written after the tuning
+# was done, measured once, never tuned on. First (and only) measurement:
+# good/bad/drop 0.970 (64/66), good vs bad where both kept 0.978 (44/45),
+# III vs IV where both dropped 18/20.
+SET_F = _read_outcome_set("critiques_f.tsv")
+
+
+def _as_outcomes(data):
+  """(text, type, label) rows -> (text, good/bad/III/IV) rows."""
+  return [(text, t if label is None else (GOOD if label else BAD))
+          for text, t, label in data]
+
+
+def _outcome(got: rating.LabeledReview) -> str:
+  if got.kept:
+    return GOOD if got.label else BAD
+  return got.review_type
+
+
+def _coarse(outcome: str) -> str:
+  """good / bad / drop (types III and IV are both dropped)."""
+  return outcome if outcome in (GOOD, BAD) else "drop"
+
+
+SETS = {"dev": CRITIQUES, "heldout_b": HELDOUT_B, "heldout_c": HELDOUT_C,
+        "heldout_d": HELDOUT_D}
+OUTCOME_SETS = {name: _as_outcomes(data) for name, data in SETS.items()}
+OUTCOME_SETS.update(e_dev=SET_E_DEV, e_heldout=SET_E_HELDOUT, f_fresh=SET_F)
+# Good/bad/drop accuracy floors: issue 10 asks >= 0.90 on the never-tuned
+# sets; the older sets keep their accuracy before the issue-10 changes (dev
+# 132/133, B 64/65, C 50/52, D 47/48); set E's development half, tuned on,
+# keeps a margin.
+OUTCOME_ACCURACY_MIN = {
+    "dev": 0.992, "heldout_b": 0.984, "heldout_c": 0.961, "heldout_d": 0.90,
+    "e_dev": 0.95, "e_heldout": 0.90, "f_fresh": 0.90,
+}
 
 
 @pytest.fixture(scope="module")
@@ -382,15 +469,19 @@ def labeler() -> rating.ReviewLabeler:
   return rating.ReviewLabeler()
 
 
-SETS = {"dev": CRITIQUES, "heldout_b": HELDOUT_B, "heldout_c": HELDOUT_C,
-        "heldout_d": HELDOUT_D}
-
-
 def test_labelled_sets_are_large_and_balanced():
   assert len(CRITIQUES) >= 60
   everything = [item for data in SETS.values() for item in data]
   texts = [text for text, _, _ in everything]
   assert len(set(texts)) == len(texts), "duplicate critique"
+  # Sets E and F were written without looking at the older sets: four short
+  # remarks of E recur there ("Hmm...", "Where was this taken?", ...).
+  new_texts = [text for text, _ in SET_E + SET_F]
+  assert len(set(new_texts)) == len(new_texts), "duplicate critique"
+  assert len(set(new_texts) & set(texts)) <= 4
+  assert len(SET_E) >= 200 and len(SET_F) >= 60
+  assert len(SET_E_DEV) + len(SET_E_HELDOUT) == len(SET_E)
+  assert min(len(SET_E_DEV), len(SET_E_HELDOUT)) >= 0.4 * len(SET_E)
   types = [t for _, t, _ in CRITIQUES]
   for t in (I, II, III, IV):
     assert types.count(t) >= 10
@@ -430,15 +521,59 @@ def test_classifier_accuracy(labeler):
     print(f"[rating] {name:9s} n={n:3d}  type accuracy "
           f"{type_hits / n:.3f} ({type_hits}/{n})  label accuracy on kept "
           f"{label_hits / kept:.3f} ({label_hits}/{kept})")
-    for miss in misses:
-      print("    miss:", miss)
-    assert type_hits / n >= TYPE_ACCURACY_MIN, name
-    assert label_hits / kept >= LABEL_ACCURACY_MIN, name
+    if name not in NEVER_TUNED:
+      for miss in misses:
+        print("    miss:", miss)
+    type_min, label_min = CLASSIFIER_FLOORS[name]
+    assert type_hits / n >= max(type_min, TYPE_ACCURACY_MIN), name
+    assert label_hits / kept >= max(label_min, LABEL_ACCURACY_MIN), name
   type_hits, n, label_hits, kept = totals
   print(f"[rating] all       n={n:3d}  type accuracy {type_hits / n:.3f}  "
         f"label accuracy on kept {label_hits / kept:.3f}")
   assert type_hits / n >= TYPE_ACCURACY_MIN
   assert label_hits / kept >= LABEL_ACCURACY_MIN
+
+
+def _outcome_accuracy(labeler, rows):
+  """(good/bad/drop hits, good-vs-bad hits where both kept, both kept,
+  drop-type hits, drops, misses)."""
+  hits = gb_hits = gb_n = type_hits = drops = 0
+  misses = []
+  for text, want in rows:
+    got = labeler.label(text)
+    have = _outcome(got)
+    hits += _coarse(have) == _coarse(want)
+    if want in (GOOD, BAD) and have in (GOOD, BAD):
+      gb_n += 1
+      gb_hits += have == want
+    if want in (III, IV) and have in (III, IV):
+      drops += 1
+      type_hits += have == want
+    if have != want:
+      misses.append(f"{have} != {want} (score {got.score:+.3f}): {text}")
+  return hits, gb_hits, gb_n, type_hits, drops, misses
+
+
+def test_outcome_accuracy(labeler):
+  """Good/bad/drop accuracy per set; held-out misses are never printed."""
+  print()
+  failed = []
+  for name, rows in OUTCOME_SETS.items():
+    hits, gb_hits, gb_n, type_hits, drops, misses = _outcome_accuracy(
+        labeler, rows)
+    n = len(rows)
+    acc = hits / n
+    print(f"[rating] {name:9s} n={n:3d}  good/bad/drop {acc:.3f} "
+          f"({hits}/{n})  good-vs-bad where both kept "
+          f"{gb_hits / max(gb_n, 1):.3f} ({gb_hits}/{gb_n})  III-vs-IV "
+          f"where both dropped {type_hits}/{drops}  "
+          f"(floor {OUTCOME_ACCURACY_MIN[name]:.3f})")
+    if name not in NEVER_TUNED:
+      for miss in misses:
+        print("    miss:", miss)
+    if acc < OUTCOME_ACCURACY_MIN[name]:
+      failed.append(f"{name}: {acc:.3f} < {OUTCOME_ACCURACY_MIN[name]:.3f}")
+  assert not failed, failed
 
 
 def test_outcomes_are_consistent(labeler):
