@@ -19,6 +19,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--layout", choices=demo_data.LAYOUTS, default="reviews")
   parser.add_argument("--image-size", type=int, default=96)
+  parser.add_argument("--difficulty", choices=demo_data.DIFFICULTIES,
+                      default="easy")
   args = parser.parse_args(argv)
 
   def show(stage: str, done: int, total: int) -> None:
@@ -28,7 +30,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   summary = demo_data.generate(
       args.out, users=args.users, images=args.images, seed=args.seed,
       scale=args.scale, layout=args.layout, image_size=args.image_size,
-      progress=show)
+      difficulty=args.difficulty, progress=show)
   print(json.dumps(summary, indent=2))
   return 0
 

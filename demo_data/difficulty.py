@@ -73,16 +73,16 @@ REALISTIC = Difficulty(
     affinity_scale=0.6, threshold_mean=-1.0, threshold_sd=0.55,
     activity_sigma=1.3, pairs_scale=1.14, personal_noise_sd=0.65,
     flip_rate=0.04, off_topic_p=0.1, equivocal_p=0.06, idiom_p=0.3,
-    sarcasm_p=0.06, typo_p=0.02, vote_only_fraction=0.05,
+    sarcasm_p=0.06, typo_p=0.012, vote_only_fraction=0.05,
     heldout_fraction=0.06)
 
 HARD = Difficulty(
     name="hard", visual_weight=0.8, latent_quality_sd=0.9,
-    crowd_bias_sd=0.6, votes_min=80, votes_max=250, taste_scale=0.5,
-    affinity_scale=0.6, threshold_mean=-1.0, threshold_sd=0.45,
+    crowd_bias_sd=0.4, votes_min=80, votes_max=250, taste_scale=0.4,
+    affinity_scale=0.5, threshold_mean=-1.3, threshold_sd=0.55,
     activity_sigma=1.6, pairs_scale=0.8, personal_noise_sd=0.9,
-    flip_rate=0.08, off_topic_p=0.12, equivocal_p=0.08, idiom_p=0.5,
-    sarcasm_p=0.1, typo_p=0.04, vote_only_fraction=0.08,
+    flip_rate=0.07, off_topic_p=0.12, equivocal_p=0.08, idiom_p=0.5,
+    sarcasm_p=0.1, typo_p=0.025, vote_only_fraction=0.08,
     heldout_fraction=0.06)
 
 PRESETS: Dict[str, Difficulty] = {d.name: d for d in (EASY, REALISTIC, HARD)}

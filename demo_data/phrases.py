@@ -299,3 +299,108 @@ CLOSE_NEG = ("Sorry.", "Sorry, just my opinion.", "Sorry about that.")
 EMOJI_POS = ("\U0001F60D", "\U0001F642", "\U0001F44D", "\U0001F60A")
 EMOJI_NEG = ("\U0001F615", "\U0001F641")
 A_AN = re.compile(r"\b([Aa]) ([aeiouAEIOU])")
+
+# --------------------------------------------------------------------------
+# Critique idiom (realistic and hard presets): the sentiment of these is
+# plain to a photographer and wrong or absent in a general-purpose lexicon.
+# Keyed like CLAUSES; GENERIC_IDIOM serves any aspect.
+# --------------------------------------------------------------------------
+IDIOM: Dict[Tuple[str, str, int], Tuple[str, ...]] = {
+    ("focus", "soft", 0): (
+        "{S} is a bit soft", "focus is a tad soft on {S}",
+        "the eyes are soft", "looks like camera shake",
+        "the focus landed on the background", "{S} is just a hair soft",
+        "a bit soft for my taste",
+    ),
+    ("focus", "sharp", 1): (
+        "sharp as a tack", "{S} is tack sharp", "razor sharp on {S}",
+        "crisp as can be", "the detail on {S} is insane",
+    ),
+    ("light", "bright", 0): (
+        "blown highlights", "the sky is blown", "the highlights are clipped",
+        "a bit hot on the highlights", "the whites are gone",
+        "{S} is cooked by the sun",
+    ),
+    ("light", "dark", 0): (
+        "the shadows are blocked up", "it's a touch dark",
+        "underexposed by a stop or so", "{S} is sitting in mud",
+        "needs a stop more light",
+    ),
+    ("light", "bright", 1): (
+        "killer light", "the light is insane", "that light on {S} is sick",
+        "crazy light", "the light is ridiculous",
+    ),
+    ("light", "dark", 1): (
+        "killer low-key light", "the shadows are wicked",
+        "that moody light kills",
+    ),
+    ("color", "vivid", 0): (
+        "a tad oversaturated", "the colors are a bit radioactive",
+        "the greens look plasticky", "the saturation slider went to 11",
+    ),
+    ("color", "muted", 0): (
+        "the white balance is way off", "the skin tones are orange",
+        "the color cast is heavy", "it's a bit muddy",
+    ),
+    ("color", "vivid", 1): (
+        "the colors are insane", "wicked colors", "bonkers color",
+        "the colors are dead on",
+    ),
+    ("composition", "centred", 0): (
+        "bullseye framing", "{S} is parked dead center",
+        "too much dead space around {S}",
+    ),
+    ("composition", "thirds", 0): (
+        "too much going on", "a tad busy", "the horizon is crooked",
+        "{S} is cut off at the edge", "{S} is too small in the frame",
+    ),
+    ("composition", "centred", 1): (
+        "you nailed the symmetry", "dead center and it works",
+        "the framing is dead on",
+    ),
+    ("composition", "thirds", 1): (
+        "you nailed the composition", "spot on framing",
+        "no wasted space", "{S} sits right on the thirds, nailed it",
+    ),
+}
+GENERIC_IDIOM: Dict[int, Tuple[str, ...]] = {
+    0: ("noisy", "lots of noise in the shadows", "a bit noisy",
+        "looks overprocessed", "the HDR is overcooked",
+        "heavy-handed processing", "the crop feels cramped",
+        "a halo around {S}", "too much going on", "a tad busy",
+        "the vignette is heavy", "it's a snapshot"),
+    1: ("nailed it", "this kills", "wicked shot", "this is sick",
+        "stopped me dead", "no notes", "nothing I'd change",
+        "a keeper", "killer shot", "insane detail"),
+}
+# Bad judgements worded as praise.
+SARCASM = (
+    "Great, another sunset.", "Wow, so original.", "Oh good, more HDR.",
+    "Just what the world needs, another shot of {S}.",
+    "Love how {S} is completely out of focus. Bold choice.",
+    "Nice snapshot. Very brave entry.", "Amazing, I can barely see {S}.",
+    "Sure, because the rule of thirds is optional.",
+    "Perfect, if you like mud.", "Brilliant. Another tilted horizon.",
+    "Lovely, a blurry {S}. Exactly what I hoped for.",
+)
+# More off-topic and equivocal text of the realistic presets.
+OFF_TOPIC_MORE = (
+    "Thanks for voting on mine!", "Same camera as mine!",
+    "Shot with the 50mm?", "Is this the same lake as last week?",
+    "Saw this one on the front page.", "First time commenting here.",
+    "Did you shoot this in manual?", "What time of day was this?",
+)
+EQUIVOCAL_MORE = (
+    "I go back and forth on this one.", "Not sure what to make of it.",
+    "Has potential.", "Interesting processing.", "Hmm, different.",
+    "Could go either way.", "Not sure it fits the challenge.",
+    "I keep coming back to it, not sure why.",
+)
+# Misspellings common in the comments, besides random letter slips.
+MISSPELLINGS = {
+    "definitely": "definately", "really": "realy", "beautiful": "beautifull",
+    "focus": "focous", "exposure": "exposer", "composition": "compostion",
+    "separate": "seperate", "too": "to", "its": "it's", "lose": "loose",
+    "nice": "nise", "great": "grate", "background": "backround",
+    "colors": "colros", "lighting": "lightning", "sharp": "sharpe",
+}

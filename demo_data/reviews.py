@@ -2,7 +2,11 @@
 
 Review types follow the paper (§4.1): I comments on photographic aspects,
 II states a feeling, III is off-topic and IV is equivocal; types I and II
-express the planted judgement, III and IV say nothing about it.
+express the label s_uv, III and IV say nothing about it. The realistic
+presets (``Difficulty.idiom_p`` and friends > 0) also write critique idiom
+("a bit soft", "killer light"), sarcasm for bad judgements ("Great, another
+sunset.") and typos; with all of them 0 the writer draws exactly what the
+original demo drew.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from demo_data import phrases as ph
 from demo_data.difficulty import Difficulty
 from demo_data.planting import Img, QUALITY_WEIGHTS, User
 from preprocessing import features
+
+_PUNCT = ".,!?;:'\"()"
 
 
 def _capitalise(text: str) -> str:
@@ -108,6 +114,9 @@ class ReviewWriter:
   def _clause(self, aspect: str, img: Img, polarity: int, strong: bool = False,
               plain: bool = False) -> str:
     key = (aspect, self._state(aspect, img), polarity)
+    if self.d.idiom_p and self.rnd.random() < self.d.idiom_p:
+      idiom = ph.IDIOM.get(key) or ph.GENERIC_IDIOM[polarity]
+      return self._fill(self._pick(idiom), img.subjects)
     return self._fill(self._pick(ph.CLAUSES[key]), img.subjects, strong=strong,
                       plain=plain)
 
@@ -126,6 +135,8 @@ class ReviewWriter:
       return features.REVIEW_TYPE_OFF_TOPIC, self.off_topic_review(user, img)
     if r < self.d.off_topic_p + self.d.equivocal_p:
       return features.REVIEW_TYPE_EQUIVOCAL, self.equivocal_review(user, img)
+    if not s and self.d.sarcasm_p and self.rnd.random() < self.d.sarcasm_p:
+      return features.REVIEW_TYPE_FEELING, self.sarcastic_review(user, img)
     if self.rnd.random() < user.type_ii_p:
       return features.REVIEW_TYPE_FEELING, self.feeling_review(user, img, s)
     return features.REVIEW_TYPE_RULE, self.rule_review(user, img, s)
@@ -182,15 +193,22 @@ class ReviewWriter:
   def off_topic_review(self, user: User, img: Img) -> str:
     """Type III: not about the photo's aesthetics."""
     self._start()
-    text = self._fill(self._pick(ph.OFF_TOPIC), img.subjects)
+    pool = ph.OFF_TOPIC + (ph.OFF_TOPIC_MORE if self.d.idiom_p else ())
+    text = self._fill(self._pick(pool), img.subjects)
     if self.rnd.random() < 0.15:
-      text = f"{text} {self._fill(self._pick(ph.OFF_TOPIC), img.subjects)}"
+      text = f"{text} {self._fill(self._pick(pool), img.subjects)}"
     return self._finish(user, text)
 
   def equivocal_review(self, user: User, img: Img) -> str:
     """Type IV: an equivocal message."""
     self._start()
-    return self._finish(user, self._fill(self._pick(ph.EQUIVOCAL),
+    pool = ph.EQUIVOCAL + (ph.EQUIVOCAL_MORE if self.d.idiom_p else ())
+    return self._finish(user, self._fill(self._pick(pool), img.subjects))
+
+  def sarcastic_review(self, user: User, img: Img) -> str:
+    """A bad judgement worded as praise (type II: no aspect is rated)."""
+    self._start()
+    return self._finish(user, self._fill(self._pick(ph.SARCASM),
                                          img.subjects))
 
   def _decorate(self, user: User, text: str, s: int,
@@ -221,6 +239,29 @@ class ReviewWriter:
       text = f"{text} {user.signature}"
     if user.lowercase:
       text = text.lower()
+    if self.d.typo_p:
+      text = " ".join(self._misspell(w) if self.rnd.random() < self.d.typo_p
+                      else w for w in text.split(" "))
     # One line, no field separator of the uir layout.
     return " ".join(text.replace("|", "/").split())
 
+  def _misspell(self, word: str) -> str:
+    """A common misspelling of ``word`` or a slip of one letter."""
+    head = len(word) - len(word.lstrip(_PUNCT))
+    tail = len(word.rstrip(_PUNCT))
+    core = word[head:tail]
+    if not core.isalpha() or len(core) < 3:
+      return word
+    known = ph.MISSPELLINGS.get(core.lower())
+    if known:
+      new = known[0].upper() + known[1:] if core[0].isupper() else known
+    else:
+      i = 1 + int(self.rnd.random() * (len(core) - 2))  # never the first
+      kind = int(self.rnd.random() * 3)
+      if kind == 0:  # two letters swapped
+        new = core[:i] + core[i + 1] + core[i] + core[i + 2:]
+      elif kind == 1:  # a letter dropped
+        new = core[:i] + core[i + 1:]
+      else:  # a letter doubled
+        new = core[:i] + core[i] + core[i:]
+    return word[:head] + new + word[tail:]

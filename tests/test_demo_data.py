@@ -389,3 +389,196 @@ def test_regenerating_leaves_no_stale_files(tmp_path):
   assert not os.path.exists(os.path.join(out, features.REVIEWS_FILE))
   files = os.listdir(os.path.join(out, features.IMAGES_DIR))
   assert len(files) == summary["images"]
+
+
+# --------------------------------------------------------------------------
+# Difficulty presets (issue 10, item 2)
+# --------------------------------------------------------------------------
+PRESET_SMALL = dict(users=60, images=300)
+
+
+@pytest.fixture(scope="module")
+def realistic_dir(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("demo_realistic"))
+  summary = demo_data.generate(out, seed=0, difficulty="realistic",
+                               **PRESET_SMALL)
+  return out, summary
+
+
+@pytest.fixture(scope="module")
+def calibrated_plans():
+  """Plans (no files) of each preset at the calibrated size, seed 0."""
+  from demo_data import plan as plan_lib  # pylint: disable=g-import-not-at-top
+  return {name: plan_lib.make_plan(0, 300, 2000, 96, demo_data.PRESETS[name])
+          for name in ("realistic", "hard")}
+
+
+def _heldout_summary(plan):
+  from demo_data import truth as truth_lib  # pylint: disable=g-import-not-at-top
+  return truth_lib.heldout_summary(plan)
+
+
+def test_unknown_difficulty(tmp_path):
+  with pytest.raises(ValueError, match="difficulty"):
+    demo_data.generate(str(tmp_path), difficulty="medium", **SMALL)
+
+
+@pytest.mark.parametrize("difficulty", ["realistic", "hard"])
+def test_preset_is_deterministic_per_seed(tmp_path, difficulty):
+  a, b, c = (str(tmp_path / n) for n in "abc")
+  for out, seed in ((a, 3), (b, 3), (c, 4)):
+    demo_data.generate(out, seed=seed, difficulty=difficulty, **SMALL)
+  names = (features.AVA_FILE, features.REVIEWS_FILE, demo_data.TRUTH_FILE,
+           demo_data.HELDOUT_FILE)
+  for name in names:
+    assert _read(os.path.join(a, name)) == _read(os.path.join(b, name)), name
+    assert _read(os.path.join(a, name)) != _read(os.path.join(c, name)), name
+
+
+def test_easy_is_the_default(tmp_path):
+  a, b = str(tmp_path / "a"), str(tmp_path / "b")
+  demo_data.generate(a, seed=2, **SMALL)
+  demo_data.generate(b, seed=2, difficulty="easy", **SMALL)
+  for name in (features.AVA_FILE, features.REVIEWS_FILE, demo_data.TRUTH_FILE):
+    assert _read(os.path.join(a, name)) == _read(os.path.join(b, name)), name
+
+
+def test_presets_differ_in_the_written_data(tmp_path, realistic_dir):
+  easy = str(tmp_path / "easy")
+  demo_data.generate(easy, seed=0, **PRESET_SMALL)
+  assert (_read(os.path.join(easy, features.AVA_FILE)) !=
+          _read(os.path.join(realistic_dir[0], features.AVA_FILE)))
+
+
+def test_easy_has_no_label_noise_and_every_image_reviewed(truth):
+  assert not any(r["flipped"] for r in truth["reviews"])
+  assert not any(i["vote_only"] for i in truth["images"].values())
+  reviewed = {r["image_id"] for r in truth["reviews"]}
+  assert reviewed == set(truth["images"])
+
+
+def test_realistic_files_and_vote_only_images(realistic_dir):
+  out, summary = realistic_dir
+  rows = parse_ava(os.path.join(out, features.AVA_FILE))
+  votes = np.array([r[2:12] for r in rows]).sum(axis=1)
+  assert votes.min() >= 80 and votes.max() <= 250
+  reviews = parse_blocks(os.path.join(out, features.REVIEWS_FILE))
+  reviewed = {v for _, v, _ in reviews}
+  unreviewed = {str(r[1]) for r in rows} - reviewed
+  assert len(unreviewed) == summary["vote_only_images"]
+  assert 0.03 <= len(unreviewed) / len(rows) <= 0.07
+  # Their pixels are there: a system meets them the way it meets new photos.
+  files = set(os.listdir(os.path.join(out, features.IMAGES_DIR)))
+  assert all(v + ".jpg" in files or v + ".png" in files for v in unreviewed)
+  tagged = [r for r in rows if r[12] != features.NO_TAG_ID]
+  assert sum(r[13] != features.NO_TAG_ID for r in tagged) >= 0.3 * len(tagged)
+
+
+def test_realistic_heldout_pairs(realistic_dir):
+  out, summary = realistic_dir
+  truth = demo_data.load_truth(out)
+  rows = demo_data.read_heldout(out)
+  reviewed = {(r["user_id"], r["image_id"]) for r in truth["reviews"]}
+  pairs = [(u, v) for u, v, _, _ in rows]
+  assert len(set(pairs)) == len(pairs) == summary["heldout_pairs"]
+  assert not set(pairs) & reviewed
+  assert {u for u, _ in pairs} <= set(truth["users"])
+  cold = [v for _, v in pairs if truth["images"][v]["vote_only"]]
+  assert 0 < len(cold) < len(pairs)  # warm and cold images both
+  assert 0.06 <= len(pairs) / len(reviewed) <= 0.2
+  assert all(0.0 <= p <= 1.0 and y in (0, 1) for _, _, y, p in rows)
+
+
+def test_oracle_auc_recomputes_the_true_probabilities(realistic_dir):
+  out, _ = realistic_dir
+  truth = demo_data.load_truth(out)
+  rows = demo_data.read_heldout(out)
+  users, images, labels, stored = zip(*rows)
+  recomputed = demo_data.p_true(truth, users, images)
+  np.testing.assert_allclose(recomputed, stored, atol=2e-3)
+  reviewed = truth["reviews"]
+  np.testing.assert_allclose(
+      demo_data.p_true(truth, [r["user_id"] for r in reviewed],
+                       [r["image_id"] for r in reviewed]),
+      [r["p_true"] for r in reviewed], atol=2e-3)
+  assert demo_data.oracle_auc(truth, users, images, labels) == pytest.approx(
+      truth["summary"]["bayes_auc"]["overall"], abs=2e-3)
+  with pytest.raises(KeyError):
+    demo_data.p_true(truth, ["no-such-user"], [images[0]])
+
+
+def test_realistic_labels_flips_and_skew(realistic_dir):
+  out, summary = realistic_dir
+  truth = demo_data.load_truth(out)
+  s = np.array([r["s_uv"] for r in truth["reviews"]])
+  flipped = np.array([r["flipped"] for r in truth["reviews"]])
+  assert 0.72 <= s.mean() <= 0.88
+  assert 0.01 <= flipped.mean() <= 0.08
+  per_user = np.array(list(collections.Counter(
+      r["user_id"] for r in truth["reviews"]).values()))
+  assert per_user.min() >= 2
+  assert per_user.max() >= 5 * np.median(per_user)
+  p = np.array([r["p_true"] for r in truth["reviews"]])
+  assert abs(p.mean() - s.mean()) < 0.03  # p_true is calibrated
+
+
+@pytest.mark.parametrize("name,bayes,floor", [
+    ("realistic", (0.85, 0.91), (0.76, 0.84)),
+    ("hard", (0.77, 0.84), (0.70, 0.78)),
+])
+def test_calibrated_held_out_aucs(calibrated_plans, name, bayes, floor):
+  """At 2,000 images / 300 users the Bayes AUC and the floors land in the
+  bands the design notes describe, and the oracle beats every floor."""
+  plan = calibrated_plans[name]
+  summary = _heldout_summary(plan)
+  oracle = summary["bayes_auc"]["overall"]
+  floors = {k: v["overall"] for k, v in summary["floor_auc"].items()}
+  assert bayes[0] <= oracle <= bayes[1], summary
+  assert floor[0] <= max(floors.values()) <= floor[1], summary
+  assert oracle >= max(floors.values()) + 0.04, summary
+  for sl in ("warm", "cold"):
+    assert summary["bayes_auc"][sl] > max(
+        v[sl] for v in summary["floor_auc"].values()), (sl, summary)
+  assert 0.75 <= plan.labels.s_uv.mean() <= 0.85
+  assert 0.55 <= floors["user_rate"] <= 0.68
+  assert floors["vote_plus_user"] > floors["mean_vote"]
+
+
+def test_realistic_review_idiom(calibrated_plans):
+  """Critique idiom, sarcasm and typos are there and a general-purpose
+  lexicon misreads a part of the realistic reviews."""
+  vader = pytest.importorskip("vaderSentiment.vaderSentiment")
+  analyzer = vader.SentimentIntensityAnalyzer()
+  plan = calibrated_plans["realistic"]
+  texts = " ".join(plan.texts).lower()
+  for idiom in ("a bit soft", "blown highlights", "nailed it", "killer",
+                "sharp as a tack", "too much going on", "noisy",
+                "another sunset"):
+    assert idiom in texts, idiom
+  assert any(w in texts for w in ("definately", "realy", "focous", "teh"))
+  hits = [(analyzer.polarity_scores(html.unescape(t))["compound"] > 0.05) ==
+          bool(s)
+          for t, rtype, s in zip(plan.texts[::5], plan.types[::5],
+                                 plan.labels.s_uv[::5])
+          if rtype in features.KEPT_REVIEW_TYPES]
+  assert 0.75 <= np.mean(hits) <= 0.95
+
+
+def test_subject_boxes_inside_the_frame(truth, realistic_dir):
+  for t in (truth, demo_data.load_truth(realistic_dir[0])):
+    centred = []
+    for info in t["images"].values():
+      x0, y0, x1, y1 = info["subject_box"]
+      assert 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0, info
+      if info["attributes"][3] > 0.9:  # centredness: subject in the middle
+        centred.append(abs((x0 + x1) / 2 - 0.5) < 0.2)
+    assert np.mean(centred) >= 0.8
+
+
+def test_cli_difficulty_flag():
+  from tfx_pipeline import cli  # pylint: disable=g-import-not-at-top
+  args = cli.build_parser().parse_args(
+      ["demo-data", "out", "--difficulty", "realistic"])
+  assert args.difficulty == "realistic"
+  assert cli.build_parser().parse_args(["demo-data", "out"]).difficulty == (
+      "easy")
