@@ -61,7 +61,7 @@ great"), intensifiers ("very", "extremely"), dampeners ("a bit",
    Each clause is scored with VADER's compound score in [-1, 1] and gets
    flags: aspects (``ASPECT_WORDS``, with plural/inflected forms), off-topic
    cue (``OFF_TOPIC_PATTERNS``: congratulations, ribbons, thanks, good luck,
-   greetings, challenge rules, personal anecdotes; a gear or settings cue,
+   social chat, challenge rules, personal anecdotes; a gear or settings cue,
    ``GEAR_PATTERNS``, only in a question or a clause without an aspect:
    "Shooting at ISO 3200 made it noisy" is a critique), hedge
    (``HEDGE_PATTERNS``: "not sure", "can't decide", "hmm", "I wonder",
@@ -355,6 +355,7 @@ PHRASE_REWRITES: Tuple[Tuple[str, str], ...] = (
     (r"\b(?:hope|think|bet)\s+(?:this|it)\s+(?:ribbons|places)\b", "superb"),
     (r"\b(this|it|that)\s+rocks\b", r"\1 excels"),
     (r"\b(?:bang|dead)[\s-]+on\b", "spoton"),
+    (r"\bdead[\s-]+(cent(?:er|re)d?)\b", r"\1"),
     (r"\bcamera\s+shake\b", "shaky blur"),
     (r"\blens\s+(flares?)\b", r"\1"),
     # "why so dark?" complains as "too dark" does
@@ -442,7 +443,7 @@ OFF_TOPIC_PATTERNS: Tuple[str, ...] = (
     r"a\s+similar)\b",
     r"\bin\s+(?:our|my)\s+(?:garden|yard|backyard|house|home|street|town|"
     r"neighbou?rhood)\b",
-    r"\blong\s+time\s+no\s+see\b", r"^\W*(?:hi|hello|hey|howdy)\b",
+    r"\blong\s+time\s+no\s+see\b",
 )
 
 # Gear, settings and exif: off-topic in a clause that names no aspect or asks
