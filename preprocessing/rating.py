@@ -272,31 +272,32 @@ DOMAIN_LEXICON: Dict[str, float] = {
 DOMAIN_LEXICON.update({f"{VOTE_TOKEN}{n}": v
                        for n, v in enumerate(VOTE_VALENCE, 1)})
 
-# Common misspellings in critiques -> the word (applied to whole words of the
-# scoring copy, before the phrase rewrites): "beatiful compositon".
-TYPO_FIXES: Dict[str, str] = {
-    "beatiful": "beautiful", "beautifull": "beautiful",
-    "beutiful": "beautiful", "beautful": "beautiful",
-    "beautifal": "beautiful", "butiful": "beautiful",
-    "wonderfull": "wonderful", "excellant": "excellent",
-    "excelent": "excellent", "exellent": "excellent",
-    "awsome": "awesome", "awesom": "awesome", "gorgous": "gorgeous",
-    "georgous": "gorgeous", "lovley": "lovely", "brillant": "brilliant",
-    "increadible": "incredible", "incredable": "incredible",
-    "stunnig": "stunning", "proffesional": "professional",
-    "profesional": "professional", "proffessional": "professional",
-    "compositon": "composition", "compostion": "composition",
-    "composistion": "composition", "compisition": "composition",
-    "focuse": "focus", "foucs": "focus", "detial": "detail",
-    "detials": "details", "blury": "blurry",
-    "blurr": "blur", "strait": "straight", "lightning": "lighting",
-    "colur": "colour", "colurs": "colours", "collor": "color",
-    "collors": "colors", "exposer": "exposure", "horizion": "horizon",
-    "backround": "background", "backgroud": "background",
-    "perspecitve": "perspective", "saturaton": "saturation",
-    "bokah": "bokeh", "boke": "bokeh", "sharpnes": "sharpness",
-    "realy": "really", "nicley": "nicely", "definately": "definitely",
+# Common misspellings in critiques: word -> its misspellings, corrected in
+# whole words of the scoring copy before the phrase rewrites ("beatiful
+# compositon").
+_MISSPELLINGS: Dict[str, Tuple[str, ...]] = {
+    "beautiful": ("beatiful", "beautifull", "beutiful", "beautful",
+                  "beautifal", "butiful"),
+    "excellent": ("excellant", "excelent", "exellent"),
+    "professional": ("proffesional", "profesional", "proffessional"),
+    "composition": ("compositon", "compostion", "composistion",
+                    "compisition"),
+    "awesome": ("awsome", "awesom"), "gorgeous": ("gorgous", "georgous"),
+    "incredible": ("increadible", "incredable"), "focus": ("focuse", "foucs"),
+    "background": ("backround", "backgroud"), "bokeh": ("bokah", "boke"),
+    "wonderful": ("wonderfull",), "lovely": ("lovley",),
+    "brilliant": ("brillant",), "stunning": ("stunnig",),
+    "detail": ("detial",), "details": ("detials",), "blurry": ("blury",),
+    "blur": ("blurr",), "straight": ("strait",), "lighting": ("lightning",),
+    "colour": ("colur",), "colours": ("colurs",), "color": ("collor",),
+    "colors": ("collors",), "exposure": ("exposer",),
+    "horizon": ("horizion",), "perspective": ("perspecitve",),
+    "saturation": ("saturaton",), "sharpness": ("sharpnes",),
+    "really": ("realy",), "nicely": ("nicley",),
+    "definitely": ("definately",),
 }
+TYPO_FIXES: Dict[str, str] = {
+    wrong: right for right, wrongs in _MISSPELLINGS.items() for wrong in wrongs}
 
 # (pattern, replacement) rewrites applied (case-insensitively, in order) to
 # the scoring copy of the text.

@@ -632,6 +632,27 @@ def test_but_shifts_the_verdict(labeler):
   assert a.label == 0 and b.label == 1
 
 
+@pytest.mark.parametrize("text,want", [
+    ("gave it a 7", GOOD), ("I gave this a 6.", GOOD), ("a 3 from me", BAD),
+    ("Great shot, 9/10.", GOOD), ("5 from me.", IV),
+    ("Nice colours but a 3 from me, the focus is soft.", BAD),
+    ("Congrats on the ribbon, 9 from me!", GOOD),  # a vote keeps it
+    ("I scored this low because the horizon is tilted.", BAD),
+    ("Scored high for the colours.", GOOD),
+    ("Exposure of 10 seconds made it too bright.", BAD),  # not a vote
+    ("great, another sunset", BAD), ("Such a clever idea... not.", BAD),
+    ("Another great shot from you!", GOOD),
+    ("great compositon", GOOD), ("focuse is off", BAD),
+    ("the lightning is to harsh", BAD),
+    ("Killer light!", GOOD), ("Looks crunchy.", BAD), ("clipped whites", BAD),
+    ("Why so dark?", BAD),  # no booster on a 0-valence word
+    ("Shooting at ISO 3200 made it very noisy.", BAD),
+    ("What lens did you use?", III), ("Hi, simply fabulous.", GOOD),
+])
+def test_critique_idiom(labeler, text, want):
+  assert _outcome(labeler.label(text)) == want, text
+
+
 def test_levels_and_labels():
   assert [rating.level_from_score(s) for s in
           (-1.0, -0.51, -0.5, -0.06, -0.05, 0.0, 0.29, 0.3, 0.59, 0.6, 1.0)
