@@ -68,10 +68,10 @@ EASY = Difficulty(
     heldout_fraction=0.1)
 
 REALISTIC = Difficulty(
-    name="realistic", visual_weight=1.0, latent_quality_sd=0.7,
-    crowd_bias_sd=0.3, votes_min=80, votes_max=250, taste_scale=0.45,
-    affinity_scale=0.6, threshold_mean=-1.0, threshold_sd=0.55,
-    activity_sigma=1.3, pairs_scale=1.14, personal_noise_sd=0.65,
+    name="realistic", visual_weight=1.0, latent_quality_sd=0.85,
+    crowd_bias_sd=0.25, votes_min=80, votes_max=250, taste_scale=0.45,
+    affinity_scale=0.6, threshold_mean=-1.0, threshold_sd=0.6,
+    activity_sigma=1.3, pairs_scale=1.14, personal_noise_sd=0.7,
     flip_rate=0.04, off_topic_p=0.1, equivocal_p=0.06, idiom_p=0.3,
     sarcasm_p=0.06, typo_p=0.012, vote_only_fraction=0.05,
     heldout_fraction=0.06)

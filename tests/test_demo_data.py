@@ -408,14 +408,9 @@ def realistic_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def calibrated_plans():
   """Plans (no files) of each preset at the calibrated size, seed 0."""
-  from demo_data import plan as plan_lib  # pylint: disable=g-import-not-at-top
-  return {name: plan_lib.make_plan(0, 300, 2000, 96, demo_data.PRESETS[name])
+  return {name: demo_data.plan.make_plan(0, 300, 2000, 96,
+                                        demo_data.PRESETS[name])
           for name in ("realistic", "hard")}
-
-
-def _heldout_summary(plan):
-  from demo_data import truth as truth_lib  # pylint: disable=g-import-not-at-top
-  return truth_lib.heldout_summary(plan)
 
 
 def test_unknown_difficulty(tmp_path):
@@ -530,7 +525,7 @@ def test_calibrated_held_out_aucs(calibrated_plans, name, bayes, floor):
   """At 2,000 images / 300 users the Bayes AUC and the floors land in the
   bands the design notes describe, and the oracle beats every floor."""
   plan = calibrated_plans[name]
-  summary = _heldout_summary(plan)
+  summary = demo_data.truth.heldout_summary(plan)
   oracle = summary["bayes_auc"]["overall"]
   floors = {k: v["overall"] for k, v in summary["floor_auc"].items()}
   assert bayes[0] <= oracle <= bayes[1], summary
