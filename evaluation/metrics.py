@@ -125,16 +125,30 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
   return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
+def base_rate(positives: float, count: float) -> float:
+  """The training base good-rate: positives / count, 1/2 with no rows."""
+  return float(positives) / count if count else 0.5
+
+
+def smoothed_rate(positives, count, base: float,
+                  prior: float = USER_RATE_PRIOR):
+  """(positives + prior*base) / (count + prior): a good-rate shrunk to base.
+
+  Works on scalars and numpy arrays alike (the Beam job calls it per row).
+  """
+  return (positives + prior * base) / (count + prior)
+
+
 def user_rates(train_users: Sequence, train_labels: Sequence[int],
                prior: float = USER_RATE_PRIOR) -> Dict[object, float]:
   """Smoothed training good-rate of each user: (pos + prior*base)/(n + prior)."""
   users = np.asarray(train_users, dtype=object).reshape(-1)
   y = np.asarray(train_labels, np.float64).reshape(-1)
-  base = float(y.mean()) if len(y) else 0.5
+  base = base_rate(y.sum(), len(y))
   uniq, inverse = np.unique(users, return_inverse=True)
   pos = np.bincount(inverse, weights=y, minlength=len(uniq))
   cnt = np.bincount(inverse, minlength=len(uniq))
-  rate = (pos + prior * base) / (cnt + prior)
+  rate = smoothed_rate(pos, cnt, base, prior)
   return {u: float(r) for u, r in zip(uniq.tolist(), rate.tolist())}
 
 
@@ -153,7 +167,7 @@ def floor_scores(train_users: Sequence, train_labels: Sequence[int],
     majority label (AUC 0.5 by definition, accuracy = its share).
   """
   y = np.asarray(train_labels, np.float64).reshape(-1)
-  base = float(y.mean()) if len(y) else 0.5
+  base = base_rate(y.sum(), len(y))
   rates = user_rates(train_users, train_labels)
   users = np.asarray(test_users, dtype=object).reshape(-1)
   rate = np.asarray([rates.get(u, base) for u in users.tolist()], np.float64)

@@ -13,17 +13,32 @@ Stages (each a named Beam transform, so runner UIs show per-stage counts):
 5. ``JoinImages``: per image, its AVA record and its kept reviews; the image
    file is read and re-encoded **once per image** and attached to every review
    example of that image. Reviews of images that are unknown, without a major
-   tag, missing on disk or undecodable become rejects with that reason.
-6. ``Summary``: records in / kept / rejected (by reason), Eq. 7 consistency
-   and the Table-1 statistics, written as JSON next to the examples.
+   tag, missing on disk or undecodable become rejects with that reason. Each
+   kept review gets its split here (:func:`assign_splits`: stable hashes of
+   the ids, so a rebuild gives the same split): a share of images is held
+   out entirely (cold), and of the other images a share of (user, image)
+   pairs goes to eval (warm); an eval row whose image has no training review
+   is cold.
+6. ``UserTrainStats`` / ``MakeExamples``: good and total counts of each
+   user's *training* rows (a side input: one small dict, ~40 k users on AVA)
+   give every row its ``user_train_rate`` (leave-one-out on training rows);
+   the examples are written per split.
+7. ``Summary``: records in / kept / rejected (by reason), Eq. 7 consistency,
+   the Table-1 statistics, the split counts and the floors
+   (:mod:`evaluation.metrics`) on the eval rows, overall / warm / cold,
+   written as JSON next to the examples.
 
 Invariant checked at the end of every run: reviews in = kept + rejected.
 
 Outputs under ``out_dir``::
 
-    examples/examples-XXXXX-of-NNNNN.tfrecord   tf.Examples (features.py)
+    examples/examples-train-XXXXX-of-NNNNN.tfrecord  training tf.Examples
+    examples/examples-eval-XXXXX-of-NNNNN.tfrecord   eval tf.Examples
     rejects/rejects-XXXXX-of-NNNNN.jsonl        one JSON object per reject
-    summary.json                                counts, Eq. 7, Table 1
+    summary.json                    counts, Eq. 7, Table 1, split, floors
+
+(``examples/examples-*`` matches both splits; ImportExampleGen reads one
+pattern per split, :func:`split_file_pattern`.)
 
 Any standard Beam flag (``--runner=DataflowRunner --project ...``,
 ``--runner=FlinkRunner --flink_master ...``, ``--runner=SparkRunner``,
@@ -32,16 +47,19 @@ Any standard Beam flag (``--runner=DataflowRunner --project ...``,
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import logging
 import math
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from evaluation import metrics as metrics_lib
 from preprocessing import ava
 from preprocessing import config as cfg_lib
 from preprocessing import features as F
@@ -53,6 +71,12 @@ SUMMARY_FILE = "summary.json"
 EXAMPLES_SUBDIR = "examples"
 REJECTS_SUBDIR = "rejects"
 EXAMPLES_PREFIX = "examples"
+# Slices of the floors in summary.json (and of the blessing gate).
+OVERALL = "overall"
+FLOOR_SLICES = (OVERALL,) + F.SLICE_VALUES
+# Salts of the two split hashes (changing one reshuffles that split).
+_COLD_IMAGE_SALT = "cfan-cold-image"
+_EVAL_PAIR_SALT = "cfan-eval-pair"
 
 # Reject reasons produced by this job (readers add their own).
 REASON_UNKNOWN_IMAGE = "unknown_image"
@@ -69,8 +93,69 @@ REASON_REVIEW_TYPE = {
 # ----------------------------------------------------------------------------
 # Small pure helpers (unit-tested directly)
 # ----------------------------------------------------------------------------
+def split_file_pattern(split: str) -> str:
+  """File pattern (relative to ``examples/``) of one split's shards."""
+  return f"{EXAMPLES_PREFIX}-{split}-*"
+
+
+def _unit_hash(*parts: str) -> float:
+  """A stable number in [0, 1) from strings (sha1; never Python's hash)."""
+  digest = hashlib.sha1("\x1f".join(parts).encode("utf-8")).digest()
+  return int.from_bytes(digest[:8], "big") / 2.0 ** 64
+
+
+def check_shares(cold_image_share: float, warm_pair_share: float) -> None:
+  for name, share in (("cold image share", cold_image_share),
+                      ("warm pair share", warm_pair_share)):
+    if not 0.0 <= share < 1.0:
+      raise ValueError(f"{name} must be in [0, 1), got {share}")
+
+
+def assign_splits(image_id: str, user_ids: Sequence[str], *,
+                  cold_image_share: float = cfg_lib.EVAL_COLD_IMAGE_SHARE,
+                  warm_pair_share: float = cfg_lib.EVAL_WARM_PAIR_SHARE
+                  ) -> List[Tuple[str, str]]:
+  """(split, image slice) of each review of one image, in ``user_ids`` order.
+
+  The image is cold (all its reviews in eval) when the hash of its id falls
+  in ``cold_image_share``; otherwise each (user, image) pair whose hash falls
+  in ``warm_pair_share`` goes to eval. An image none of whose reviews stays
+  in training is cold too: cold means "never seen in training". Every other
+  row is warm (its image has a training review).
+  """
+  if _unit_hash(_COLD_IMAGE_SALT, image_id) < cold_image_share:
+    return [(F.EVAL_SPLIT, F.SLICE_COLD)] * len(user_ids)
+  held_out = [_unit_hash(_EVAL_PAIR_SALT, u, image_id) < warm_pair_share
+              for u in user_ids]
+  if all(held_out):
+    return [(F.EVAL_SPLIT, F.SLICE_COLD)] * len(user_ids)
+  return [(F.EVAL_SPLIT if h else F.TRAIN_SPLIT, F.SLICE_WARM)
+          for h in held_out]
+
+
+def user_train_rate(user_stats: Tuple[int, int], totals: Tuple[int, int],
+                    own_label: Optional[int] = None) -> float:
+  """The user's smoothed good-rate over training rows (metrics.user_rates).
+
+  Args:
+    user_stats: (good, total) of the user's training rows; (0, 0) for a user
+      without any (who then gets the training base rate).
+    totals: (good, total) of all training rows (the base rate).
+    own_label: the row's label when the row is itself a training row: it is
+      left out of the user's counts and of the base rate, so the feature
+      never carries the row's own label.
+  """
+  (pos, n), (all_pos, all_n) = user_stats, totals
+  if own_label is not None:
+    pos, n = pos - own_label, n - 1
+    all_pos, all_n = all_pos - own_label, all_n - 1
+  base = metrics_lib.base_rate(all_pos, all_n)
+  return float(metrics_lib.smoothed_rate(pos, n, base))
+
+
 def make_example(review: Dict[str, Any], image: ava.AvaImage, tag_name: str,
-                 image_bytes: bytes) -> "tf.train.Example":  # noqa: F821
+                 image_bytes: bytes, image_slice: str,
+                 train_rate: float) -> "tf.train.Example":  # noqa: F821
   """Builds the labelled tf.Example of one kept review (features.py names)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
@@ -98,6 +183,8 @@ def make_example(review: Dict[str, Any], image: ava.AvaImage, tag_name: str,
       F.PREFERENCE_KEY: _ints([review["level"]]),
       F.REVIEW_TYPE_KEY: _bytes(review["review_type"]),
       F.CHALLENGE_KEY: _ints([image.challenge_id]),
+      F.SLICE_KEY: _bytes(image_slice),
+      F.USER_TRAIN_RATE_KEY: _float(train_rate),
   }
   return tf.train.Example(features=tf.train.Features(feature=feats))
 
@@ -192,11 +279,18 @@ def _dedupe_pair(kv: Tuple[Tuple[str, str], Iterable[Dict[str, Any]]]):
 
 
 class _JoinImage(beam.DoFn):
-  """Per image: attach its once-re-encoded pixels to each kept review."""
+  """Per image: its once-re-encoded pixels and its kept reviews with splits.
 
-  def __init__(self, images_dir: str, max_side: int):
+  The main output is one element per image (the pixels travel once per
+  image until ``MakeExamples`` fans them out to the review examples).
+  """
+
+  def __init__(self, images_dir: str, max_side: int, cold_image_share: float,
+               warm_pair_share: float):
     self._images_dir = images_dir
     self._max_side = max_side
+    self._shares = {"cold_image_share": cold_image_share,
+                    "warm_pair_share": warm_pair_share}
     self._read = beam.metrics.Metrics.counter(_NS, "image_files_read")
 
   def _find(self, image_id: str) -> Optional[str]:
@@ -251,18 +345,63 @@ class _JoinImage(beam.DoFn):
       return
     tag_name = major_tags[tag_id]
     labels = [r["label"] for r in reviews]
+    splits = assign_splits(image_id, [r["user_id"] for r in reviews],
+                           **self._shares)
+    reviews = [dict(r, split=split, image_slice=image_slice)
+               for r, (split, image_slice) in zip(reviews, splits)]
     yield beam.pvalue.TaggedOutput("image_stats", {
         "image_id": image_id, "reviewed": True, "no_major_tag": False,
         "tag": tag_name, "num_reviews": len(reviews),
         "agnostic_label": image.agnostic_label, "labels": labels,
+        "slices": [_row_slice(r) for r in reviews],
         "stored_bytes": len(jpeg)})
-    for r in reviews:
-      yield (r["user_id"], tag_name, r["label"],
-             # deterministic: proto map order is otherwise random per
-             # message, and ImportExampleGen splits 90/10 by hashing these
-             # bytes, so a rebuild would reshuffle train and eval.
-             make_example(r, image, tag_name, jpeg).SerializeToString(
-                 deterministic=True))
+    yield {"image": image, "tag": tag_name, "jpeg": jpeg, "reviews": reviews}
+
+
+def _row_slice(review: Dict[str, Any]) -> str:
+  """"train" for a training row, else the eval row's image slice."""
+  return (F.TRAIN_SPLIT if review["split"] == F.TRAIN_SPLIT
+          else review["image_slice"])
+
+
+def _train_label(joined: Dict[str, Any]) -> Iterator[Tuple[str, Tuple[int,
+                                                                      int]]]:
+  """(user, (good, 1)) of each training row of one image."""
+  for r in joined["reviews"]:
+    if r["split"] == F.TRAIN_SPLIT:
+      yield r["user_id"], (r["label"], 1)
+
+
+def _sum_pairs(pairs: Iterable[Tuple[int, int]]) -> Tuple[int, int]:
+  good = total = 0
+  for g, n in pairs:
+    good += g
+    total += n
+  return good, total
+
+
+def _make_examples(joined: Dict[str, Any],
+                   user_stats: Dict[str, Tuple[int, int]],
+                   totals: Tuple[int, int]) -> Iterator[Tuple[str, bytes]]:
+  """(split, serialized tf.Example) of every review of one image."""
+  for r in joined["reviews"]:
+    train = r["split"] == F.TRAIN_SPLIT
+    rate = user_train_rate(user_stats.get(r["user_id"], (0, 0)), totals,
+                           own_label=r["label"] if train else None)
+    example = make_example(r, joined["image"], joined["tag"], joined["jpeg"],
+                           r["image_slice"], rate)
+    # deterministic: proto map order is otherwise random per message, and a
+    # rebuild must give the same bytes (rerun safety, caching).
+    yield r["split"], example.SerializeToString(deterministic=True)
+
+
+def _eval_row(joined: Dict[str, Any]) -> Iterator[Tuple[str, int, float,
+                                                        str]]:
+  """(user, label, mean vote, image slice) of each eval row of one image."""
+  for r in joined["reviews"]:
+    if r["split"] == F.EVAL_SPLIT:
+      yield (r["user_id"], r["label"], joined["image"].mean_score,
+             r["image_slice"])
 
 
 def _major_tags(tag_counts: Dict[int, int], tag_names: Dict[int, str],
@@ -335,6 +474,77 @@ def summarize(image_stats: List[Dict[str, Any]], user_counts: Dict[str, int],
   }
 
 
+def split_summary(image_stats: List[Dict[str, Any]]) -> Dict[str, Any]:
+  """Rows and images of the training split and of the eval slices."""
+  out = {k: {"rows": 0, "images": 0}
+         for k in (F.TRAIN_SPLIT,) + tuple(f"{F.EVAL_SPLIT}_{v}"
+                                           for v in F.SLICE_VALUES)}
+  for stat in image_stats:
+    counts = collections.Counter(stat.get("slices", ()))
+    for value, n in counts.items():
+      key = value if value == F.TRAIN_SPLIT else f"{F.EVAL_SPLIT}_{value}"
+      out[key]["rows"] += n
+      out[key]["images"] += 1
+  return out
+
+
+def floor_summary(eval_rows: Sequence[Tuple[str, int, float, str]],
+                  user_stats: Mapping[str, Tuple[int, int]]
+                  ) -> Dict[str, Dict[str, Any]]:
+  """The floors of :mod:`evaluation.metrics` on the eval rows, per slice.
+
+  Args:
+    eval_rows: (user, label, mean vote, image slice) of every eval row.
+    user_stats: user -> (good, total) of their training rows; the training
+      rows are rebuilt from these counts for ``metrics.floor_scores`` (only
+      the users and labels matter to it, not their order).
+
+  Returns:
+    {overall|warm|cold: {"rows", "good", "floors": {name: metrics},
+    "best": the floor with the highest finite AUC or None, "best_auc"}}.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  ids = sorted(user_stats)
+  good = np.asarray([user_stats[u][0] for u in ids], np.int64)
+  total = np.asarray([user_stats[u][1] for u in ids], np.int64)
+  train_users = np.repeat(np.asarray(ids, dtype=object), total)
+  starts = np.cumsum(total) - total
+  # Within each user's block, the first ``good`` rows are the good ones.
+  train_labels = ((np.arange(int(total.sum())) - np.repeat(starts, total))
+                  < np.repeat(good, total)).astype(np.int64)
+  rows = sorted(eval_rows)
+  users = [r[0] for r in rows]
+  labels = np.asarray([r[1] for r in rows], np.int64)
+  slices = np.asarray([r[3] for r in rows], dtype=object)
+  scores = metrics_lib.floor_scores(train_users, train_labels, users,
+                                    [r[2] for r in rows])
+  out: Dict[str, Dict[str, Any]] = {}
+  for name in FLOOR_SLICES:
+    mask = (np.ones(len(rows), bool) if name == OVERALL
+            else slices == name)
+    floors = metrics_lib.floor_metrics(labels, scores, mask)
+    try:
+      best = metrics_lib.best_floor(floors)
+    except ValueError:  # no row, or one class only: every AUC is NaN
+      best = None
+    out[name] = {"rows": int(mask.sum()), "good": int(labels[mask].sum()),
+                 "floors": floors, "best": best,
+                 "best_auc": floors[best]["auc"] if best else None}
+  return out
+
+
+def best_floors(summary: Mapping[str, Any]) -> Dict[str, Tuple[str, float]]:
+  """slice -> (best floor, its AUC) for each slice where one is defined."""
+  return {k: (v["best"], v["best_auc"])
+          for k, v in summary.get("floors", {}).items() if v.get("best")}
+
+
+def load_summary(out_dir: str) -> Dict[str, Any]:
+  """The summary.json of a finished job in ``out_dir`` (any Beam FS)."""
+  with FileSystems.open(os.path.join(out_dir, SUMMARY_FILE)) as fh:
+    return json.loads(fh.read().decode("utf-8"))
+
+
 def _write_json_atomically(path: str, obj: Any) -> None:
   tmp = path + ".tmp"
   with FileSystems.create(tmp) as fh:
@@ -357,7 +567,9 @@ def find_reviews_file(data_dir: str) -> str:
 
 def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
                    min_tag_images: int, tag_names: Dict[int, str],
-                   max_side: int, num_shards: int = 0):
+                   max_side: int, num_shards: int = 0, *,
+                   cold_image_share: float = cfg_lib.EVAL_COLD_IMAGE_SHARE,
+                   warm_pair_share: float = cfg_lib.EVAL_WARM_PAIR_SHARE):
   """Adds the job's transforms to ``p``; returns the PCollections it writes."""
   ava_path = os.path.join(data_dir, F.AVA_FILE)
   reviews_path = find_reviews_file(data_dir)
@@ -397,9 +609,24 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
                  lambda r: (r["image_id"], r))}
             | "CoGroup" >> beam.CoGroupByKey()
             | "JoinImages" >> beam.ParDo(
-                _JoinImage(images_dir, max_side),
+                _JoinImage(images_dir, max_side, cold_image_share,
+                           warm_pair_share),
                 major_tags=beam.pvalue.AsSingleton(major)).with_outputs(
-                    "rejects", "image_stats", main="examples"))
+                    "rejects", "image_stats", main="images"))
+
+  # ---- training-side statistics: per user (side input) and overall ----
+  user_train = (joined.images
+                | "TrainLabels" >> beam.FlatMap(_train_label)
+                | "UserTrainStats" >> beam.CombinePerKey(_sum_pairs))
+  train_totals = (user_train | "UserStatValues" >> beam.Values()
+                  | "TrainTotals" >> beam.CombineGlobally(_sum_pairs))
+  user_stats = beam.pvalue.AsDict(user_train)
+  examples = (joined.images
+              | "MakeExamples" >> beam.FlatMap(
+                  _make_examples, user_stats,
+                  beam.pvalue.AsSingleton(train_totals))
+              | "BySplit" >> beam.Partition(
+                  lambda e, _: F.SPLITS.index(e[0]), len(F.SPLITS)))
 
   review_rejects = ((rev_out.rejects, rated.rejects, deduped.rejects,
                      joined.rejects) | "ReviewRejects" >> beam.Flatten())
@@ -410,16 +637,19 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
    | "WriteRejects" >> beam.io.WriteToText(
        os.path.join(out_dir, REJECTS_SUBDIR, "rejects"),
        file_name_suffix=".jsonl", num_shards=1))
-  (joined.examples | "Serialized" >> beam.Map(lambda t: t[3])
-   | "WriteExamples" >> beam.io.WriteToTFRecord(
-       os.path.join(out_dir, EXAMPLES_SUBDIR, EXAMPLES_PREFIX),
-       file_name_suffix=".tfrecord", num_shards=num_shards))
+  for split, split_examples in zip(F.SPLITS, examples):
+    (split_examples | f"Serialized{split}" >> beam.Map(lambda e: e[1])
+     | f"WriteExamples{split}" >> beam.io.WriteToTFRecord(
+         os.path.join(out_dir, EXAMPLES_SUBDIR,
+                      f"{EXAMPLES_PREFIX}-{split}"),
+         file_name_suffix=".tfrecord", num_shards=num_shards))
 
   # ---- summary inputs, each combined to one element ----
   def count(pcoll, label):
     return pcoll | f"Count{label}" >> beam.combiners.Count.Globally()
 
-  user_counts = (joined.examples | "UserOfExample" >> beam.Map(lambda t: t[0])
+  user_counts = (joined.images | "UsersOfImage" >> beam.FlatMap(
+      lambda j: [r["user_id"] for r in j["reviews"]])
                  | "CountPerUser" >> beam.combiners.Count.PerElement()
                  | "UserCounts" >> beam.combiners.ToDict())
   reject_counts = (all_rejects | "RejectReason" >> beam.Map(
@@ -428,6 +658,8 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
                    | "CountReasons" >> beam.combiners.Count.PerElement()
                    | "ReasonCounts" >> beam.combiners.ToDict())
   image_stats = joined.image_stats | "ImageStats" >> beam.combiners.ToList()
+  eval_rows = (joined.images | "EvalRows" >> beam.FlatMap(_eval_row)
+               | "AllEvalRows" >> beam.combiners.ToList())
   counts = {
       "reviews_in": count(rev_out.reviews, "ReviewRecords"),
       "reviews_rejected_by_reader": count(rev_out.rejects, "ReviewReadRejects"),
@@ -435,7 +667,7 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
       "ava_rejected": count(ava_out.rejects, "AVARejects"),
   }
 
-  def _summary(_, stats, users, reasons, major_tags, **c):
+  def _summary(_, stats, users, reasons, major_tags, rows, train_stats, **c):
     c = dict(c)
     c["reviews_in"] += c.pop("reviews_rejected_by_reader")
     c["ava_in"] = c["ava_kept"] + c.pop("ava_rejected")
@@ -450,6 +682,10 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
     # under the placeholder name "tag_<id>"; reported so nobody mistakes it.
     summary["major_tags_without_name"] = sorted(
         t for t in major_tags if t not in tag_names)
+    summary["split"] = {"cold_image_share": cold_image_share,
+                        "warm_pair_share": warm_pair_share,
+                        **split_summary(stats)}
+    summary["floors"] = floor_summary(rows, train_stats)
     return summary
 
   summary = (p | "SummarySeed" >> beam.Create([None])
@@ -459,6 +695,8 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
                  beam.pvalue.AsSingleton(user_counts),
                  beam.pvalue.AsSingleton(reject_counts),
                  beam.pvalue.AsSingleton(major),
+                 beam.pvalue.AsSingleton(eval_rows),
+                 beam.pvalue.AsDict(user_train),
                  **{k: beam.pvalue.AsSingleton(v) for k, v in counts.items()}))
   summary | "WriteSummary" >> beam.Map(
       lambda s: _write_json_atomically(os.path.join(out_dir, SUMMARY_FILE), s))
@@ -473,11 +711,17 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
 def run(data_dir: str, out_dir: str, *,
         min_tag_images: int = F.DEFAULT_MIN_TAG_IMAGES,
         max_side: int = cfg_lib.STORED_IMAGE_MAX_SIDE,
-        beam_args: Sequence[str] = (), num_shards: int = 0) -> Dict[str, Any]:
+        beam_args: Sequence[str] = (), num_shards: int = 0,
+        cold_image_share: float = cfg_lib.EVAL_COLD_IMAGE_SHARE,
+        warm_pair_share: float = cfg_lib.EVAL_WARM_PAIR_SHARE
+        ) -> Dict[str, Any]:
   """Runs the job and returns the summary (also at ``out_dir/summary.json``).
 
-  Raises ``RuntimeError`` if the in = kept + rejected invariant fails.
+  ``cold_image_share`` / ``warm_pair_share``: the eval split (see
+  :func:`assign_splits`). Raises ``RuntimeError`` if the in = kept +
+  rejected invariant fails.
   """
+  check_shares(cold_image_share, warm_pair_share)
   for required in (F.AVA_FILE,):
     if not FileSystems.exists(os.path.join(data_dir, required)):
       raise FileNotFoundError(f"{os.path.join(data_dir, required)}: missing "
@@ -505,9 +749,9 @@ def run(data_dir: str, out_dir: str, *,
         FileSystems.delete([m.path for m in match.metadata_list])
   with beam.Pipeline(options=pipeline_options(beam_args)) as p:
     build_pipeline(p, data_dir, out_dir, min_tag_images, tag_names, max_side,
-                   num_shards)
-  with FileSystems.open(os.path.join(out_dir, SUMMARY_FILE)) as fh:
-    summary = json.loads(fh.read().decode("utf-8"))
+                   num_shards, cold_image_share=cold_image_share,
+                   warm_pair_share=warm_pair_share)
+  summary = load_summary(out_dir)
   summary["tags_file_rejects"] = len(tag_rejects)
   r = summary["reviews"]
   if not accounting_ok(summary):
@@ -574,4 +818,27 @@ def format_summary(summary: Dict[str, Any]) -> str:
   for tag, t in t1["per_tag"].items():
     lines.append(f"  {tag:<22s} {t['images']:>7,d} {t['reviews']:>8,d} "
                  f"{100 * t['positive_ratio']:>6.1f}%")
+  lines.append(format_split(summary))
   return "\n".join(lines)
+
+
+def format_split(summary: Mapping[str, Any]) -> str:
+  """Two lines: the split counts, and the floors' AUC on the eval slices."""
+  sp = summary["split"]
+  parts = [f"split: train {sp[F.TRAIN_SPLIT]['rows']:,d} rows "
+           f"({sp[F.TRAIN_SPLIT]['images']:,d} images)"]
+  for value in F.SLICE_VALUES:
+    c = sp[f"{F.EVAL_SPLIT}_{value}"]
+    parts.append(f"eval {value} {c['rows']:,d} rows ({c['images']:,d} "
+                 "images)")
+  floors = summary["floors"]
+  per_floor = []
+  for name in metrics_lib.FLOOR_NAMES:
+    aucs = "/".join(f"{floors[k]['floors'][name]['auc']:.3f}"
+                    for k in FLOOR_SLICES)
+    per_floor.append(f"{name} {aucs}")
+  best = ", ".join(f"{k} {floors[k]['best'] or 'none (AUC undefined)'}"
+                   for k in FLOOR_SLICES)
+  return (", ".join(parts) + "\n" +
+          f"floors, eval AUC {'/'.join(FLOOR_SLICES)}: "
+          + "; ".join(per_floor) + f" (best: {best})")

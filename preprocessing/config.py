@@ -172,8 +172,20 @@ DEMO_DEFAULT_USERS = 120
 DEMO_DEFAULT_IMAGES = 900
 DEMO_SCALE_REVIEWS_PER_UNIT = 1000  # --scale N means about N*1000 reviews
 DEMO_MIN_TAG_IMAGES = 40  # major-tag threshold that suits the demo sizes
-# Train/eval split of the labelled examples (paper: random 90/10).
+# Train/eval split of the labelled examples (paper: random 90/10); used by
+# ``cfan experiment``'s protocols.
 EVAL_FRACTION = 0.1
+# The pipeline's honest split (``cfan build-examples``, stable sha1 hashes of
+# the ids): this share of images is held out entirely (cold: all its reviews
+# go to eval), and of the other images' reviews this share of (user, image)
+# pairs goes to eval (warm, unless the image is left with no training review:
+# then it is cold too).
+EVAL_COLD_IMAGE_SHARE = 0.1
+EVAL_WARM_PAIR_SHARE = 0.1
+# Blessing gate: the review-free personal AUC must be above the best floor's
+# AUC (build-examples' summary) on the overall and on the cold slice by this
+# margin.
+FLOOR_AUC_MARGIN = 0.0
 # Evaluator blessing thresholds (absolute floor; the change threshold against
 # the blessed baseline is "must not be worse").
 MIN_PERSONAL_AUC = 0.5

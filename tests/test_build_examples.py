@@ -187,9 +187,11 @@ def _feature_spec():
 def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:
   """Checks every example against features.py; returns them as dicts."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  kinds = {**{k: ("bytes_list", 1) for k in F.STRING_FEATURES},
+  kinds = {**{k: ("bytes_list", 1)
+              for k in F.STRING_FEATURES + F.EVAL_STRING_FEATURES},
            **{k: ("int64_list", 1) for k in F.INT_FEATURES},
-           **{k: ("float_list", 1) for k in F.FLOAT_FEATURES},
+           **{k: ("float_list", 1)
+              for k in F.FLOAT_FEATURES + F.EVAL_FLOAT_FEATURES},
            **{k: ("int64_list", n) for k, n in F.VECTOR_INT_FEATURES.items()}}
   spec = _feature_spec()
   rows = []
@@ -213,6 +215,11 @@ def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:
     assert row[F.MEAN_SCORE_KEY] == pytest.approx(mean, rel=1e-5)
     assert row[F.AGNOSTIC_LABEL_KEY] == int(mean > F.AGNOSTIC_THRESHOLD)
     assert row[F.REVIEW_KEY].strip()
+    row[F.SLICE_KEY] = feats[F.SLICE_KEY].bytes_list.value[0].decode()
+    assert row[F.SLICE_KEY] in F.SLICE_VALUES
+    row[F.USER_TRAIN_RATE_KEY] = feats[
+        F.USER_TRAIN_RATE_KEY].float_list.value[0]
+    assert 0.0 <= row[F.USER_TRAIN_RATE_KEY] <= 1.0
     rows.append(row)
   return rows
 
@@ -467,8 +474,12 @@ def test_uir_layout(tmp_path):
   assert not os.path.exists(os.path.join(data, F.REVIEWS_FILE))
   with open(os.path.join(data, F.UIR_FILE), encoding="utf-8") as f:
     num_lines = sum(1 for line in f if line.strip())
+  # Shares of 0 (the paper's everything-trains setting): the eval split is
+  # empty, yet its file exists (ImportExampleGen needs a match per split)
+  # and no floor is defined.
   summary = build_examples.run(data, out, min_tag_images=3,
-                               beam_args=BEAM_ARGS)
+                               beam_args=BEAM_ARGS, cold_image_share=0.0,
+                               warm_pair_share=0.0)
   assert summary["reviews"]["in"] == num_lines == gen["reviews"]
   examples = _read_examples(out)
   rejects = _read_rejects(out)
@@ -476,6 +487,13 @@ def test_uir_layout(tmp_path):
   assert all(d["source"].endswith(F.UIR_FILE) for d in rejects)
   rows = _check_examples(examples)
   assert len(rows) == summary["reviews"]["kept"] > 0
+  split_rows = _split_rows(out)
+  assert split_rows[F.EVAL_SPLIT] == []
+  assert len(split_rows[F.TRAIN_SPLIT]) == len(rows)
+  assert summary["split"]["train"]["rows"] == len(rows)
+  assert build_examples.best_floors(summary) == {}
+  assert "best: overall none (AUC undefined)" in build_examples.format_split(
+      summary)
 
 
 # --------------------------------------------------------------------------
@@ -487,3 +505,237 @@ def test_run_missing_files_raise(tmp_path):
   (tmp_path / F.AVA_FILE).write_text(_ava(1, 1, GOOD_VOTES, (1, 0)) + "\n")
   with pytest.raises(FileNotFoundError, match="no reviews file"):
     build_examples.run(str(tmp_path), str(tmp_path / "out"))
+
+
+# --------------------------------------------------------------------------
+# The honest evaluation split (issue 10): rule, rates, files and floors
+# --------------------------------------------------------------------------
+def _split_of(image_id: str, users, cold=0.1, warm=0.1):
+  return build_examples.assign_splits(image_id, users, cold_image_share=cold,
+                                      warm_pair_share=warm)
+
+
+def test_split_is_deterministic_across_processes():
+  """sha1, never Python's salted hash: another interpreter (another hash
+  seed) assigns the same splits."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  images = [(str(i), [f"u{j}" for j in range(i % 7 + 1)]) for i in range(300)]
+  here = [_split_of(i, u) for i, u in images]
+  assert here == [_split_of(i, u) for i, u in images]
+  code = ("import json, sys\nfrom preprocessing import build_examples as b\n"
+          "images = json.load(sys.stdin)\n"
+          "print(json.dumps([b.assign_splits(i, u) for i, u in images]))")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = subprocess.run([sys.executable, "-c", code], input=json.dumps(images),
+                       capture_output=True, text=True, cwd=root, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": "12345"})
+  assert [[tuple(r) for r in rows] for rows in json.loads(out.stdout)] == here
+
+
+def test_split_shares_match_the_config():
+  users = [f"user{j}" for j in range(5)]
+  splits = {str(i): _split_of(str(i), users, cold=0.1, warm=0.2)
+            for i in range(20000)}
+  cold_images = [i for i, rows in splits.items()
+                 if rows[0] == (F.EVAL_SPLIT, F.SLICE_COLD)]
+  # 10 % held out by the image hash, plus the images whose five pairs all
+  # fell in eval (0.2 ** 5 of the others).
+  expected = 0.1 + 0.9 * 0.2 ** 5
+  assert abs(len(cold_images) / 20000 - expected) < 0.01
+  warm_rows = [r for rows in splits.values() if rows[0][1] == F.SLICE_WARM
+               for r in rows]
+  eval_share = sum(r[0] == F.EVAL_SPLIT for r in warm_rows) / len(warm_rows)
+  assert abs(eval_share - 0.2) < 0.01
+  # Shares of 0: everything trains, nothing is cold.
+  assert {r for i in range(500) for r in _split_of(str(i), users, 0.0, 0.0)
+          } == {(F.TRAIN_SPLIT, F.SLICE_WARM)}
+
+
+def test_cold_means_never_seen_in_training():
+  users = [f"u{j}" for j in range(3)]
+  whole = [(F.EVAL_SPLIT, F.SLICE_COLD)] * 3
+  for i in range(3000):
+    rows = _split_of(str(i), users, cold=0.1, warm=0.5)
+    trained = (F.TRAIN_SPLIT, F.SLICE_WARM) in rows
+    # An image with a training row is warm on every row; without one, every
+    # row of it is a cold eval row.
+    assert rows == whole if not trained else \
+        all(s == F.SLICE_WARM for _, s in rows)
+  # An image with one review whose pair is held out has no training row:
+  # its row is cold although the image hash did not hold it out.
+  lone = next(str(i) for i in range(10000)
+              if _split_of(str(i), ["solo"], cold=0.0, warm=0.5) ==
+              [(F.EVAL_SPLIT, F.SLICE_COLD)])
+  assert _split_of(lone, ["solo"], cold=0.0, warm=0.0) == [
+      (F.TRAIN_SPLIT, F.SLICE_WARM)]
+
+
+@pytest.mark.parametrize("cold,warm", [(-0.1, 0.1), (0.1, 1.0), (1.5, 0.0)])
+def test_bad_shares_are_refused(cold, warm, tmp_path):
+  with pytest.raises(ValueError, match="share must be in"):
+    build_examples.run(str(tmp_path), str(tmp_path / "out"),
+                       cold_image_share=cold, warm_pair_share=warm)
+
+
+def test_user_train_rate_is_leave_one_out():
+  """A training row's rate is metrics.user_rates over the *other* training
+  rows; an eval row's is over all training rows (base rate for a user with
+  none)."""
+  from evaluation import metrics  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  users = [f"u{k}" for k in rng.integers(0, 6, 60)]
+  labels = [int(v) for v in rng.integers(0, 2, 60)]
+  stats = collections.defaultdict(lambda: [0, 0])
+  for u, y in zip(users, labels):
+    stats[u][0] += y
+    stats[u][1] += 1
+  totals = (sum(labels), len(labels))
+  for i, (u, y) in enumerate(zip(users, labels)):
+    others_u = users[:i] + users[i + 1:]
+    others_y = labels[:i] + labels[i + 1:]
+    base = metrics.base_rate(sum(others_y), len(others_y))
+    expected = metrics.user_rates(others_u, others_y).get(u, base)
+    got = build_examples.user_train_rate(tuple(stats[u]), totals,
+                                         own_label=y)
+    assert got == pytest.approx(expected, abs=1e-12)
+  rates = metrics.user_rates(users, labels)
+  for u in set(users):
+    assert build_examples.user_train_rate(tuple(stats[u]), totals) == \
+        pytest.approx(rates[u], abs=1e-12)
+  assert build_examples.user_train_rate((0, 0), totals) == pytest.approx(
+      sum(labels) / len(labels))
+  # The row's own label moves its rate not at all; the user's other rows do.
+  one = build_examples.user_train_rate((1, 1), (10, 20), own_label=1)
+  zero = build_examples.user_train_rate((0, 1), (9, 20), own_label=0)
+  assert one == zero
+
+
+def _split_rows(out: str) -> Dict[str, List[Dict[str, Any]]]:
+  """The checked rows of each split's files."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rows = {}
+  for split in F.SPLITS:
+    files = sorted(glob.glob(os.path.join(
+        out, build_examples.EXAMPLES_SUBDIR,
+        build_examples.split_file_pattern(split))))
+    assert files, split
+    rows[split] = _check_examples(
+        [r.numpy() for r in tf.data.TFRecordDataset(files)])
+  return rows
+
+
+def test_demo_run_split_files_slices_and_rates(demo_run):
+  from evaluation import metrics  # pylint: disable=g-import-not-at-top
+  _, _, out, summary = demo_run
+  rows = _split_rows(out)
+  train, evals = rows[F.TRAIN_SPLIT], rows[F.EVAL_SPLIT]
+  assert len(train) + len(evals) == summary["reviews"]["kept"]
+  assert evals, "the demo run has no eval row"
+  train_images = {r[F.IMAGE_ID_KEY] for r in train}
+  assert {r[F.SLICE_KEY] for r in train} == {F.SLICE_WARM}
+  for r in evals:  # cold <=> the image has no training row
+    assert (r[F.SLICE_KEY] == F.SLICE_COLD) == (
+        r[F.IMAGE_ID_KEY] not in train_images)
+  # Each row's split is the rule's, from its ids alone.
+  by_image = collections.defaultdict(list)
+  for split, rs in rows.items():
+    for r in rs:
+      by_image[r[F.IMAGE_ID_KEY].decode()].append(
+          (r[F.USER_KEY].decode(), split, r[F.SLICE_KEY]))
+  for image_id, got in by_image.items():
+    got.sort()
+    assert [(s, v) for _, s, v in got] == _split_of(
+        image_id, [u for u, _, _ in got])
+  # The rate never sees an eval label: recomputed from training rows only.
+  t_users = [r[F.USER_KEY] for r in train]
+  t_labels = [int(r[F.LABEL_KEY]) for r in train]
+  rates = metrics.user_rates(t_users, t_labels)
+  base = metrics.base_rate(sum(t_labels), len(t_labels))
+  for r in evals:
+    assert r[F.USER_TRAIN_RATE_KEY] == pytest.approx(
+        rates.get(r[F.USER_KEY], base), rel=1e-6)
+  for i, r in enumerate(train):
+    u_i, y_i = t_users[:i] + t_users[i + 1:], t_labels[:i] + t_labels[i + 1:]
+    expected = metrics.user_rates(u_i, y_i).get(
+        r[F.USER_KEY], metrics.base_rate(sum(y_i), len(y_i)))
+    assert r[F.USER_TRAIN_RATE_KEY] == pytest.approx(expected, rel=1e-6)
+
+
+def test_demo_run_summary_split_and_floors(demo_run):
+  from evaluation import metrics  # pylint: disable=g-import-not-at-top
+  _, _, out, summary = demo_run
+  rows = _split_rows(out)
+  train, evals = rows[F.TRAIN_SPLIT], rows[F.EVAL_SPLIT]
+  sp = summary["split"]
+  assert sp["cold_image_share"] == build_examples.cfg_lib.EVAL_COLD_IMAGE_SHARE
+  assert sp[F.TRAIN_SPLIT] == {
+      "rows": len(train), "images": len({r[F.IMAGE_ID_KEY] for r in train})}
+  for value in F.SLICE_VALUES:
+    mine = [r for r in evals if r[F.SLICE_KEY] == value]
+    assert sp[f"{F.EVAL_SPLIT}_{value}"] == {
+        "rows": len(mine), "images": len({r[F.IMAGE_ID_KEY] for r in mine})}
+  # The floors: evaluation.metrics on the eval rows, training rows as prior.
+  scores = metrics.floor_scores(
+      [r[F.USER_KEY].decode() for r in train],
+      [int(r[F.LABEL_KEY]) for r in train],
+      [r[F.USER_KEY].decode() for r in evals],
+      [float(r[F.MEAN_SCORE_KEY]) for r in evals])
+  y = np.asarray([int(r[F.LABEL_KEY]) for r in evals])
+  slices = np.asarray([r[F.SLICE_KEY] for r in evals])
+  # The rows' own user_train_rate is the user_rate floor's score.
+  np.testing.assert_allclose(
+      scores["user_rate"], [r[F.USER_TRAIN_RATE_KEY] for r in evals],
+      rtol=1e-6)
+  for name in build_examples.FLOOR_SLICES:
+    mask = (np.ones(len(y), bool) if name == build_examples.OVERALL
+            else slices == name)
+    got = summary["floors"][name]
+    assert got["rows"] == int(mask.sum())
+    expected = metrics.floor_metrics(y, scores, mask)
+    for floor in metrics.FLOOR_NAMES:
+      for key, value in expected[floor].items():
+        assert got["floors"][floor][key] == pytest.approx(value, nan_ok=True)
+    if got["best"] is not None:
+      assert got["best"] == metrics.best_floor(expected)
+      assert got["best_auc"] == pytest.approx(expected[got["best"]]["auc"])
+  assert build_examples.best_floors(summary)[build_examples.OVERALL] == (
+      summary["floors"]["overall"]["best"],
+      summary["floors"]["overall"]["best_auc"])
+  text = build_examples.format_summary(summary)
+  assert f"split: train {len(train):,d} rows" in text
+  line = next(t for t in text.splitlines() if t.startswith("floors"))
+  for floor in metrics.FLOOR_NAMES:
+    assert floor in line
+
+
+def test_floor_summary_without_cold_rows():
+  """No cold row (or one class only): no best floor there, so the gate
+  cannot hold on that slice (tfx_pipeline/gate.py says so)."""
+  user_stats = {"a": (3, 4), "b": (1, 4)}
+  rows = [("a", 1, 6.0, F.SLICE_WARM), ("b", 0, 4.0, F.SLICE_WARM),
+          ("a", 0, 5.5, F.SLICE_WARM)]
+  floors = build_examples.floor_summary(rows, user_stats)
+  assert floors[F.SLICE_COLD]["rows"] == 0
+  assert floors[F.SLICE_COLD]["best"] is None
+  assert floors["overall"]["best"] is not None
+  assert F.SLICE_COLD not in build_examples.best_floors({"floors": floors})
+  one_class = build_examples.floor_summary(
+      rows + [("b", 1, 6.0, F.SLICE_COLD)], user_stats)
+  assert one_class[F.SLICE_COLD]["rows"] == 1
+  assert one_class[F.SLICE_COLD]["best"] is None
+
+
+def test_malformed_run_splits_its_three_rows(malformed_run):
+  """Both split files exist even when a split is empty (ImportExampleGen
+  needs a match for each pattern), and the counts follow the rule."""
+  _, out, summary = malformed_run
+  rows = _split_rows(out)
+  expected = collections.Counter(
+      s if s == F.TRAIN_SPLIT else f"{F.EVAL_SPLIT}_{v}"
+      for image_id, users in (("1001", ["alice"]), ("1002", ["alice", "bob"]))
+      for s, v in _split_of(image_id, users))
+  got = {k: v["rows"] for k, v in summary["split"].items()
+         if isinstance(v, dict)}
+  assert got == {k: expected.get(k, 0) for k in got}
+  assert len(rows[F.TRAIN_SPLIT]) == expected[F.TRAIN_SPLIT]
