@@ -265,8 +265,10 @@ def _image_affinity(user_aff: np.ndarray, tags: Tuple[int, ...]) -> Any:
 
 
 def _selection_logits(users: List[User], images: List[Img]) -> np.ndarray:
-  """(images, users) log-weight of each user reviewing each image: the
-  user's activity and liking of the image's tags."""
+  """(images, users) log-weight of each user reviewing each image.
+
+  The weight is the user's activity times their liking of the image's tags.
+  """
   activity = np.array([u.activity for u in users])
   aff = np.stack([u.affinity for u in users])
   return np.stack([
@@ -327,8 +329,11 @@ def plan_pairs(rng: np.random.Generator, users: List[User],
 def plan_extra_pairs(rng: np.random.Generator, users: List[User],
                      images: List[Img], pairs: Sequence[Tuple[int, int]],
                      fraction: float) -> List[Tuple[int, int]]:
-  """Further pairs drawn like ``pairs``: Binomial(reviews of v, fraction)
-  new users per image ``v``, never a pair already in ``pairs``."""
+  """Further pairs drawn like ``pairs``, none of them already in ``pairs``.
+
+  Image ``v`` gets Binomial(its pairs, ``fraction``) new users, drawn by the
+  same activity and tag-liking weights.
+  """
   taken: List[Set[int]] = [set() for _ in images]
   for u, v in pairs:
     taken[v].add(u)
@@ -348,8 +353,11 @@ def plan_extra_pairs(rng: np.random.Generator, users: List[User],
 
 def p_good(margin: np.ndarray, noise_sd: float, flip_rate: float
            ) -> np.ndarray:
-  """P(s_uv = 1) given personal - threshold: the judgement's probability,
-  mixed with its opposite by the flip rate."""
+  """P(s_uv = 1) given ``margin`` = personal - threshold.
+
+  The judgement's probability Phi(margin / noise_sd), mixed with its
+  opposite by the flip rate.
+  """
   phi = 0.5 * np.vectorize(math.erfc)(-np.asarray(margin, np.float64) /
                                       (noise_sd * math.sqrt(2.0)))
   return (1.0 - flip_rate) * phi + flip_rate * (1.0 - phi)
@@ -392,8 +400,12 @@ def personal_scores(users: List[User], images: List[Img], u_idx: np.ndarray,
 def plan_labels(rng: np.random.Generator, flip_rng: np.random.Generator,
                 users: List[User], images: List[Img],
                 pairs: Sequence[Tuple[int, int]], d: Difficulty) -> Labels:
-  """j_uv = 1 iff personal + N(0, noise) > threshold_u; s_uv flips j_uv
-  with probability ``d.flip_rate`` (``flip_rng`` is unused when 0)."""
+  """Judgements and labels of ``pairs``.
+
+  j_uv = 1 iff personal + N(0, d.personal_noise_sd) > threshold_u; s_uv is
+  j_uv flipped with probability ``d.flip_rate`` (``flip_rng`` is not drawn
+  from when it is 0).
+  """
   u_idx = np.array([p[0] for p in pairs], np.int64).reshape(-1)
   v_idx = np.array([p[1] for p in pairs], np.int64).reshape(-1)
   personal = personal_scores(users, images, u_idx, v_idx)
