@@ -3,7 +3,7 @@
 Trains the `cpu` CFAN on the output of a Transform run (``benchmarks.
 preprocess`` leaves one under ``bench_runs/throughput_*``), once fed by the
 Trainer's real input pipeline (TFRecord read, parse, JPEG decode, review /
-leave-one-out profile mixing: ``keras_model.trainer``) and once fed the same
+leave-one-out profile mixing: ``keras_model.inputs``) and once fed the same
 batches already materialised as tensors; both in one process, side by side.
 """
 from __future__ import annotations
@@ -26,26 +26,20 @@ def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
   from preprocessing import config as cfg_lib
   from preprocessing import features as F
   from keras_model import cfan
-  from keras_model import profiles as profiles_lib
-  from keras_model import trainer
+  from keras_model import inputs
+  from keras_model import training
   # pylint: enable=g-import-not-at-top
   cfg = cfg_lib.get_config("cpu", batch_size=batch_size)
   tft_output = tft.TFTransformOutput(os.path.join(transform_dir,
                                                   "transform_fn"))
-  files = [os.path.join(transform_dir, "transformed", "*")]
-  vocab = trainer.Vocab(tft_output, cfg)
-  users, images, reviews = trainer.read_profile_inputs(files, tft_output)
-  table = profiles_lib.build_profile_table(
-      users, images, reviews, num_users=vocab.num_users,
-      max_reviews=cfg.profile_max_reviews, review_len=cfg.max_review_len,
-      profile_len=cfg.profile_len)
-  lookup = {"tokens": table.tokens,
-            "loo": profiles_lib.TrainingProfiles(table, vocab.num_images,
-                                                 cfg.profile_len)}
-  file_ds = trainer.model_dataset(
-      trainer.transformed_dataset(files, tft_output, cfg.batch_size,
-                                  shuffle=True, seed=0).repeat(),
-      cfg, lookup, mode="mixed", seed=0)
+  rows = inputs.Rows.from_files(
+      [os.path.join(transform_dir, "transformed", "*")], tft_output)
+  vocab = inputs.Vocab(tft_output, cfg)
+  profile_cols = rows.collect(training.PROFILE_COLUMNS)
+  _, lookup = training.build_profiles(profile_cols, vocab, cfg)
+  file_ds = inputs.model_dataset(
+      rows.batches(cfg.batch_size, shuffle=True, seed=0).repeat(), cfg,
+      lookup, mode="mixed", seed=0)
   # The same pipeline's first batches, materialised: no I/O, no decoding.
   cached = [b for b in file_ds.take(80)
             if int(b[1][F.PERSONAL_OUTPUT].shape[0]) == batch_size][:50]
@@ -59,7 +53,7 @@ def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
                             review_vocab_size=vocab.review_vocab_size)
     return cfan.compile_cfan(model, cfg)
 
-  out: Dict[str, Any] = {"examples": int(len(users)),
+  out: Dict[str, Any] = {"examples": int(len(profile_cols[F.USER_XF])),
                          "batch_size": batch_size, "steps": steps}
   # Alternate the two feeds twice so drift in machine load hits both.
   for rnd in range(2):

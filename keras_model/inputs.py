@@ -1,0 +1,221 @@
+"""Input pipeline of the training core: transformed rows -> Keras batches.
+
+Transformed rows come from Transform's TFRecords (the TFX Trainer) or from
+numpy columns held in memory (``cfan experiment``, which re-splits them);
+``Rows`` hides which, so the training core (:mod:`keras_model.training`) has
+one code path for both. Batches are dicts of transformed features;
+``model_dataset`` turns them into (model inputs, labels) with the review
+path chosen per row (own review, serving profile, leave-one-out profile, or
+a seeded mix of own review and leave-one-out profile for training).
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from keras_model import signatures
+from keras_model import variants
+from preprocessing import features as F
+from preprocessing.config import ModelConfig
+
+# Batch size of passes that only read rows (profiles, column collection).
+READ_BATCH_SIZE = 1024
+# Review paths of ``model_dataset``.
+MODES = ("given", "free", "free_loo", "mixed")
+
+
+class Vocab:
+  """Sizes of the Transform vocabularies as the model needs them."""
+
+  def __init__(self, tft_output: tft.TFTransformOutput, cfg: ModelConfig):
+    oov = cfg.num_oov_buckets
+    self.known_users = tft_output.vocabulary_size_by_name(F.USER_VOCAB)
+    self.num_users = self.known_users + oov
+    self.num_images = tft_output.vocabulary_size_by_name(F.IMAGE_VOCAB) + oov
+    self.tag_names = [t.decode("utf-8") if isinstance(t, bytes) else t
+                      for t in tft_output.vocabulary_by_name(F.TAG_VOCAB)]
+    self.num_tags = len(self.tag_names) + 1  # + OOV bucket
+    # ids: 0 = pad, 1..V = words, V+1..V+oov = OOV buckets
+    self.review_vocab_size = (
+        tft_output.vocabulary_size_by_name(F.REVIEW_VOCAB) + oov + 1)
+
+
+def _expand(patterns: Sequence[str]) -> List[str]:
+  files: List[str] = []
+  for p in patterns:
+    files.extend(sorted(tf.io.gfile.glob(p if any(c in p for c in "*?[")
+                                         else os.path.join(p, "*"))))
+  if not files:
+    raise FileNotFoundError(f"no transformed examples match {list(patterns)}")
+  return files
+
+
+def transformed_dataset(file_patterns: Sequence[str],
+                        tft_output: tft.TFTransformOutput, batch_size: int,
+                        *, shuffle: bool, seed: int,
+                        columns: Optional[Sequence[str]] = None
+                        ) -> tf.data.Dataset:
+  """Batched dicts of transformed features read from GZIP TFRecords.
+
+  Args:
+    file_patterns: globs or directories of Transform's output files.
+    tft_output: the Transform output (its transformed feature spec).
+    batch_size: rows per batch.
+    shuffle: shuffle files and rows (training), else file order.
+    seed: shuffle seed.
+    columns: the features to parse (default: all).
+
+  Returns:
+    A dataset of {feature name: batched tensor}.
+  """
+  spec = tft_output.transformed_feature_spec()
+  if columns:
+    spec = {k: spec[k] for k in columns}
+  files = _expand(file_patterns)
+  ds = tf.data.Dataset.from_tensor_slices(files)
+  if shuffle:
+    ds = ds.shuffle(len(files), seed=seed)
+  ds = ds.interleave(
+      lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+      cycle_length=min(4, len(files)), num_parallel_calls=tf.data.AUTOTUNE,
+      deterministic=not shuffle)
+  if shuffle:
+    ds = ds.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
+  ds = ds.batch(batch_size)
+  return ds.map(lambda x: tf.io.parse_example(x, spec),
+                num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def columns_dataset(cols: Mapping[str, np.ndarray], batch_size: int, *,
+                    shuffle: bool, seed: int,
+                    columns: Optional[Sequence[str]] = None
+                    ) -> tf.data.Dataset:
+  """Batched dicts shaped like ``transformed_dataset``'s, from numpy columns.
+
+  Args:
+    cols: {transformed feature name: array with one row per example}.
+    batch_size: rows per batch.
+    shuffle: shuffle all rows (one buffer over every row), else row order.
+    seed: shuffle seed.
+    columns: the features to keep (default: all of ``cols``).
+
+  Returns:
+    A dataset of {feature name: batched tensor}.
+  """
+  names = list(columns) if columns else list(cols)
+  ds = tf.data.Dataset.from_tensor_slices({k: cols[k] for k in names})
+  if shuffle:
+    ds = ds.shuffle(len(cols[names[0]]), seed=seed,
+                    reshuffle_each_iteration=True)
+  return ds.batch(batch_size)
+
+
+class Rows:
+  """Transformed rows, from TFRecord files or from numpy columns.
+
+  Build with ``Rows.from_files`` (the Trainer: Transform's output split) or
+  ``Rows.from_columns`` (experiments: rows re-split in memory).
+  """
+
+  def __init__(self, *, files: Optional[Sequence[str]] = None,
+               tft_output: Optional[tft.TFTransformOutput] = None,
+               columns: Optional[Mapping[str, np.ndarray]] = None):
+    if (files is None) == (columns is None):
+      raise ValueError("Rows need either files (with tft_output) or columns")
+    if files is not None and tft_output is None:
+      raise ValueError("Rows from files need the Transform output")
+    self._files = list(files) if files is not None else None
+    self._tft_output = tft_output
+    self._columns = dict(columns) if columns is not None else None
+
+  @classmethod
+  def from_files(cls, file_patterns: Sequence[str],
+                 tft_output: tft.TFTransformOutput) -> "Rows":
+    return cls(files=file_patterns, tft_output=tft_output)
+
+  @classmethod
+  def from_columns(cls, cols: Mapping[str, np.ndarray]) -> "Rows":
+    return cls(columns=cols)
+
+  def batches(self, batch_size: int, *, shuffle: bool, seed: int = 0,
+              columns: Optional[Sequence[str]] = None) -> tf.data.Dataset:
+    """Batched dicts of transformed features (see ``transformed_dataset``)."""
+    if self._files is not None:
+      return transformed_dataset(self._files, self._tft_output, batch_size,
+                                 shuffle=shuffle, seed=seed, columns=columns)
+    return columns_dataset(self._columns, batch_size, shuffle=shuffle,
+                           seed=seed, columns=columns)
+
+  def collect(self, columns: Sequence[str]) -> Dict[str, np.ndarray]:
+    """The named columns of every row, in row (file) order, as numpy.
+
+    1-D features come back as [N], wider ones as [N, ...]
+    (``variants.collect_columns``).
+    """
+    if self._files is not None:
+      return variants.collect_columns(
+          self.batches(READ_BATCH_SIZE, shuffle=False, columns=columns),
+          columns)
+    return {c: np.asarray(self._columns[c]) for c in columns}
+
+
+def labels_of(batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """The three heads' labels of a batch of transformed features."""
+  return {
+      F.PERSONAL_OUTPUT: tf.cast(tf.reshape(batch[F.LABEL_KEY], [-1, 1]),
+                                 tf.float32),
+      F.AGNOSTIC_OUTPUT: tf.cast(
+          tf.reshape(batch[F.AGNOSTIC_LABEL_KEY], [-1, 1]), tf.float32),
+      F.TAG_OUTPUT: tf.reshape(batch[F.TAG_XF], [-1]),
+  }
+
+
+def model_dataset(ds: tf.data.Dataset, cfg: ModelConfig, profile_lookup, *,
+                  mode: str, seed: int = 0) -> tf.data.Dataset:
+  """(features, labels) for Keras from batches of transformed features.
+
+  Args:
+    ds: batched transformed features (``Rows.batches``).
+    cfg: the model configuration (profile length, review-free share).
+    profile_lookup: {"tokens": serving profile per user [U, P], "loo":
+      ``profiles.TrainingProfiles``} of the training rows.
+    mode: "given" (own review), "free" (profile from the serving table),
+      "free_loo" (the user's profile without this pair's review: held-out
+      training rows), "mixed" (training: own review or leave-one-out
+      profile, at random with probability ``cfg.review_free_prob``).
+    seed: seed of the "mixed" draw (with the batch index).
+
+  Returns:
+    A dataset of (model input dict, label dict).
+  """
+  if mode not in MODES:
+    raise ValueError(f"unknown review mode {mode!r}; choose from {MODES}")
+  serving_profiles = tf.constant(profile_lookup["tokens"], tf.int64)
+  loo = profile_lookup.get("loo")
+
+  def to_xy(step, batch):
+    review = signatures.pad_review(tf.cast(batch[F.REVIEW_XF], tf.int64),
+                                   cfg.profile_len)
+    user = tf.cast(tf.reshape(batch[F.USER_XF], [-1]), tf.int64)
+    image = tf.cast(tf.reshape(batch[F.IMAGE_ID_XF], [-1]), tf.int64)
+    if mode == "given":
+      tokens = review
+    elif mode == "free":
+      tokens = tf.gather(serving_profiles, user)
+    elif mode == "free_loo":
+      tokens = loo.leave_one_out(user, image)
+    else:
+      profile = loo.leave_one_out(user, image)
+      use_profile = tf.random.stateless_uniform(
+          tf.shape(user), seed=tf.stack([tf.cast(seed, tf.int64), step])
+      ) < cfg.review_free_prob
+      tokens = tf.where(use_profile[:, None], profile, review)
+    x = signatures.model_inputs_from_transformed(batch, tokens, cfg)
+    return x, labels_of(batch)
+
+  return ds.enumerate().map(to_xy, num_parallel_calls=tf.data.AUTOTUNE
+                            ).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,172 @@
+"""Fast tests of the training core (keras_model/training.py, inputs.py).
+
+In-memory rows (no Transform): the epoch arithmetic, the row roles
+(calibration hold-out, validation carve-out), one pointwise and one pairwise
+fit, determinism for a seed, early stopping on training rows, and that the
+TFRecord and in-memory paths give the same batches. The Trainer's full path
+(``run_fn`` on a Transform output) is in tests/test_experiment.py (slow).
+"""
+from __future__ import annotations
+
+import types
+
+import keras_model  # noqa: F401  (pins Keras 3 before TF is imported)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_model import calibration  # noqa: E402
+from keras_model import inputs  # noqa: E402
+from keras_model import training  # noqa: E402
+from preprocessing import config  # noqa: E402
+from preprocessing import features as F  # noqa: E402
+
+NUM_USERS, NUM_IMAGES, NUM_TAGS, VOCAB = 20, 25, 4, 30
+CPU = config.get_config("cpu", batch_size=16, train_steps=4)
+VOCAB_SIZES = types.SimpleNamespace(
+    known_users=NUM_USERS - 1, num_users=NUM_USERS, num_images=NUM_IMAGES,
+    num_tags=NUM_TAGS, review_vocab_size=VOCAB,
+    tag_names=[f"t{i}" for i in range(NUM_TAGS - 1)])
+
+
+def _columns(n: int = 240, seed: int = 0) -> dict:
+  rng = np.random.default_rng(seed)
+  s = CPU.image_size
+  jpegs = [tf.io.encode_jpeg(rng.integers(0, 255, (s, s, 3)).astype(
+      np.uint8)).numpy() for _ in range(NUM_IMAGES)]
+  # Distinct (user, image) pairs, like reviews.
+  pairs = rng.choice(NUM_USERS * (NUM_IMAGES - 1), n, replace=False)
+  users, images = pairs // (NUM_IMAGES - 1), pairs % (NUM_IMAGES - 1)
+  return {
+      F.USER_XF: users.astype(np.int64),
+      F.IMAGE_ID_XF: images.astype(np.int64),
+      F.REVIEW_XF: rng.integers(0, VOCAB, (n, CPU.max_review_len)),
+      F.IMAGE_XF: np.array([jpegs[i] for i in images], dtype=object),
+      F.TAG_XF: images % NUM_TAGS,
+      F.LABEL_KEY: rng.integers(0, 2, n),
+      F.AGNOSTIC_LABEL_KEY: (images % 2).astype(np.int64),
+  }
+
+
+def _train(variant: str, cols: dict, **options) -> training.Trained:
+  cfg = CPU.replace(variant=variant, seed=3)
+  opts = {"steps": 4, **options}
+  return training.train(inputs.Rows.from_columns(cols), VOCAB_SIZES, cfg,
+                        training.FitOptions(**opts))
+
+
+def test_epoch_plan_by_hand():
+  # 100 rows / 16 = 7 batches per epoch; 20 steps -> 3 epochs of 7.
+  assert training.epoch_plan(20, 100, 16) == (7, 3)
+  # Fewer steps than one epoch: one epoch of exactly those steps.
+  assert training.epoch_plan(4, 100, 16) == (4, 1)
+  # No rows still gives one step.
+  assert training.epoch_plan(5, 0, 16) == (1, 5)
+
+
+def test_row_roles_hold_out_calibration_and_carve_validation():
+  rng = np.random.default_rng(0)
+  u, i = rng.integers(0, 500, 4000), rng.integers(0, NUM_IMAGES, 4000)
+  none = training.row_roles(u, i, NUM_IMAGES, holdout_calibration=False,
+                            validation_fraction=0.0).numpy()
+  assert (none == training.ROLE_FIT).all()
+  cal = training.row_roles(u, i, NUM_IMAGES, holdout_calibration=True,
+                           validation_fraction=0.0).numpy()
+  np.testing.assert_array_equal(
+      cal, calibration.row_part(u, i, NUM_IMAGES).numpy())
+  both = training.row_roles(u, i, NUM_IMAGES, holdout_calibration=True,
+                            validation_fraction=0.2).numpy()
+  # Calibration rows keep their part; validation comes out of the fit rows
+  # only, at about the asked share.
+  np.testing.assert_array_equal(both[cal > 0], cal[cal > 0])
+  val = both == training.ROLE_VALIDATION
+  assert not (val & (cal > 0)).any()
+  assert 0.15 < val.sum() / (cal == 0).sum() < 0.25
+  again = training.row_roles(u, i, NUM_IMAGES, holdout_calibration=True,
+                             validation_fraction=0.2).numpy()
+  np.testing.assert_array_equal(again, both)
+
+
+def test_fit_options_reject_early_stopping_without_validation():
+  with pytest.raises(ValueError, match="validation"):
+    training.FitOptions(steps=3, patience=2)
+  with pytest.raises(ValueError, match="steps"):
+    training.FitOptions(steps=0)
+
+
+def test_files_and_columns_give_the_same_rows(tmp_path):
+  """The TFRecord path reads back what the in-memory path holds."""
+  cols = _columns(50)
+  (tmp_path / "rows").mkdir()
+  path = str(tmp_path / "rows" / "part-0.gz")
+  with tf.io.TFRecordWriter(path, options="GZIP") as w:
+    for r in range(50):
+      feats = {
+          F.USER_XF: [int(cols[F.USER_XF][r])],
+          F.IMAGE_ID_XF: [int(cols[F.IMAGE_ID_XF][r])],
+          F.REVIEW_XF: cols[F.REVIEW_XF][r].tolist(),
+          F.LABEL_KEY: [int(cols[F.LABEL_KEY][r])],
+      }
+      ex = tf.train.Example(features=tf.train.Features(feature={
+          k: tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+          for k, v in feats.items()}))
+      w.write(ex.SerializeToString())
+  spec = {F.USER_XF: tf.io.FixedLenFeature([], tf.int64),
+          F.IMAGE_ID_XF: tf.io.FixedLenFeature([], tf.int64),
+          F.REVIEW_XF: tf.io.FixedLenFeature([CPU.max_review_len], tf.int64),
+          F.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+  tft_output = types.SimpleNamespace(transformed_feature_spec=lambda: spec)
+  names = list(spec)
+  from_files = inputs.Rows.from_files([str(tmp_path / "rows")],
+                                      tft_output).collect(names)
+  from_memory = inputs.Rows.from_columns(cols).collect(names)
+  for k in names:
+    np.testing.assert_array_equal(from_files[k], from_memory[k])
+
+
+def test_pointwise_fit_is_deterministic_and_scores_every_row():
+  cols = _columns()
+  a = _train("cfn-1task", cols)
+  # 240 rows / 16 = 15 batches per epoch > 4 steps: one epoch of 4.
+  assert a.steps == 4 and a.threshold is None
+  assert a.rows == {"fit": 240, "calibration": 0, "validation": 0}
+  test = inputs.Rows.from_columns(_columns(40, seed=1))
+  p = training.predict(a, test, "free", NUM_TAGS)
+  assert p[F.PERSONAL_OUTPUT].shape == (40,)
+  assert ((p[F.PERSONAL_OUTPUT] > 0) & (p[F.PERSONAL_OUTPUT] < 1)).all()
+  # No agnostic head: completed with 0.5 like the export.
+  np.testing.assert_array_equal(p[F.AGNOSTIC_OUTPUT], 0.5)
+  b = _train("cfn-1task", cols)
+  np.testing.assert_array_equal(
+      training.predict(b, test, "free", NUM_TAGS)[F.PERSONAL_OUTPUT],
+      p[F.PERSONAL_OUTPUT])
+  with pytest.raises(ValueError, match="calibration"):
+    training.fit_calibration(a, VOCAB_SIZES)
+
+
+def test_pairwise_fit_chooses_a_threshold_on_the_fit_rows():
+  trained = _train("bpr", _columns(), holdout_calibration=True)
+  assert trained.threshold is not None
+  assert trained.rows["calibration"] > 0
+  assert trained.rows["fit"] + trained.rows["calibration"] == 240
+  calib = training.fit_calibration(trained, VOCAB_SIZES)
+  assert set(calib) == {"review_given", "review_free"}
+  assert (calib["review_given"]["fit_rows"] +
+          calib["review_given"]["check_rows"]) == trained.rows["calibration"]
+
+
+def test_early_stopping_on_training_rows():
+  """Random labels: the id embeddings overfit, validation loss rises and
+  the fit stops before its planned epochs."""
+  cols = _columns(400)
+  cfg_steps = 600  # 25 batches of 16 per epoch -> 24 epochs planned
+  trained = _train("cfn-pure-2task", cols, steps=cfg_steps,
+                   validation_fraction=0.25, patience=1)
+  rows = trained.rows
+  assert rows["validation"] > 50 and rows["calibration"] == 0
+  assert rows["fit"] + rows["validation"] == 400
+  assert "val_loss" in trained.history
+  spe, epochs = training.epoch_plan(cfg_steps, rows["fit"], CPU.batch_size)
+  assert len(trained.history["loss"]) < epochs
+  assert trained.steps == spe * len(trained.history["loss"])
