@@ -1,4 +1,4 @@
-"""Tests of ``cfan experiment`` (tfx_pipeline/experiment.py).
+"""Tests of ``cfan experiment`` (the ``experiments`` package).
 
 Fast: the protocol splits (cold images, reviews per image) and the floors on
 hand-made columns. Slow: one tiny ``cfan experiment`` run (the
@@ -15,8 +15,11 @@ import os
 import numpy as np
 import pytest
 
+import experiments
+from evaluation import metrics
+from experiments import data
+from experiments import results
 from preprocessing import features as F
-from tfx_pipeline import experiment
 
 from tests.conftest import TINY_EXPERIMENT_FIG9
 from tests.conftest import TINY_EXPERIMENT_VARIANTS
@@ -45,8 +48,8 @@ def _columns(n: int = 400, seed: int = 0) -> dict:
 
 def test_cold_image_split_has_disjoint_images_scored_as_oov():
   cols = _columns()
-  train, test = experiment.cold_image_split(cols, NUM_IMAGES, fraction=0.25)
-  assert experiment.num_rows(train) + experiment.num_rows(test) == 400
+  train, test = data.cold_image_split(cols, NUM_IMAGES, fraction=0.25)
+  assert data.num_rows(train) + data.num_rows(test) == 400
   train_imgs = set(train[F.IMAGE_XF].tolist())
   test_imgs = set(test[F.IMAGE_XF].tolist())
   assert train_imgs and test_imgs and not train_imgs & test_imgs
@@ -56,55 +59,77 @@ def test_cold_image_split_has_disjoint_images_scored_as_oov():
   assert NUM_IMAGES - 1 not in set(train[F.IMAGE_ID_XF].tolist())
   # The split is a stable function of the image index.
   for img in {int(x[len(b"jpeg-"):]) for x in test_imgs} - {NUM_IMAGES - 1}:
-    assert experiment.image_bucket(img) < 250
-  again, _ = experiment.cold_image_split(cols, NUM_IMAGES, fraction=0.25)
+    assert data.image_bucket(img) < 250
+  again, _ = data.cold_image_split(cols, NUM_IMAGES, fraction=0.25)
   np.testing.assert_array_equal(again[F.USER_XF], train[F.USER_XF])
 
 
 def test_subsample_per_image_keeps_at_most_k_rows_per_image():
   cols = _columns()
   for k in (1, 2, 4):
-    sub = experiment.subsample_per_image(cols, k, seed=1)
+    sub = data.subsample_per_image(cols, k, seed=1)
     _, counts = np.unique(sub[F.IMAGE_ID_XF], return_counts=True)
     assert counts.max() <= k
     # Images with at least k rows keep exactly k.
     full = dict(zip(*np.unique(cols[F.IMAGE_ID_XF], return_counts=True)))
     kept = dict(zip(*np.unique(sub[F.IMAGE_ID_XF], return_counts=True)))
     assert all(kept[i] == min(k, n) for i, n in full.items())
-    assert experiment.mean_reviews_per_image(sub) <= k
-  a = experiment.subsample_per_image(cols, 2, seed=1)
-  b = experiment.subsample_per_image(cols, 2, seed=1)
+    assert data.mean_reviews_per_image(sub) <= k
+  a = data.subsample_per_image(cols, 2, seed=1)
+  b = data.subsample_per_image(cols, 2, seed=1)
   np.testing.assert_array_equal(a[F.USER_XF], b[F.USER_XF])
 
 
 def test_floors_by_hand():
-  def cols(users, labels, b):
+  """evaluation.metrics' floors, from the *training* rows, grouped by tag."""
+  def cols(users, labels, b, votes):
     n = len(users)
     return {F.USER_XF: np.array(users), F.LABEL_KEY: np.array(labels),
             F.AGNOSTIC_LABEL_KEY: np.array(b),
+            F.MEAN_SCORE_KEY: np.array(votes, np.float64),
             F.IMAGE_XF: np.array([b"%d" % i for i in range(n)], dtype=object)}
-  train = cols([0, 0, 1], [1, 0, 1], [1, 1, 1])
-  test = cols([0, 1, 2], [0, 1, 1], [0, 0, 1])  # user 2 is unseen
+  train = cols([0, 0, 1], [1, 0, 1], [1, 1, 1], [6.0, 4.0, 7.0])
+  # Mostly negative test rows: a majority taken from them would be "bad";
+  # the training majority is "good". User 2 is unseen.
+  test = cols([0, 1, 2], [0, 0, 1], [0, 0, 1], [4.0, 4.5, 6.0])
   tags = np.array(["a", "a", "b"], dtype=object)
-  f = experiment.floors(train, test, tags)
-  # user_mean scores: 0.5 (u0), 1.0 (u1), 2/3 (global rate, unseen u2).
-  assert f["user_mean"]["overall"]["accuracy"] == pytest.approx(2 / 3)
-  assert f["user_mean"]["overall"]["auc"] == 1.0
+  f = results.floors(train, test, tags)
+  assert set(f) == set(metrics.FLOOR_NAMES)
   # majority: the training rate 2/3 -> always "good".
-  assert f["majority"]["overall"]["accuracy"] == pytest.approx(2 / 3)
+  assert f["majority"]["overall"]["accuracy"] == pytest.approx(1 / 3)
   assert f["majority"]["overall"]["auc"] == 0.5
-  # ava_label: b_v as the score; one tie with the negative.
-  assert f["ava_label"]["overall"]["accuracy"] == pytest.approx(2 / 3)
-  assert f["ava_label"]["overall"]["auc"] == 0.75
-  # Tag "a": rows 0-1; tag-mean averages the tags.
-  assert f["majority"]["per_tag"]["a"]["accuracy"] == 0.5
-  assert f["majority"]["tag_mean"]["accuracy"] == pytest.approx(0.75)
+  # Tag "a": rows 0-1 (both bad); tag-mean averages the tags.
+  assert f["majority"]["per_tag"]["a"]["accuracy"] == 0.0
+  assert f["majority"]["tag_mean"]["accuracy"] == pytest.approx(0.5)
+  # user_rate, prior 5 x base rate 2/3: u0 13/21, u1 13/18, unseen u2 2/3:
+  # the positive (u2) ranks between the negatives.
+  assert f["user_rate"]["overall"]["auc"] == 0.5
+  assert f["user_rate"]["overall"]["accuracy"] == pytest.approx(1 / 3)
+  # mean_vote: good iff the vote > 5; it orders these rows perfectly.
+  assert f["mean_vote"]["overall"]["accuracy"] == 1.0
+  assert f["mean_vote"]["overall"]["auc"] == 1.0
+  assert "ece" not in f["mean_vote"]["overall"]  # a vote, not a probability
+  assert f["vote_plus_user"]["overall"]["auc"] == 1.0
+  assert f["vote_plus_user"]["per_tag"]["b"]["count"] == 1
+
+
+def test_agnostic_floor_is_the_training_images_majority():
+  def cols(images, b):
+    return {F.IMAGE_XF: np.array(images, dtype=object),
+            F.AGNOSTIC_LABEL_KEY: np.array(b)}
+  # Training images: 2 of 3 bad (image y appears twice, counted once).
+  train = cols([b"x", b"y", b"y", b"z"], [1, 0, 0, 0])
+  test = cols([b"u", b"u", b"v"], [1, 1, 0])
+  f = results.agnostic_floor(train, test, np.array(["t", "t", "s"]))
+  # Per test image: u (b_v 1) and v (b_v 0), both scored "bad".
+  assert f["overall"]["count"] == 2
+  assert f["overall"]["accuracy"] == 0.5
 
 
 def test_per_image_averages_scores_per_image():
   test = {F.IMAGE_XF: np.array([b"x", b"y", b"x"], dtype=object),
           F.AGNOSTIC_LABEL_KEY: np.array([1, 0, 1])}
-  b, p, tags = experiment.per_image(test, np.array(["t", "u", "t"]),
+  b, p, tags = results.per_image(test, np.array(["t", "u", "t"]),
                                     np.array([0.2, 0.9, 0.6]))
   np.testing.assert_array_equal(b, [1, 0])
   np.testing.assert_allclose(p, [0.4, 0.9])
@@ -139,12 +164,12 @@ def test_cli_experiment_help_and_bad_names(capsys, tmp_path):
 def test_experiment_writes_results_tables_and_figures(tiny_experiment_run):
   _, out, rc = tiny_experiment_run
   assert rc == 0
-  with open(os.path.join(out, experiment.RESULTS_JSON)) as fh:
+  with open(os.path.join(out, experiments.RESULTS_JSON)) as fh:
     res = json.load(fh)
   assert set(res["protocols"]) == {"paper", "review-free", "cold-image"}
   for proto, block in res["protocols"].items():
     assert set(block["variants"]) == set(TINY_EXPERIMENT_VARIANTS), proto
-    assert set(block["floors"]) == {"majority", "user_mean", "ava_label"}
+    assert set(block["floors"]) == set(metrics.FLOOR_NAMES)
     for v in block["variants"].values():
       assert 0.0 <= v["overall"]["accuracy"] <= 1.0
       assert v["per_tag"], "no per-tag metrics"
@@ -166,14 +191,14 @@ def test_experiment_writes_results_tables_and_figures(tiny_experiment_run):
   assert (rpi["points"][0]["train_rows"] < rpi["points"][-1]["train_rows"])
   assert res["timing"]["wall_seconds"] > 0
   assert res["timing"]["cpu_user_seconds"] > 0
-  for fname in (experiment.FIG7_FILE, experiment.FIG8_FILE,
-                experiment.FIG9_FILE):
+  for fname in (experiments.FIG7_FILE, experiments.FIG8_FILE,
+                experiments.FIG9_FILE):
     assert os.path.getsize(os.path.join(out, fname)) > 5000, fname
-  with open(os.path.join(out, experiment.RESULTS_MD)) as fh:
+  with open(os.path.join(out, experiments.RESULTS_MD)) as fh:
     md = fh.read()
   for heading in ("Protocol `paper`", "Protocol `review-free`",
                   "Protocol `cold-image`", "Reviews per image (Fig. 9)",
-                  "floor: user_mean", "floor: majority"):
+                  f"floor: {experiments.FIGURE_FLOOR}", "floor: majority"):
     assert heading in md, heading
 
 
@@ -181,22 +206,25 @@ def test_experiment_writes_results_tables_and_figures(tiny_experiment_run):
 def test_experiment_ran_transform_once(tiny_experiment_run):
   _, out, _ = tiny_experiment_run
   from ml_metadata import metadata_store  # pylint: disable=g-import-not-at-top
-  from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import metadata  # pylint: disable=g-import-not-at-top
   store = metadata_store.MetadataStore(
-      local_runner.metadata_config(os.path.join(out, "work")))
+      metadata.connection_config(os.path.join(out, "work")))
   types = {t.id: t.name for t in store.get_execution_types()}
   names = [types[e.type_id] for e in store.get_executions()]
   assert sum(n.endswith("Transform") for n in names) == 1, names
   assert not any(n.endswith("Trainer") for n in names), names
-  uris = experiment.transform_outputs(os.path.join(out, "work"))
+  uris = metadata.transform_outputs(os.path.join(out, "work"))
   assert os.path.isdir(os.path.join(uris["transformed_examples"],
                                     "Split-train"))
 
 
-def _fn_args(uris, tmp, cfg, steps):
+def _fn_args(uris, tmp, cfg, steps, early_stopping=None):
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
   from keras_model import trainer  # pylint: disable=g-import-not-at-top
   ex = uris["transformed_examples"]
+  custom = {trainer.MODEL_CONFIG_KEY: cfg.to_dict()}
+  if early_stopping:
+    custom[trainer.EARLY_STOPPING_KEY] = early_stopping
   return tfx.components.FnArgs(
       working_dir=str(tmp), train_files=[os.path.join(ex, "Split-train", "*")],
       eval_files=[os.path.join(ex, "Split-eval", "*")], train_steps=steps,
@@ -204,7 +232,7 @@ def _fn_args(uris, tmp, cfg, steps):
       transform_graph_path=uris["transform_graph"],
       serving_model_dir=str(tmp / "serving"),
       model_run_dir=str(tmp / "model_run"),
-      custom_config={trainer.MODEL_CONFIG_KEY: cfg.to_dict()})
+      custom_config=custom)
 
 
 @pytest.mark.slow
@@ -215,19 +243,23 @@ def test_run_fn_trains_and_exports_every_variant(tiny_experiment_run, variant,
   """The pipeline's Trainer path for each variant (cfan-3task: e2e tests).
 
   cfan-2task differs from cfan-3task/cfan-1task only in its heads and is
-  covered by the fast round trip.
+  covered by the fast round trip. CFN-1task also early-stops on a validation
+  share of the training rows; no variant validates on the eval split.
   """
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   from keras_model import signatures
   from keras_model import trainer
   from preprocessing import config as cfg_lib
-  from tfx_pipeline import report
+  from tfx_pipeline import metadata
+  from tfx_pipeline import prepare
   # pylint: enable=g-import-not-at-top
   _, out, _ = tiny_experiment_run
-  uris = experiment.transform_outputs(os.path.join(out, "work"))
+  uris = metadata.transform_outputs(os.path.join(out, "work"))
   cfg = cfg_lib.get_config("cpu", variant=variant, batch_size=16)
-  trainer.run_fn(_fn_args(uris, tmp_path, cfg, steps=4))
+  early = ({"validation_fraction": 0.2, "patience": 1}
+           if variant == "cfn-1task" else None)
+  trainer.run_fn(_fn_args(uris, tmp_path, cfg, steps=4, early_stopping=early))
 
   with open(tmp_path / "model_run" / trainer.TRAIN_METRICS_FILE) as fh:
     metrics = json.load(fh)
@@ -235,10 +267,15 @@ def test_run_fn_trains_and_exports_every_variant(tiny_experiment_run, variant,
   pairwise = variant in ("bpr", "vbpr")
   assert (metrics["bpr_threshold"] is not None) == pairwise
   assert metrics["eval"]["review_free"]
+  assert (metrics["validation_examples"] > 0) == bool(early)
+  assert ("val_loss" in metrics["history"]) == bool(early)
+  assert (metrics["train_examples"] + metrics["calibration_examples"] +
+          metrics["validation_examples"]) == len(prepare.read_tfrecords(
+              os.path.join(uris["transformed_examples"], "Split-train", "*")))
   model = signatures.load_serving_model(str(tmp_path / "serving"))
   heads = {h.decode() for h in model.heads.numpy()}
   assert (F.PERSONAL_OUTPUT in heads) == (variant != "mtrl-cnn")
-  raw = report.read_tfrecords(os.path.join(
+  raw = prepare.read_tfrecords(os.path.join(
       out, "work", "examples", "examples", "*"))[:6]
   for sig in (signatures.SERVING_DEFAULT, signatures.SERVING_REVIEW_FREE):
     res = model.signatures[sig](examples=tf.constant(raw))

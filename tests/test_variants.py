@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from evaluation import metrics  # noqa: E402
 from keras_model import signatures  # noqa: E402
 from keras_model import variants  # noqa: E402
 from preprocessing import config  # noqa: E402
@@ -30,7 +31,6 @@ from preprocessing.features import PERSONAL_OUTPUT  # noqa: E402
 from preprocessing.features import REVIEW_XF  # noqa: E402
 from preprocessing.features import TAG_OUTPUT  # noqa: E402
 from preprocessing.features import USER_XF  # noqa: E402
-from tfx_pipeline import report  # noqa: E402
 
 NUM_USERS = 5
 NUM_IMAGES = 7
@@ -282,18 +282,18 @@ def test_bpr_scores_and_threshold_by_hand():
   variants.set_threshold(model, 0.8)
   p = _numpy(model(x, training=False))[PERSONAL_OUTPUT][:, 0]
   np.testing.assert_allclose(p, 1 / (1 + np.exp(-(x_ui - 0.8))), atol=1e-6)
-  assert report.accuracy(labels, p) == 1.0
-  assert report.auc(labels, p) == 1.0
+  assert metrics.accuracy(labels, p) == 1.0
+  assert metrics.auc(labels, p) == 1.0
   # All-positive labels: the threshold goes below every score.
   assert variants.best_threshold([1, 1], [0.2, 0.3]) < 0.2
 
 
 def test_auc_hand_examples():
   # pos {0.9, 0.4} vs neg {0.8, 0.1}: 3 of 4 pairs ordered.
-  assert report.auc([1, 0, 1, 0], [0.9, 0.8, 0.4, 0.1]) == 0.75
+  assert metrics.auc([1, 0, 1, 0], [0.9, 0.8, 0.4, 0.1]) == 0.75
   # A tie counts 1/2: pos {0.5, 0.7} vs neg {0.5} -> (0.5 + 1) / 2.
-  assert report.auc([1, 0, 1], [0.5, 0.5, 0.7]) == 0.75
-  assert math.isnan(report.auc([1, 1], [0.2, 0.3]))
+  assert metrics.auc([1, 0, 1], [0.5, 0.5, 0.7]) == 0.75
+  assert math.isnan(metrics.auc([1, 1], [0.2, 0.3]))
 
 
 def test_sample_bpr_triples_definition_of_pairs():

@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
 
   def cmd_experiment(args: argparse.Namespace, beam_args: List[str]) -> int:
     """Paper comparison: one Transform, every variant x protocol."""
-    from tfx_pipeline import experiment  # pylint: disable=g-import-not-at-top
+    from experiments import run as experiment  # pylint: disable=g-import-not-at-top
     res = experiment.run_experiment(
         args.data, args.out, variants=args.variants,
         protocols=args.protocols, train_steps=args.train_steps,

@@ -1,0 +1,236 @@
+"""The experiments' data: one Transform, read back through ML Metadata.
+
+``prepare`` runs ``cfan build-examples`` (if the data changed) and the
+pipeline's own ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator
+-> Transform **once** (a partial run of ``tfx_pipeline.pipeline``, ML Metadata
+in ``WORKDIR/metadata.sqlite``; a rerun on the same data is served from the
+cache). The transform graph, the transformed examples and ExampleGen's raw
+examples are found through ML Metadata (``tfx_pipeline.metadata``).
+
+``load_splits`` holds every transformed row in memory as numpy columns (a
+compact JPEG, the review tokens and the indices per row) plus the image's
+AVA mean vote (``F.MEAN_SCORE_KEY``), which Transform does not pass on: it
+is looked up by the image's transformed JPEG in ExampleGen's raw examples,
+so the floors (``evaluation.metrics.floor_scores``) can score every row,
+including rows of images Transform's vocabulary has never seen.
+
+The in-memory re-splits of the protocols (``cold_image_split``,
+``subsample_per_image``) work on these columns.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, Dict, Sequence, Tuple
+
+import numpy as np
+
+from preprocessing import keras_env as _keras_env  # noqa: F401
+from preprocessing import config as cfg_lib
+from preprocessing import features as F
+
+PIPELINE_NAME = "cfan-experiment"
+COLD_BUCKETS = 1000
+# Transformed columns the experiments keep per row.
+COLUMNS = (F.USER_XF, F.IMAGE_ID_XF, F.REVIEW_XF, F.IMAGE_XF, F.TAG_XF,
+           F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY)
+Columns = Dict[str, np.ndarray]
+
+
+# ----------------------------------------------------------------------------
+# One Transform, through the pipeline
+# ----------------------------------------------------------------------------
+def _pipeline_outputs(workdir: str) -> Dict[str, str]:
+  """URIs of Transform's outputs and ExampleGen's examples (ML Metadata)."""
+  from tfx_pipeline import metadata  # pylint: disable=g-import-not-at-top
+  uris = metadata.transform_outputs(workdir)
+  uris.update(metadata.latest_outputs(workdir, "ExampleGen", ("examples",)))
+  return uris
+
+
+def prepare(data_dir: str, workdir: str, cfg, *, min_tag_images: int,
+            beam_args: Sequence[str] = (), log=print) -> Dict[str, Any]:
+  """build-examples (if needed) + the pipeline up to Transform, once.
+
+  Args:
+    data_dir: the AVA-review directory.
+    workdir: where examples, the partial pipeline run and its ML Metadata
+      go (reused by a rerun).
+    cfg: the ModelConfig Transform runs with.
+    min_tag_images: the major-tag threshold of build-examples.
+    beam_args: Beam flags (default: DirectRunner settings by data size).
+    log: where progress lines go.
+
+  Returns:
+    {"transform_graph", "transformed_examples", "examples": URIs,
+    "examples_summary": build-examples' summary}.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tfx import v1 as tfx
+  from tfx.orchestration import pipeline as tfx_pipeline_lib
+  from preprocessing import build_examples
+  from tfx_pipeline import metadata
+  from tfx_pipeline import pipeline as pipeline_lib
+  from tfx_pipeline import prepare as prepare_lib
+  # pylint: enable=g-import-not-at-top
+  os.makedirs(workdir, exist_ok=True)
+  examples_root = os.path.join(workdir, "examples")
+  summary = prepare_lib.ensure_examples(
+      data_dir, examples_root, min_tag_images=min_tag_images,
+      beam_args=beam_args, log=log)
+  beam = list(beam_args) or pipeline_lib.default_beam_args(
+      summary["reviews"]["kept"], os.cpu_count() or 1)
+  pipe = pipeline_lib.create_pipeline(
+      pipeline_name=PIPELINE_NAME, pipeline_root=os.path.join(workdir, "tfx"),
+      examples_dir=os.path.join(examples_root, build_examples.EXAMPLES_SUBDIR),
+      serving_model_dir=os.path.join(workdir, "serving"), model_config=cfg,
+      beam_pipeline_args=beam,
+      metadata_connection_config=metadata.connection_config(workdir))
+  log("[exp] TFX pipeline up to Transform (ExampleGen -> StatisticsGen -> "
+      "SchemaGen -> Transform)")
+  tfx.orchestration.LocalDagRunner().run(
+      pipe, run_options=tfx_pipeline_lib.RunOptions(to_nodes=["Transform"]))
+  uris: Dict[str, Any] = _pipeline_outputs(workdir)
+  uris["examples_summary"] = summary
+  return uris
+
+
+# ----------------------------------------------------------------------------
+# Rows in memory
+# ----------------------------------------------------------------------------
+def _mean_votes_by_image(examples_uri: str, cfg) -> Dict[bytes, float]:
+  """{transformed JPEG bytes: AVA mean vote} of every image in the examples.
+
+  The transformed JPEG is recomputed from the raw example's image with
+  Transform's own resize and encode functions (deterministic), once per
+  image id.
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from preprocessing import transform as transform_lib
+  # pylint: enable=g-import-not-at-top
+  keys = (F.IMAGE_ID_KEY, F.IMAGE_KEY, F.MEAN_SCORE_KEY)
+  spec = {k: transform_lib.raw_feature_spec()[k] for k in keys}
+  files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, "Split-*", "*")))
+  if not files:
+    raise FileNotFoundError(f"no examples under {examples_uri}/Split-*")
+  ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256).map(
+      lambda x: tf.io.parse_example(x, spec))
+  seen = set()
+  table: Dict[bytes, float] = {}
+  for batch in ds:
+    ids = batch[F.IMAGE_ID_KEY].numpy()
+    _, first = np.unique(ids, return_index=True)
+    first = np.array([i for i in first if ids[i] not in seen], np.int64)
+    if not len(first):
+      continue
+    seen.update(ids[first].tolist())
+    encoded = transform_lib.encode_images(transform_lib.decode_and_resize(
+        tf.gather(batch[F.IMAGE_KEY], first), cfg.image_size),
+                                          cfg.jpeg_quality).numpy()
+    votes = batch[F.MEAN_SCORE_KEY].numpy()[first]
+    table.update(zip(encoded.tolist(), votes.astype(np.float64).tolist()))
+  return table
+
+
+def load_splits(uris: Dict[str, str], tft_output, cfg
+                ) -> Tuple[Columns, Columns]:
+  """(train, eval) rows of the pipeline's split as numpy columns.
+
+  Args:
+    uris: ``prepare``'s URIs.
+    tft_output: the Transform output.
+    cfg: the ModelConfig Transform ran with (image size, JPEG quality).
+
+  Returns:
+    Two dicts of COLUMNS + MEAN_SCORE_KEY, one row per example (file order).
+
+  Raises:
+    ValueError: a row's image is not among ExampleGen's examples (the
+      Transform output and the examples disagree).
+  """
+  from keras_model import inputs  # pylint: disable=g-import-not-at-top
+  votes = _mean_votes_by_image(uris["examples"], cfg)
+  out = []
+  for split in ("train", "eval"):
+    path = os.path.join(uris["transformed_examples"], f"Split-{split}")
+    cols = inputs.Rows.from_files([os.path.join(path, "*")],
+                                  tft_output).collect(COLUMNS)
+    found = np.array([votes.get(x, np.nan) for x in cols[F.IMAGE_XF].tolist()],
+                     np.float64)
+    missing = int(np.isnan(found).sum())
+    if missing:
+      raise ValueError(f"{path}: {missing} of {len(found)} rows have an image "
+                       f"that is not in the examples of {uris['examples']}")
+    cols[F.MEAN_SCORE_KEY] = found
+    out.append(cols)
+  return out[0], out[1]
+
+
+def take(cols: Columns, mask_or_index: np.ndarray) -> Columns:
+  """The rows of ``cols`` selected by a boolean mask or an index array."""
+  return {k: v[mask_or_index] for k, v in cols.items()}
+
+
+def concat(a: Columns, b: Columns) -> Columns:
+  """The rows of ``a`` followed by those of ``b``."""
+  return {k: np.concatenate([a[k], b[k]]) for k in a}
+
+
+def num_rows(cols: Columns) -> int:
+  return int(len(next(iter(cols.values())))) if cols else 0
+
+
+def num_images(cols: Columns) -> int:
+  """Distinct images (by transformed JPEG: cold rows share the OOV index)."""
+  return int(len(np.unique(cols[F.IMAGE_XF])))
+
+
+# ----------------------------------------------------------------------------
+# Protocol splits
+# ----------------------------------------------------------------------------
+def image_bucket(image_index: int) -> int:
+  """Stable bucket in [0, COLD_BUCKETS) of an image index (md5)."""
+  digest = hashlib.md5(str(int(image_index)).encode()).hexdigest()
+  return int(digest, 16) % COLD_BUCKETS
+
+
+def cold_image_split(cols: Columns, num_image_ids: int,
+                     fraction: float = cfg_lib.EVAL_FRACTION
+                     ) -> Tuple[Columns, Columns]:
+  """(train, test) with disjoint images; test images get the OOV index.
+
+  An image is a test image iff image_bucket(index) < fraction * COLD_BUCKETS;
+  rows already at the OOV index (num_image_ids - 1) are test rows.
+  """
+  images = cols[F.IMAGE_ID_XF].astype(np.int64)
+  oov = num_image_ids - 1
+  cut = int(round(fraction * COLD_BUCKETS))
+  uniq = np.unique(images)
+  test_images = {int(i) for i in uniq if i == oov or image_bucket(i) < cut}
+  is_test = np.isin(images, np.array(sorted(test_images), np.int64))
+  train, test = take(cols, ~is_test), take(cols, is_test)
+  test[F.IMAGE_ID_XF] = np.full_like(test[F.IMAGE_ID_XF], oov)
+  return train, test
+
+
+def subsample_per_image(cols: Columns, max_reviews: int, seed: int
+                        ) -> Columns:
+  """At most ``max_reviews`` rows per image (seeded random choice)."""
+  rng = np.random.default_rng(seed)
+  order = rng.permutation(num_rows(cols))
+  images = cols[F.IMAGE_ID_XF][order]
+  keep_sorted = np.zeros(len(order), bool)
+  seen: Dict[int, int] = {}
+  for pos, img in enumerate(images.tolist()):
+    n = seen.get(img, 0)
+    if n < max_reviews:
+      keep_sorted[pos] = True
+      seen[img] = n + 1
+  return take(cols, np.sort(order[keep_sorted]))
+
+
+def mean_reviews_per_image(cols: Columns) -> float:
+  n_img = len(np.unique(cols[F.IMAGE_ID_XF]))
+  return float(num_rows(cols) / n_img) if n_img else 0.0
+
