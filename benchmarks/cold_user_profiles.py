@@ -55,9 +55,9 @@ RESULT_FILE = "cold_user_profiles.json"
 def read_labelled(examples_dir: str) -> List[Dict[str, Any]]:
   """Kept reviews of a build-examples run: user, image, review, label, bytes."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfx_pipeline import report  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import prepare  # pylint: disable=g-import-not-at-top
   rows = []
-  for s in report.read_tfrecords(os.path.join(examples_dir, "*")):
+  for s in prepare.read_tfrecords(os.path.join(examples_dir, "*")):
     f = tf.train.Example.FromString(s).features.feature
     rows.append({
         "user": f[F.USER_KEY].bytes_list.value[0].decode(),
@@ -117,7 +117,7 @@ def filtered_copy(src: str, dst: str, drop) -> int:
 
 def bootstrap_diff(y, a, b, reps: int = 1000, seed: int = 0):
   """95 % interval of AUC(a) - AUC(b) over paired resamples of the rows."""
-  from tfx_pipeline import report  # pylint: disable=g-import-not-at-top
+  from evaluation import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
   y, a, b = np.asarray(y), np.asarray(a), np.asarray(b)
   diffs = []
@@ -125,7 +125,8 @@ def bootstrap_diff(y, a, b, reps: int = 1000, seed: int = 0):
     idx = rng.integers(0, len(y), len(y))
     if y[idx].min() == y[idx].max():
       continue
-    diffs.append(report.auc(y[idx], a[idx]) - report.auc(y[idx], b[idx]))
+    diffs.append(metrics_lib.auc(y[idx], a[idx]) -
+                 metrics_lib.auc(y[idx], b[idx]))
   return [float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))]
 
 
@@ -163,13 +164,14 @@ def score(model_dir: str, rows: Sequence[Dict[str, Any]],
 def metrics(y, p, users) -> Dict[str, float]:
   """Pooled AUC/accuracy/ECE and the mean of per-user AUCs (ranking a
   user's own photos, what score-folder does)."""
-  from tfx_pipeline import report  # pylint: disable=g-import-not-at-top
+  from evaluation import metrics as metrics_lib  # pylint: disable=g-import-not-at-top
   y, p, users = np.asarray(y), np.asarray(p), np.asarray(users)
-  per_user = [report.auc(y[users == u], p[users == u])
+  per_user = [metrics_lib.auc(y[users == u], p[users == u])
               for u in sorted(set(users.tolist()))]
   per_user = [a for a in per_user if not np.isnan(a)]
-  return {"auc": report.auc(y, p), "accuracy": report.accuracy(y, p),
-          "ece": report.expected_calibration_error(y, p),
+  return {"auc": metrics_lib.auc(y, p),
+          "accuracy": metrics_lib.accuracy(y, p),
+          "ece": metrics_lib.expected_calibration_error(y, p),
           "per_user_auc": float(np.mean(per_user)),
           "per_user_auc_users": len(per_user)}
 

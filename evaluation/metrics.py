@@ -79,10 +79,34 @@ def expected_calibration_error(labels: Sequence[int], probs: Sequence[float],
   if len(y) == 0:
     return float("nan")
   idx = np.clip((p * bins).astype(np.int64), 0, bins - 1)
-  n = np.bincount(idx, minlength=bins)
-  sum_y = np.bincount(idx, weights=y, minlength=bins)
-  sum_p = np.bincount(idx, weights=p, minlength=bins)
-  return float(np.abs(sum_y - sum_p).sum() / len(y))
+  return binned_calibration_error(np.bincount(idx, weights=y, minlength=bins),
+                                  np.bincount(idx, weights=p, minlength=bins),
+                                  np.bincount(idx, minlength=bins))
+
+
+def binned_calibration_error(label_sums: Sequence[float],
+                             prob_sums: Sequence[float],
+                             counts: Sequence[float]) -> float:
+  """ECE from per-bin totals: sum_b |sum(y in b) - sum(p in b)| / N.
+
+  The binned form of ``expected_calibration_error`` (the same value), for
+  totals computed elsewhere, e.g. TFMA's calibration histogram with
+  ``ECE_BINS`` equal-width buckets on [0, 1].
+
+  Args:
+    label_sums: per bin, the sum of its rows' 0/1 labels.
+    prob_sums: per bin, the sum of its rows' probabilities.
+    counts: per bin, its number of rows (N is their sum).
+
+  Returns:
+    The ECE; NaN for no rows.
+  """
+  n = float(np.sum(counts))
+  if n == 0:
+    return float("nan")
+  diff = (np.asarray(label_sums, np.float64).reshape(-1) -
+          np.asarray(prob_sums, np.float64).reshape(-1))
+  return float(np.abs(diff).sum() / n)
 
 
 def brier(labels: Sequence[int], probs: Sequence[float]) -> float:

@@ -27,7 +27,7 @@ FIT, CHECK = "fit", "check"
 _HASH_BUCKETS = 10_000
 
 
-def calibration_bucket(user: tf.Tensor, image: tf.Tensor,
+def _calibration_bucket(user: tf.Tensor, image: tf.Tensor,
                        num_images: int) -> tf.Tensor:
   """Deterministic bucket in [0, 10000) of each (user index, image index)."""
   key = (tf.cast(tf.reshape(user, [-1]), tf.int64) * int(num_images) +
@@ -38,8 +38,18 @@ def calibration_bucket(user: tf.Tensor, image: tf.Tensor,
 
 def row_part(user: tf.Tensor, image: tf.Tensor, num_images: int,
              fraction: float = cfg_lib.CALIBRATION_FRACTION) -> tf.Tensor:
-  """int32 per row: 0 = training, 1 = calibration fit, 2 = calibration check."""
-  bucket = calibration_bucket(user, image, num_images)
+  """The role of each row: 0 = training, 1 = calibration fit, 2 = check.
+
+  Args:
+    user: user index per row.
+    image: image index per row.
+    num_images: size of the image index (makes the (user, image) key).
+    fraction: share of rows held out for calibration (half fit, half check).
+
+  Returns:
+    int32 [B].
+  """
+  bucket = _calibration_bucket(user, image, num_images)
   cut = int(round(fraction * _HASH_BUCKETS))
   half = cut // 2
   return tf.where(bucket < half, 1, tf.where(bucket < cut, 2, 0))
@@ -48,12 +58,12 @@ def row_part(user: tf.Tensor, image: tf.Tensor, num_images: int,
 _EPS = 1e-7  # probabilities are clipped to [eps, 1 - eps] before a logit
 
 
-def apply_temperature(p: np.ndarray, t: float) -> np.ndarray:
+def _apply_temperature(p: np.ndarray, t: float) -> np.ndarray:
   """sigmoid(logit(p) / t): the probability after temperature ``t``."""
   return metrics.sigmoid(metrics.logit(p, eps=_EPS) / float(t))
 
 
-def nll(labels: np.ndarray, p: np.ndarray) -> float:
+def _nll(labels: np.ndarray, p: np.ndarray) -> float:
   """Mean negative log-likelihood (binary cross-entropy) of ``p``."""
   y = np.asarray(labels, np.float64)
   q = np.clip(np.asarray(p, np.float64), _EPS, 1 - _EPS)
@@ -66,19 +76,30 @@ def fit_temperature(labels: np.ndarray, p: np.ndarray,
   """T minimising the NLL of sigmoid(logit(p) / T): log grid, then refined."""
   lo, hi = np.log(t_range[0]), np.log(t_range[1])
   grid = np.exp(np.linspace(lo, hi, 121))
-  losses = [nll(labels, apply_temperature(p, t)) for t in grid]
+  losses = [_nll(labels, _apply_temperature(p, t)) for t in grid]
   best = int(np.argmin(losses))
   a = grid[max(best - 1, 0)]
   b = grid[min(best + 1, len(grid) - 1)]
   fine = np.exp(np.linspace(np.log(a), np.log(b), 41))
-  losses = [nll(labels, apply_temperature(p, t)) for t in fine]
+  losses = [_nll(labels, _apply_temperature(p, t)) for t in fine]
   return float(fine[int(np.argmin(losses))])
 
 
 def decide(fit_labels: np.ndarray, fit_p: np.ndarray, check_labels: np.ndarray,
            check_p: np.ndarray,
            min_rows: int = cfg_lib.CALIBRATION_MIN_ROWS) -> Dict[str, Any]:
-  """Fits T on the fit rows; keeps it only if ECE drops on the check rows."""
+  """Fits T on the fit rows; keeps it only if ECE drops on the check rows.
+
+  Args:
+    fit_labels, fit_p: labels and personal probabilities of the fit rows.
+    check_labels, check_p: the same for the check rows.
+    min_rows: fewer rows than this in either half: no temperature.
+
+  Returns:
+    The decision: ``temperature`` (1.0 unless applied), ``applied``,
+    ``reason``, the row counts and, when fitted, ``fitted_temperature`` with
+    the check rows' ECE and the fit rows' NLL before and after.
+  """
   rec: Dict[str, Any] = {"fit_rows": int(len(fit_labels)),
                          "check_rows": int(len(check_labels))}
   if len(fit_labels) < min_rows or len(check_labels) < min_rows:
@@ -88,12 +109,12 @@ def decide(fit_labels: np.ndarray, fit_p: np.ndarray, check_labels: np.ndarray,
   t = fit_temperature(fit_labels, fit_p)
   before = metrics.expected_calibration_error(check_labels, check_p)
   after = metrics.expected_calibration_error(
-      check_labels, apply_temperature(check_p, t))
+      check_labels, _apply_temperature(check_p, t))
   applied = bool(after < before)
   rec.update(fitted_temperature=t, temperature=t if applied else 1.0,
              applied=applied, check_ece_before=before, check_ece_after=after,
-             fit_nll_before=nll(fit_labels, fit_p),
-             fit_nll_after=nll(fit_labels, apply_temperature(fit_p, t)),
+             fit_nll_before=_nll(fit_labels, fit_p),
+             fit_nll_after=_nll(fit_labels, _apply_temperature(fit_p, t)),
              reason="lowers ECE on the check rows" if applied else
              "does not lower ECE on the check rows")
   return rec

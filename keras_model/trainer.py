@@ -30,7 +30,7 @@ from preprocessing import config as cfg_lib
 from preprocessing.config import ModelConfig
 
 TRAIN_METRICS_FILE = "train_metrics.json"
-MODEL_CONFIG_KEY = "model_config"
+MODEL_CONFIG_KEY = cfg_lib.MODEL_CONFIG_KEY
 EARLY_STOPPING_KEY = "early_stopping"
 
 

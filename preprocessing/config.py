@@ -151,6 +151,9 @@ CONFIGS: Dict[str, ModelConfig] = {
     ),
 }
 DEFAULT_CONFIG = "cpu"
+# Key of the ModelConfig dict in the Trainer's custom_config (the pipeline
+# sets it, keras_model.trainer.run_fn reads it).
+MODEL_CONFIG_KEY = "model_config"
 
 
 def get_config(name: str, **overrides: Any) -> ModelConfig:
@@ -209,7 +212,6 @@ COLD_USER_EMBEDDING = "mean"
 # temperature, the other half decides whether it is applied (lower ECE).
 CALIBRATION_FRACTION = 0.1
 CALIBRATION_MIN_ROWS = 20  # per half; fewer rows -> no temperature
-ECE_BINS = 15  # equal-width bins of expected calibration error
 TEMPERATURE_RANGE = (0.05, 20.0)  # searched on a log grid
 # cfan score-folder / explain
 SCORE_FOLDER_BATCH_SIZE = 32

@@ -31,7 +31,10 @@ import pytest
 import demo_data
 from preprocessing import build_examples
 from tfx_pipeline import local_runner
+from tfx_pipeline import metadata
 from tfx_pipeline import predict
+from tfx_pipeline import prepare
+from tfx_pipeline import report
 from tests.conftest import (TINY_IMAGES, TINY_MIN_TAG_IMAGES, TINY_SEED,
                             TINY_USERS)
 
@@ -106,7 +109,7 @@ def test_killed_run_resumes_from_cache(tmp_path):
     if proc.poll() is None:
       os.killpg(proc.pid, signal.SIGKILL)  # the run and any Beam workers
     proc.wait(timeout=60)
-  killed = local_runner.latest_run_executions(workdir)
+  killed = metadata.latest_run_executions(workdir)
   assert killed["Transform"] == "COMPLETE"
   assert killed["Trainer"] == "RUNNING", killed  # died mid-execution
   assert "Pusher" not in killed
@@ -232,9 +235,9 @@ def _crash_after(n: int, monkeypatch) -> None:
 @pytest.mark.slow
 def test_failed_job_is_never_reused(small_data, tmp_path, monkeypatch):
   root = str(tmp_path / "examples")
-  fp = os.path.join(root, local_runner.FINGERPRINT_FILE)
+  fp = os.path.join(root, prepare.FINGERPRINT_FILE)
   logs: List[str] = []
-  ensure = functools.partial(local_runner.ensure_examples, small_data, root,
+  ensure = functools.partial(prepare.ensure_examples, small_data, root,
                              beam_args=BEAM_ARGS, log=logs.append)
   good = ensure(min_tag_images=3)
   good_records = sorted(_records(root))
@@ -278,8 +281,8 @@ def test_failed_job_is_never_reused(small_data, tmp_path, monkeypatch):
 def test_tampered_summary_is_not_reused(small_data, tmp_path):
   root = str(tmp_path / "examples")
   logs: List[str] = []
-  local_runner.ensure_examples(small_data, root, min_tag_images=3,
-                               beam_args=BEAM_ARGS, log=logs.append)
+  prepare.ensure_examples(small_data, root, min_tag_images=3,
+                          beam_args=BEAM_ARGS, log=logs.append)
   path = os.path.join(root, build_examples.SUMMARY_FILE)
   with open(path) as fh:
     summary = json.load(fh)
@@ -287,9 +290,8 @@ def test_tampered_summary_is_not_reused(small_data, tmp_path):
   with open(path, "w") as fh:
     json.dump(summary, fh)
   logs.clear()
-  rebuilt = local_runner.ensure_examples(small_data, root, min_tag_images=3,
-                                         beam_args=BEAM_ARGS,
-                                         log=logs.append)
+  rebuilt = prepare.ensure_examples(small_data, root, min_tag_images=3,
+                                    beam_args=BEAM_ARGS, log=logs.append)
   assert not any("reusing" in line for line in logs)
   assert build_examples.accounting_ok(rebuilt)
 
@@ -301,7 +303,7 @@ def test_report_copy_is_never_half_written(tmp_path, monkeypatch):
     d.mkdir()
     for name in ("metrics.json", "per_tag_accuracy.png"):
       (d / name).write_text(text)
-  local_runner.replace_dir(str(old), str(dst))
+  report.publish(str(old), str(dst))
   real_copytree = shutil.copytree
 
   def dies_after_one_file(src, target, **kw):
@@ -312,11 +314,11 @@ def test_report_copy_is_never_half_written(tmp_path, monkeypatch):
   monkeypatch.setattr(shutil, "copytree", lambda src, dst: real_copytree(
       src, dst, copy_function=dies_after_one_file))
   with pytest.raises(Exception, match="disk full"):
-    local_runner.replace_dir(str(new), str(dst))
+    report.publish(str(new), str(dst))
   monkeypatch.undo()
   assert sorted(os.listdir(dst)) == ["metrics.json", "per_tag_accuracy.png"]
   assert all((dst / n).read_text() == "old" for n in os.listdir(dst))
-  local_runner.replace_dir(str(new), str(dst))  # leftovers are cleaned
+  report.publish(str(new), str(dst))  # leftovers are cleaned
   assert all((dst / n).read_text() == "new" for n in os.listdir(dst))
   assert sorted(os.listdir(tmp_path)) == ["new", "old", "reports"]
 

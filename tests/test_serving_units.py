@@ -14,12 +14,12 @@ import re
 import numpy as np
 import pytest
 
+from evaluation import metrics
 from keras_model import calibration
 from preprocessing import features as F
 from tfx_pipeline import cli
 from tfx_pipeline import explain
 from tfx_pipeline import predict
-from tfx_pipeline import report
 from tfx_pipeline import score_folder
 from tfx_pipeline import serving_contract as sc
 
@@ -36,17 +36,17 @@ def test_ece_of_known_values():
   # 0.1 (label 0); weights 2/3 and 1/3.
   y = [1, 0, 0]
   p = [0.8, 0.8, 0.1]
-  assert report.expected_calibration_error(y, p) == pytest.approx(
+  assert metrics.expected_calibration_error(y, p) == pytest.approx(
       2 / 3 * 0.3 + 1 / 3 * 0.1)
 
 
 def test_ece_is_zero_when_frequencies_match_and_one_is_in_last_bin():
   y = [1, 1, 1, 0] * 5
-  assert report.expected_calibration_error(y, [0.75] * 20) == pytest.approx(0)
+  assert metrics.expected_calibration_error(y, [0.75] * 20) == pytest.approx(0)
   # p = 1.0 falls into the last bin (not out of range).
-  assert report.expected_calibration_error([1, 0], [1.0, 1.0]) == \
+  assert metrics.expected_calibration_error([1, 0], [1.0, 1.0]) == \
       pytest.approx(0.5)
-  assert np.isnan(report.expected_calibration_error([], []))
+  assert np.isnan(metrics.expected_calibration_error([], []))
 
 
 def _overconfident(n=4000, t=3.0, seed=0):
@@ -91,24 +91,6 @@ def test_calibration_rows_are_a_deterministic_tenth():
   share = np.bincount(part, minlength=3) / len(part)
   assert share[1] == pytest.approx(0.05, abs=0.01)
   assert share[2] == pytest.approx(0.05, abs=0.01)
-
-
-def test_calibration_report_recovers_the_unscaled_ece():
-  y, p_raw = _overconfident(n=500, t=2.0, seed=3)
-  t = 2.0
-  p_scaled = calibration.apply_temperature(p_raw, t)
-  known = np.ones(len(y), bool)
-  known[:50] = False  # agnostic fallback rows: untouched by the temperature
-  p_scaled[:50] = p_raw[:50]
-  scores = {"review_free": {F.PERSONAL_OUTPUT: p_scaled, "known_user": known}}
-  out = report.calibration_report({F.LABEL_KEY: y}, scores, (1.0, t))
-  rf = out["review_free"]
-  assert rf["applied"] and rf["temperature"] == t
-  assert rf["ece_before"] == pytest.approx(
-      report.expected_calibration_error(y, p_raw), abs=1e-6)
-  assert rf["ece_after"] == pytest.approx(
-      report.expected_calibration_error(y, p_scaled))
-  assert rf["ece_after"] < rf["ece_before"]
 
 
 # ----------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def _broken_batch(workdir: str, out_dir: str) -> int:
 def test_broken_batch_stops_the_run_before_training(tiny_pipeline_run,
                                                     tmp_path):
   from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
-  from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import metadata  # pylint: disable=g-import-not-at-top
   from tfx_pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   _, workdir, _ = tiny_pipeline_run
   schema = _curated_schema(workdir, str(tmp_path / "schema.pbtxt"))
@@ -165,7 +165,7 @@ def test_broken_batch_stops_the_run_before_training(tiny_pipeline_run,
       examples_dir=examples, serving_model_dir=os.path.join(run_dir, "srv"),
       model_config=cfg_lib.get_config("cpu"), train_steps=5, min_auc=0.0,
       beam_pipeline_args=BEAM_ARGS,
-      metadata_connection_config=local_runner.metadata_config(run_dir),
+      metadata_connection_config=metadata.connection_config(run_dir),
       schema_path=schema)
   with pytest.raises(components.DataAnomaliesError) as exc:
     tfx.orchestration.LocalDagRunner().run(p)
@@ -175,7 +175,7 @@ def test_broken_batch_stops_the_run_before_training(tiny_pipeline_run,
           "in {0, 1}") in msg
   assert "feature 'rating': Column dropped" in msg
   assert "feature 'challenge_id': Unexpected data type" in msg
-  ran = local_runner.latest_run_executions(run_dir)
+  ran = metadata.latest_run_executions(run_dir)
   assert ran["ImportSchemaGen"] == "COMPLETE"
   assert ran["ExampleValidator"] == "COMPLETE"
   assert ran["AnomaliesGate"] == "FAILED"
@@ -238,6 +238,7 @@ def test_worse_model_than_blessed_baseline_is_not_pushed(tiny_pipeline_run,
   min_auc=0 only the change threshold can stop it, and it does."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import metadata  # pylint: disable=g-import-not-at-top
   data, workdir, _ = tiny_pipeline_run
   copy = str(tmp_path / "work")
   shutil.copytree(workdir, copy)  # never touch the shared fixture's store
@@ -258,7 +259,7 @@ def test_worse_model_than_blessed_baseline_is_not_pushed(tiny_pipeline_run,
   assert "none (not blessed)" in local_runner.format_result(res)
   # The evaluation itself shows why: worse than the baseline, and only the
   # change threshold failed (min_auc=0 passes).
-  eval_dir = local_runner.latest_artifact_uri(copy, "ModelEvaluation")
+  eval_dir = metadata.latest_artifact_uri(copy, "ModelEvaluation")
   assert eval_dir.startswith(copy)
   candidate, baseline = _auc(eval_dir, "candidate"), _auc(eval_dir,
                                                           "baseline")

@@ -20,50 +20,37 @@ class CfanReportArtifact(artifact_lib.Artifact):
 
 @tfx.dsl.components.component
 def CfanReport(  # pylint: disable=invalid-name
-    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
-    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    model_run: tfx.dsl.components.InputArtifact[standard_artifacts.ModelRun],
     evaluation: tfx.dsl.components.InputArtifact[
         standard_artifacts.ModelEvaluation],
     blessing: tfx.dsl.components.InputArtifact[
         standard_artifacts.ModelBlessing],
     report: tfx.dsl.components.OutputArtifact[CfanReportArtifact],
-    eval_split: tfx.dsl.components.Parameter[str] = "eval"):
-  """Scores the eval split with both signatures; writes metrics and Fig. 7.
+    floors: tfx.dsl.components.Parameter[str] = "{}"):
+  """Writes metrics.json and the per-slice chart from what the run measured.
 
-  metrics.json holds overall and per-tag accuracy/AUC of the personal head
-  (review given and review-free) and the agnostic head, the floors, the row
-  counts, the Trainer's own evaluation and whether the Evaluator blessed it.
+  Reads TFMA's per-slice metrics and validation result from the Evaluator's
+  ``evaluation``, the Trainer's ``train_metrics.json`` from its ``model_run``
+  and the blessing; nothing is re-scored here. ``floors``: JSON
+  {slice name: floors} (build-examples' summary), shown beside the model
+  figures of the slice of that name (see ``tfx_pipeline.report``).
   """
-  # pylint: disable=g-import-not-at-top
-  from tfx.types import artifact_utils
-  from keras_model import signatures
-  from keras_model import trainer as trainer_lib
-  from tfx_pipeline import report as report_lib
-
-  split_dir = artifact_utils.get_split_uri([examples], eval_split)
-  serialized = report_lib.read_tfrecords(os.path.join(split_dir, "*"))
-  serving = signatures.load_serving_model(
-      os.path.join(model.uri, "Format-Serving"))
-  scores = report_lib.score_examples(serving, serialized)
-  truth = report_lib.parse_labelled(serialized)
-  extra = {
-      "blessed": bool(blessing.get_int_custom_property("blessed")),
-      "model_uri": model.uri,
-      "evaluation_uri": evaluation.uri,
-  }
-  temps = getattr(serving, signatures.TEMPERATURE_ATTR, None)
-  if temps is not None:  # personal-head ECE before/after temperature scaling
-    extra["calibration"] = report_lib.calibration_report(
-        truth, scores, temps.numpy().tolist())
-  # Trainer writes its own two-protocol evaluation into its ModelRun
-  # artifact: <root>/Trainer/model_run/<id>, beside <root>/Trainer/model/<id>.
-  trainer_dir = os.path.dirname(os.path.dirname(model.uri))
-  path = os.path.join(trainer_dir, "model_run", os.path.basename(model.uri),
-                      trainer_lib.TRAIN_METRICS_FILE)
+  from keras_model import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import report as report_lib  # pylint: disable=g-import-not-at-top
+  trainer = None
+  path = os.path.join(model_run.uri, trainer_lib.TRAIN_METRICS_FILE)
   if os.path.exists(path):
     with open(path) as fh:
-      extra["trainer"] = json.load(fh)
-  result = report_lib.build_report(truth, scores, extra)
+      trainer = json.load(fh)
+  extra = {
+      "blessed": bool(blessing.get_int_custom_property("blessed")),
+      "validation": report_lib.read_validation(evaluation.uri),
+      "evaluation_uri": evaluation.uri,
+      "model_run_uri": model_run.uri,
+  }
+  result = report_lib.build_report(
+      report_lib.read_tfma(evaluation.uri), trainer=trainer,
+      floors=json.loads(floors or "{}"), extra=extra)
   report_lib.write_report(result, report.uri)
 
 
@@ -77,7 +64,7 @@ class DataAnomaliesError(ValueError):
   """The ExampleValidator found anomalies: the run stops before Transform."""
 
 
-def read_anomalies(anomalies_uri: str, split_names: str) -> Dict[str, Any]:
+def _read_anomalies(anomalies_uri: str, split_names: str) -> Dict[str, Any]:
   """{split: tensorflow_metadata Anomalies proto} of an ExampleAnomalies."""
   # pylint: disable=g-import-not-at-top
   from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -92,7 +79,7 @@ def read_anomalies(anomalies_uri: str, split_names: str) -> Dict[str, Any]:
   return out
 
 
-def describe_anomalies(per_split: Dict[str, Any]) -> List[str]:
+def _describe_anomalies(per_split: Dict[str, Any]) -> List[str]:
   """One readable line per anomaly: split, feature, short description."""
   lines = []
   for split, anomalies in sorted(per_split.items()):
@@ -112,7 +99,7 @@ def describe_anomalies(per_split: Dict[str, Any]) -> List[str]:
 
 def check_anomalies(anomalies_uri: str, split_names: str) -> None:
   """Raises DataAnomaliesError listing every anomaly, if there is any."""
-  problems = describe_anomalies(read_anomalies(anomalies_uri, split_names))
+  problems = _describe_anomalies(_read_anomalies(anomalies_uri, split_names))
   if problems:
     raise DataAnomaliesError(
         f"data validation failed: {len(problems)} anomaly(ies) against the "

@@ -8,31 +8,34 @@ ImportSchemaGen of a curated schema) -> ExampleValidator -> AnomaliesGate
 -> Trainer (``keras_model.trainer.run_fn``) -> Resolver (latest blessed
 model) -> Evaluator (TFMA, review-free signature, overall and per tag, with
 a blessing gate) -> Pusher (only when blessed) and the CfanReport component
-(metrics.json and per-tag chart, both protocols).
+(``tfx_pipeline/report.py``: metrics.json and the per-slice chart from
+TFMA's slices, the Trainer's ModelRun and the floors).
+
+The Transform and Trainer code and the Evaluator's module are named by
+dotted path (``tfx_pipeline/configs.py``): this module imports no model code.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+import json
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from preprocessing import keras_env as _keras_env  # noqa: F401
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from evaluation import metrics as metrics_lib
+from preprocessing import config as cfg_lib
 from preprocessing import features as F
 from preprocessing.config import ModelConfig
-from keras_model import signatures
-from keras_model import trainer as trainer_lib
 from tfx_pipeline import components as cfan_components
+from tfx_pipeline import configs
 
-PREPROCESSING_FN = "preprocessing.transform.preprocessing_fn"
-RUN_FN = "keras_model.trainer.run_fn"
-EVALUATOR_MODULE = "tfx_pipeline.evaluator_module"
 TRAIN_SPLIT, EVAL_SPLIT = "train", "eval"
 SPLIT_BUCKETS = {TRAIN_SPLIT: 9, EVAL_SPLIT: 1}  # paper: random 90/10
 
 
 def eval_config(*, min_auc: float, signature: str =
-                signatures.SERVING_REVIEW_FREE) -> tfma.EvalConfig:
+                F.SERVING_REVIEW_FREE) -> tfma.EvalConfig:
   """TFMA config: both rating heads and the tag head, overall and per tag.
 
   The gate (blessing) is on the personal head of the review-free signature,
@@ -49,7 +52,7 @@ def eval_config(*, min_auc: float, signature: str =
       model_specs=[tfma.ModelSpec(
           signature_name=signature,
           model_type=tfma.TF_GENERIC,
-          preprocessing_function_names=[signatures.TRANSFORM_FEATURES],
+          preprocessing_function_names=[F.TRANSFORM_FEATURES],
           label_keys={F.PERSONAL_OUTPUT: F.LABEL_KEY,
                       F.AGNOSTIC_OUTPUT: F.AGNOSTIC_LABEL_KEY,
                       F.TAG_OUTPUT: F.TAG_XF})],
@@ -58,7 +61,12 @@ def eval_config(*, min_auc: float, signature: str =
       metrics_specs=[
           tfma.MetricsSpec(output_names=[F.PERSONAL_OUTPUT], metrics=[
               tfma.MetricConfig(class_name="ExampleCount"),
+              tfma.MetricConfig(class_name="MeanLabel"),
               tfma.MetricConfig(class_name="BinaryAccuracy"),
+              # The report's ECE (evaluation.metrics bins) per slice.
+              tfma.MetricConfig(class_name="CalibrationPlot", config=json.dumps(
+                  {"num_buckets": metrics_lib.ECE_BINS, "left": 0.0,
+                   "right": 1.0})),
               # The gate is on the overall slice only: small tag slices are
               # reported, not gated.
               tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
@@ -85,8 +93,13 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
                     enable_cache: bool = True,
                     train_args: Any = None,
                     eval_args: Any = None,
-                    schema_path: Optional[str] = None) -> tfx.dsl.Pipeline:
+                    schema_path: Optional[str] = None,
+                    report_floors: Optional[Mapping[str, Any]] = None
+                    ) -> tfx.dsl.Pipeline:
   """Builds the pipeline; no side effects (runners decide where it runs).
+
+  ``report_floors``: the floors the report shows beside the model, {slice
+  name: floors} (the ``floors`` of build-examples' summary).
 
   ``schema_path``: a curated schema.pbtxt to validate the examples against
   (ImportSchemaGen); by default SchemaGen infers the schema from the data.
@@ -117,11 +130,11 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
   transform = tfx.components.Transform(
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"],
-      preprocessing_fn=PREPROCESSING_FN,
+      preprocessing_fn=configs.PREPROCESSING_FN,
       custom_config=model_config.to_dict())
   transform.add_upstream_node(anomalies_gate)  # no training on bad data
   trainer = tfx.components.Trainer(
-      run_fn=RUN_FN,
+      run_fn=configs.RUN_FN,
       examples=transform.outputs["transformed_examples"],
       transform_graph=transform.outputs["transform_graph"],
       schema=schema_gen.outputs["schema"],
@@ -130,7 +143,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
                                         model_config.train_steps)),
       eval_args=eval_args if eval_args is not None else
       tfx.proto.EvalArgs(num_steps=model_config.eval_steps),
-      custom_config={trainer_lib.MODEL_CONFIG_KEY: model_config.to_dict()})
+      custom_config={cfg_lib.MODEL_CONFIG_KEY: model_config.to_dict()})
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -143,7 +156,7 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
       baseline_model=model_resolver.outputs["model"],
       example_splits=[EVAL_SPLIT],
       eval_config=eval_config(min_auc=min_auc),
-      module_path=EVALUATOR_MODULE)
+      module_path=configs.EVALUATOR_MODULE)
   with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0]
                     .custom_property("blessed") == 1):
     pusher = tfx.components.Pusher(
@@ -152,11 +165,10 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=serving_model_dir)))
   report = cfan_components.CfanReport(
-      examples=example_gen.outputs["examples"],
-      model=trainer.outputs["model"],
+      model_run=trainer.outputs["model_run"],
       evaluation=evaluator.outputs["evaluation"],
       blessing=evaluator.outputs["blessing"],
-      eval_split=EVAL_SPLIT)
+      floors=json.dumps(report_floors or {}, sort_keys=True))
   components: List[Any] = [
       example_gen, statistics_gen, schema_gen, example_validator,
       anomalies_gate, transform, trainer, model_resolver, evaluator, pusher,

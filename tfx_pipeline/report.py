@@ -1,241 +1,333 @@
-"""Run report: per-tag metrics of both heads in both protocols, and Fig. 7.
+"""Run report: what TFMA measured, beside the Trainer's figures and the floors.
 
-``score_examples`` runs an exported model's signatures over serialized
-labelled examples; ``build_report`` turns the scores into the metrics of
-``reports/metrics.json``; ``plot_per_tag`` draws the Fig. 7-style chart.
+The ``CfanReport`` component (``components.py``) reads three sources and
+writes ``metrics.json`` and a Fig. 7-style chart:
 
-Floors reported beside the model (design notes: personalization is worth only
-what it adds above them):
+* the Evaluator's TFMA result (``read_tfma``): the review-free protocol
+  (signature ``serving_review_free``, what deployed users get) for every
+  slice TFMA produced: overall, per tag and per any other slicing feature
+  (e.g. warm/cold images). Per slice: both rating heads' accuracy and AUC,
+  the personal head's ECE (from TFMA's calibration histogram, ``ECE_BINS``
+  equal-width bins) and the tag head's accuracy;
+* the Trainer's ``train_metrics.json`` (its ModelRun artifact): the
+  review-given protocol (the paper's: Keras ``evaluate`` on the same eval
+  split, overall only) and the temperature-scaling decision (ECE before and
+  after on held-out training rows, ``keras_model.calibration``);
+* the floors given to the component (``cfan build-examples`` computes them
+  from the training rows, ``evaluation.metrics``), per slice name.
 
-* ``majority``: always predict the most frequent personal label;
-* ``agnostic_head``: the model's own user-agnostic probability used as the
-  personal prediction;
-* ``mean_score``: AVA's mean raw vote of the image used as the personal score
-  (what a non-personalized system knows for free).
+``metrics.json`` labels where each figure comes from (``sources`` and each
+protocol block's ``source``).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
-from typing import Any, Dict, List, Optional, Sequence
+import shutil
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import numpy as np
-
-from preprocessing import config as cfg_lib
+from evaluation import metrics as metrics_lib
 from preprocessing import features as F
 
 METRICS_FILE = "metrics.json"
 FIG7_FILE = "per_tag_accuracy.png"
+OVERALL = "overall"
+REVIEW_FREE, REVIEW_GIVEN = "review_free", "review_given"
+SOURCE_TFMA = "tfma"
+SOURCE_TRAINER = "trainer"
+SOURCES = {
+    REVIEW_FREE: "TFMA (Evaluator): signature serving_review_free on the "
+                 "eval split, every slice",
+    REVIEW_GIVEN: "Trainer (train_metrics.json): Keras evaluate with the "
+                  "own review on the eval split, overall only",
+    "calibration": "Trainer (train_metrics.json): temperature fitted and "
+                   "checked on training rows held out of training",
+    "floors": "cfan build-examples (summary.json): scored on the eval rows "
+              "from the training rows (evaluation.metrics)",
+}
+# TFMA metric names -> report names, per model output.
+_RATING_METRICS = {"binary_accuracy": "accuracy", "auc": "auc",
+                   "example_count": "count", "mean_label": "mean_label"}
+_TAG_METRICS = {"sparse_categorical_accuracy": "accuracy"}
+# TFMA 0.47 writes the calibration plot's key without a name.
+_CALIBRATION_PLOT_NAMES = ("", "calibration_plot")
+
+# A slice: () overall, else ((feature, value), ...) as TFMA keys it.
+SliceKey = Tuple[Tuple[str, str], ...]
 
 
 # ----------------------------------------------------------------------------
-# Metrics (numpy; exact, tie-aware)
+# Reading TFMA's result
 # ----------------------------------------------------------------------------
-def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-  """ROC AUC by the rank-sum (Mann-Whitney U) formula, ties count 1/2."""
-  y = np.asarray(labels, dtype=np.int64)
-  s = np.asarray(scores, dtype=np.float64)
-  n_pos = int(y.sum())
-  n_neg = len(y) - n_pos
-  if n_pos == 0 or n_neg == 0:
-    return float("nan")
-  order = np.argsort(s, kind="mergesort")
-  ranks = np.empty(len(s), dtype=np.float64)
-  sorted_s = s[order]
-  i = 0
-  while i < len(s):  # average ranks over ties
-    j = i
-    while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-      j += 1
-    ranks[order[i:j + 1]] = 0.5 * (i + j) + 1.0
-    i = j + 1
-  u = ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0
-  return float(u / (n_pos * n_neg))
+def _slice_key(proto) -> SliceKey:
+  """TFMA SliceKey proto -> ((column, value as text), ...)."""
+  out = []
+  for k in proto.single_slice_keys:
+    kind = k.WhichOneof("kind")
+    value = getattr(k, kind) if kind else ""
+    out.append((k.column, value.decode("utf-8") if isinstance(value, bytes)
+                else str(value)))
+  return tuple(out)
 
 
-def accuracy(labels: Sequence[int], probs: Sequence[float],
-             threshold: float = 0.5) -> float:
-  y = np.asarray(labels)
-  if len(y) == 0:
-    return float("nan")
-  return float(np.mean((np.asarray(probs) >= threshold).astype(int) == y))
+def _candidate(key) -> bool:
+  """A metric/plot key of the evaluated model (not the baseline, no diff)."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  return (key.model_name in ("", tfma.CANDIDATE_KEY) and
+          not getattr(key, "is_diff", False))
 
 
-def expected_calibration_error(labels: Sequence[int], probs: Sequence[float],
-                               bins: int = cfg_lib.ECE_BINS) -> float:
-  """ECE of a binary probability: equal-width bins of p on [0, 1].
+def _ece_of_histogram(buckets) -> float:
+  """ECE of a TFMA calibration histogram with ECE_BINS buckets on [0, 1].
 
-  ECE = sum_b (n_b / N) |mean(y in b) - mean(p in b)|, i.e. the reliability
-  gap of p as the probability of the positive class ("good"); the last bin
-  includes p = 1. NaN for no rows.
+  TFMA adds an underflow (p < 0) and an overflow (p >= 1) bucket; they are
+  merged into the first and last bin, as ``expected_calibration_error``
+  clips p.
   """
-  y = np.asarray(labels, dtype=np.float64)
-  p = np.asarray(probs, dtype=np.float64)
-  if len(y) == 0:
-    return float("nan")
-  idx = np.minimum((p * bins).astype(np.int64), bins - 1)
-  idx = np.clip(idx, 0, bins - 1)
-  total = 0.0
-  for b in range(bins):
-    m = idx == b
-    if m.any():
-      total += m.sum() * abs(y[m].mean() - p[m].mean())
-  return float(total / len(y))
+  bins = metrics_lib.ECE_BINS
+  label_sums, prob_sums, counts = ([0.0] * bins for _ in range(3))
+  for b in buckets:
+    lower = b.lower_threshold_inclusive
+    i = 0 if lower < 0 else min(int(math.floor(lower * bins + 0.5)), bins - 1)
+    label_sums[i] += b.total_weighted_label.value
+    prob_sums[i] += b.total_weighted_refined_prediction.value
+    counts[i] += b.num_weighted_examples.value
+  return metrics_lib.binned_calibration_error(label_sums, prob_sums, counts)
 
 
-def binary_metrics(labels, probs) -> Dict[str, float]:
-  return {"accuracy": accuracy(labels, probs), "auc": auc(labels, probs),
-          "count": int(len(labels))}
+def read_tfma(evaluation_uri: str) -> Dict[SliceKey, Dict[str, Dict[str,
+                                                                     float]]]:
+  """Every slice's metrics from the Evaluator's ModelEvaluation artifact.
 
+  Args:
+    evaluation_uri: the ``evaluation`` output of the Evaluator.
 
-# ----------------------------------------------------------------------------
-# Scoring an exported model
-# ----------------------------------------------------------------------------
-def parse_labelled(serialized: Sequence[bytes]) -> Dict[str, np.ndarray]:
-  """Labels, tag and mean score of serialized labelled tf.Examples."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  out: Dict[str, List[Any]] = {k: [] for k in (
-      F.USER_KEY, F.TAG_KEY, F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY,
-      F.MEAN_SCORE_KEY)}
-  for s in serialized:
-    ex = tf.train.Example.FromString(s)
-    f = ex.features.feature
-    out[F.USER_KEY].append(f[F.USER_KEY].bytes_list.value[0].decode())
-    out[F.TAG_KEY].append(f[F.TAG_KEY].bytes_list.value[0].decode())
-    out[F.LABEL_KEY].append(f[F.LABEL_KEY].int64_list.value[0])
-    out[F.AGNOSTIC_LABEL_KEY].append(f[F.AGNOSTIC_LABEL_KEY].int64_list.value[0])
-    out[F.MEAN_SCORE_KEY].append(f[F.MEAN_SCORE_KEY].float_list.value[0])
-  return {k: np.asarray(v) for k, v in out.items()}
-
-
-def score_examples(model, serialized: Sequence[bytes], batch_size: int = 256
-                   ) -> Dict[str, Dict[str, np.ndarray]]:
-  """Runs both example signatures; returns per protocol p_personal/agnostic."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from keras_model import signatures  # pylint: disable=g-import-not-at-top
-  protocols = {"review_given": signatures.SERVING_DEFAULT,
-               "review_free": signatures.SERVING_REVIEW_FREE}
-  result: Dict[str, Dict[str, List[np.ndarray]]] = {
-      p: {F.PERSONAL_OUTPUT: [], F.AGNOSTIC_OUTPUT: [], "known_user": []}
-      for p in protocols}
-  for start in range(0, len(serialized), batch_size):
-    batch = tf.constant(list(serialized[start:start + batch_size]))
-    for proto, sig in protocols.items():
-      out = model.signatures[sig](examples=batch)
-      result[proto][F.PERSONAL_OUTPUT].append(out[F.PERSONAL_OUTPUT].numpy())
-      result[proto][F.AGNOSTIC_OUTPUT].append(out[F.AGNOSTIC_OUTPUT].numpy())
-      result[proto]["known_user"].append(
-          out[signatures.KNOWN_USER_OUTPUT].numpy())
-  return {p: {k: np.concatenate(v) if v else np.zeros(0)
-              for k, v in d.items()} for p, d in result.items()}
-
-
-def build_report(truth: Dict[str, np.ndarray],
-                 scores: Dict[str, Dict[str, np.ndarray]],
-                 extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-  """Overall and per-tag metrics of both heads, both protocols, with floors."""
-  y = truth[F.LABEL_KEY]
-  b = truth[F.AGNOSTIC_LABEL_KEY]
-  tags = truth[F.TAG_KEY]
-  majority = int(np.mean(y) >= 0.5) if len(y) else 1
-
-  def block(mask: np.ndarray) -> Dict[str, Any]:
-    d: Dict[str, Any] = {"rows": int(mask.sum())}
-    for proto, s in scores.items():
-      personal = binary_metrics(y[mask], s[F.PERSONAL_OUTPUT][mask])
-      personal["ece"] = expected_calibration_error(
-          y[mask], s[F.PERSONAL_OUTPUT][mask])
-      d[proto] = {
-          "personal": personal,
-          "agnostic": binary_metrics(b[mask], s[F.AGNOSTIC_OUTPUT][mask]),
-      }
-    any_scores = next(iter(scores.values()))
-    d["floors"] = {
-        "majority": {"accuracy": accuracy(y[mask],
-                                          np.full(mask.sum(), majority)),
-                     "auc": 0.5},
-        "agnostic_head": binary_metrics(y[mask],
-                                        any_scores[F.AGNOSTIC_OUTPUT][mask]),
-        "mean_score": {
-            "accuracy": accuracy(y[mask], truth[F.MEAN_SCORE_KEY][mask],
-                                 threshold=5.0 + 1e-9),
-            "auc": auc(y[mask], truth[F.MEAN_SCORE_KEY][mask]),
-        },
-    }
-    return d
-
-  everything = np.ones(len(y), dtype=bool)
-  report: Dict[str, Any] = {
-      "overall": block(everything),
-      "per_tag": {t: block(tags == t) for t in sorted(set(tags.tolist()))},
-      "rows": int(len(y)),
-      "positive_ratio": float(np.mean(y)) if len(y) else float("nan"),
-  }
-  if "known_user" in next(iter(scores.values())):
-    report["unknown_user_rows"] = int(
-        (~next(iter(scores.values()))["known_user"].astype(bool)).sum())
-  if extra:
-    report.update(extra)
-  return report
-
-
-def calibration_report(truth: Dict[str, np.ndarray],
-                       scores: Dict[str, Dict[str, np.ndarray]],
-                       temperatures: Sequence[float]) -> Dict[str, Any]:
-  """ECE of the personal head on these rows before and after temperature.
-
-  ``scores`` are the exported model's (temperature already applied where
-  the Trainer chose to); ``temperatures`` = (review given, review-free). The
-  unscaled probability of a known user's row is recovered as
-  sigmoid(T * logit(p)); rows of unknown users carry the agnostic fallback,
-  which no temperature touches. The temperatures were fitted on training
-  rows held out of training (keras_model.calibration), never on these.
+  Returns:
+    {slice key: {model output name: {metric name: value}}} for the evaluated
+    model (the baseline's and the diff metrics are left out). Metric names
+    are TFMA's; the personal head also gets ``ece`` from its calibration
+    plot when TFMA computed one.
   """
-  y = truth[F.LABEL_KEY]
-  out: Dict[str, Any] = {}
-  for proto, t in (("review_given", temperatures[0]),
-                   ("review_free", temperatures[1])):
-    if proto not in scores:
-      continue
-    p = np.asarray(scores[proto][F.PERSONAL_OUTPUT], np.float64)
-    known = np.asarray(scores[proto].get("known_user",
-                                         np.ones(len(p), bool)), bool)
-    q = np.clip(p, 1e-7, 1 - 1e-7)
-    before = np.where(known, 1.0 / (1.0 + np.exp(-float(t) * np.log(
-        q / (1.0 - q)))), p) if float(t) != 1.0 else p
-    out[proto] = {
-        "temperature": float(t),
-        "applied": float(t) != 1.0,
-        "ece_before": expected_calibration_error(y, before),
-        "ece_after": expected_calibration_error(y, p),
-        "rows": int(len(y)),
-    }
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  out: Dict[SliceKey, Dict[str, Dict[str, float]]] = {}
+  for per_slice in tfma.load_metrics(evaluation_uri):
+    by_output = out.setdefault(_slice_key(per_slice.slice_key), {})
+    for kv in per_slice.metric_keys_and_values:
+      if _candidate(kv.key) and kv.value.HasField("double_value"):
+        by_output.setdefault(kv.key.output_name, {})[kv.key.name] = (
+            kv.value.double_value.value)
+  for per_slice in tfma.load_plots(evaluation_uri):
+    by_output = out.setdefault(_slice_key(per_slice.slice_key), {})
+    for kv in per_slice.plot_keys_and_values:
+      if (_candidate(kv.key) and kv.key.name in _CALIBRATION_PLOT_NAMES and
+          kv.value.HasField("calibration_histogram_buckets")):
+        by_output.setdefault(kv.key.output_name, {})["ece"] = (
+            _ece_of_histogram(kv.value.calibration_histogram_buckets.buckets))
   return out
+
+
+def read_validation(evaluation_uri: str) -> Dict[str, Any]:
+  """TFMA's validation result: {"ok": bool, "failures": [readable lines]}."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  result = tfma.load_validation_result(evaluation_uri)
+  failures = []
+  for per_slice in result.metric_validations_per_slice:
+    where = _slice_name(_slice_key(per_slice.slice_key))
+    for f in per_slice.failures:
+      value = f.metric_value.double_value.value
+      what = "change vs baseline" if f.metric_key.is_diff else "value"
+      failures.append(f"{where}: {f.metric_key.output_name} "
+                      f"{f.metric_key.name} {what} = {value:.4f} "
+                      f"({f.message or 'threshold not met'})")
+  return {"ok": bool(result.validation_ok), "failures": failures}
+
+
+# ----------------------------------------------------------------------------
+# Building the report
+# ----------------------------------------------------------------------------
+def _slice_name(key: SliceKey) -> str:
+  """"overall", a slice value ("landscape", "cold") or "a=x,b=y" (crossed)."""
+  if not key:
+    return OVERALL
+  if len(key) == 1:
+    return key[0][1]
+  return ",".join(f"{c}={v}" for c, v in key)
+
+
+def _rename(values: Mapping[str, float], names: Mapping[str, str]
+            ) -> Dict[str, Any]:
+  out: Dict[str, Any] = {new: values[old] for old, new in names.items()
+                         if old in values}
+  if "count" in out:
+    out["count"] = int(round(out["count"]))
+  if "ece" in values:
+    out["ece"] = values["ece"]
+  return out
+
+
+def _tfma_block(by_output: Mapping[str, Mapping[str, float]]
+                ) -> Dict[str, Any]:
+  """One slice: rows, review-free heads and the tag head, from TFMA."""
+  personal = _rename(by_output.get(F.PERSONAL_OUTPUT, {}), _RATING_METRICS)
+  agnostic = _rename(by_output.get(F.AGNOSTIC_OUTPUT, {}), _RATING_METRICS)
+  mean_label = personal.pop("mean_label", None)
+  agnostic.pop("mean_label", None)
+  block: Dict[str, Any] = {
+      "rows": personal.get("count", 0),
+      REVIEW_FREE: {"source": SOURCE_TFMA, "personal": personal,
+                    "agnostic": agnostic},
+  }
+  if mean_label is not None:
+    block["positive_ratio"] = mean_label
+  tag = _rename(by_output.get(F.TAG_OUTPUT, {}), _TAG_METRICS)
+  if tag:
+    block["tag_head"] = tag
+  return block
+
+
+def _trainer_protocol(trainer: Mapping[str, Any], protocol: str
+                      ) -> Optional[Dict[str, Any]]:
+  """A protocol's head metrics from the Trainer's Keras evaluation.
+
+  Keras names them ``<output>_<metric>`` (``p_personal_auc``); a head the
+  model variant lacks is left out.
+  """
+  ev = (trainer.get("eval") or {}).get(protocol)
+  if not ev:
+    return None
+  block: Dict[str, Any] = {"source": SOURCE_TRAINER}
+  for head, output in (("personal", F.PERSONAL_OUTPUT),
+                       ("agnostic", F.AGNOSTIC_OUTPUT)):
+    vals = {m: float(ev[f"{output}_{m}"]) for m in ("accuracy", "auc")
+            if f"{output}_{m}" in ev}
+    if vals:
+      block[head] = vals
+  return block
+
+
+def _floors_of(floors: Mapping[str, Any], name: str) -> Optional[Dict]:
+  """The floors given for slice ``name``: {floor name: metrics} or None.
+
+  ``floors`` is keyed by slice name ("overall", a slice value such as
+  "cold", or "feature=value"); an entry is either {floor name: metrics} or
+  a build-examples summary entry with those under "floors".
+  """
+  entry = floors.get(name)
+  if not isinstance(entry, Mapping):
+    return None
+  inner = entry.get("floors", entry)
+  return dict(inner) if isinstance(inner, Mapping) else None
+
+
+def build_report(tfma_slices: Mapping[SliceKey, Mapping[str, Mapping[str,
+                                                                     float]]],
+                 *, trainer: Optional[Mapping[str, Any]] = None,
+                 floors: Optional[Mapping[str, Any]] = None,
+                 extra: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+  """metrics.json: TFMA's slices, the Trainer's protocol and the floors.
+
+  Args:
+    tfma_slices: ``read_tfma``'s result.
+    trainer: the Trainer's ``train_metrics.json`` (None if absent).
+    floors: {slice name: floors}, see ``_floors_of``; shown beside the model
+      figures of the slice of that name (None or {}: no floors).
+    extra: more top-level entries (blessing, validation, artifact URIs).
+
+  Returns:
+    {"overall": block, "per_tag": {tag: block}, "slices": {feature: {value:
+    block}}, "rows", "positive_ratio", "floors", "calibration", "trainer",
+    "sources", ...}; a block holds "rows", "review_free" (TFMA), optionally
+    "tag_head", "floors" and, overall only, "review_given" (Trainer).
+  """
+  floors = dict(floors or {})
+  overall = _tfma_block(tfma_slices.get((), {}))
+  slices: Dict[str, Dict[str, Any]] = {}
+  for key, by_output in sorted(tfma_slices.items()):
+    if key:
+      feature = ",".join(c for c, _ in key)
+      slices.setdefault(feature, {})[_slice_name(key)] = _tfma_block(by_output)
+  named = [((OVERALL,), overall)] + [
+      ((f"{feature}={n}", n), b) for feature, per_value in slices.items()
+      for n, b in per_value.items()]
+  for names, block in named:  # "image_slice=cold" first, then "cold"
+    slice_floors = next(filter(None, (_floors_of(floors, n) for n in names)),
+                        None)
+    if slice_floors:
+      block["floors"] = slice_floors
+  report: Dict[str, Any] = {
+      "rows": overall["rows"],
+      "positive_ratio": overall.get("positive_ratio", float("nan")),
+      "overall": overall,
+      "per_tag": slices.get(F.TAG_KEY, {}),
+      "slices": slices,
+      "floors": floors,
+      "sources": dict(SOURCES),
+  }
+  if trainer:
+    given = _trainer_protocol(trainer, REVIEW_GIVEN)
+    if given:
+      overall[REVIEW_GIVEN] = given
+    if "calibration" in trainer:
+      report["calibration"] = trainer["calibration"]
+    report["trainer"] = dict(trainer)
+  report.update(extra or {})
+  return report
 
 
 # ----------------------------------------------------------------------------
 # Figure 7
 # ----------------------------------------------------------------------------
-def plot_per_tag(report: Dict[str, Any], path: str,
-                 title: str = "Accuracy per major tag (eval split)") -> str:
-  """Grouped bars per tag, the overall group rightmost (like Fig. 7)."""
+def _accuracy(block: Mapping[str, Any], protocol: str, head: str) -> float:
+  return block.get(protocol, {}).get(head, {}).get("accuracy", float("nan"))
+
+
+def _best_floor_accuracy(block: Mapping[str, Any]) -> float:
+  floors = block.get("floors")
+  if not floors:
+    return float("nan")
+  try:
+    return floors[metrics_lib.best_floor(floors, "accuracy")]["accuracy"]
+  except ValueError:  # no floor with a finite accuracy
+    return float("nan")
+
+
+def _plot_per_tag(report: Mapping[str, Any], path: str,
+                 title: str = "Accuracy per slice (eval split)") -> str:
+  """Grouped bars per tag, then the other slices, the overall group last.
+
+  Bars: the personal and the agnostic head (review-free, TFMA) in every
+  group; the personal head with the review given (Trainer) and the best
+  floor (by accuracy) where the report has them.
+  """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
 
-  groups = list(report["per_tag"].items()) + [("overall", report["overall"])]
+  groups = list(report["per_tag"].items())
+  for feature, per_value in report.get("slices", {}).items():
+    if feature != F.TAG_KEY:
+      groups += [(f"{feature}={v}", b) for v, b in per_value.items()]
+  groups.append((OVERALL, report["overall"]))
   series = [
-      ("personal, review-free", lambda d: d["review_free"]["personal"]),
-      ("personal, review given", lambda d: d["review_given"]["personal"]),
-      ("user-agnostic head (b_v)", lambda d: d["review_free"]["agnostic"]),
-      ("floor: AVA mean vote", lambda d: d["floors"]["mean_score"]),
+      ("personal, review-free (TFMA)",
+       lambda d: _accuracy(d, REVIEW_FREE, "personal")),
+      ("user-agnostic head b_v (TFMA)",
+       lambda d: _accuracy(d, REVIEW_FREE, "agnostic")),
+      ("personal, review given (Trainer)",
+       lambda d: _accuracy(d, REVIEW_GIVEN, "personal")),
+      ("best floor", _best_floor_accuracy),
   ]
   x = np.arange(len(groups))
   width = 0.8 / len(series)
   fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(groups) + 2), 5))
   for i, (label, get) in enumerate(series):
-    vals = [get(d)["accuracy"] for _, d in groups]
-    ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width, label=label)
+    vals = np.asarray([get(d) for _, d in groups], np.float64)
+    shown = np.isfinite(vals)
+    if shown.any():
+      ax.bar(x[shown] + (i - (len(series) - 1) / 2) * width, vals[shown],
+             width, label=label)
   ax.set_xticks(x)
   ax.set_xticklabels([f"{n}\n(n={d['rows']})" for n, d in groups],
                      rotation=45, ha="right", fontsize=8)
@@ -252,24 +344,70 @@ def plot_per_tag(report: Dict[str, Any], path: str,
   return path
 
 
-def write_report(report: Dict[str, Any], out_dir: str) -> Dict[str, str]:
+# ----------------------------------------------------------------------------
+# Files
+# ----------------------------------------------------------------------------
+def write_report(report: Mapping[str, Any], out_dir: str) -> Dict[str, str]:
+  """Writes metrics.json (atomically) and the chart; returns their paths."""
   os.makedirs(out_dir, exist_ok=True)
   metrics_path = os.path.join(out_dir, METRICS_FILE)
   tmp = metrics_path + ".tmp"
   with open(tmp, "w") as fh:
     json.dump(report, fh, indent=2, sort_keys=True, default=float)
   os.replace(tmp, metrics_path)
-  fig = plot_per_tag(report, os.path.join(out_dir, FIG7_FILE))
+  fig = _plot_per_tag(report, os.path.join(out_dir, FIG7_FILE))
   return {"metrics": metrics_path, "figure": fig}
 
 
-def read_tfrecords(pattern: str) -> List[bytes]:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  files = sorted(tf.io.gfile.glob(pattern))
-  out: List[bytes] = []
-  for f in files:
-    comp = "GZIP" if f.endswith(".gz") else ""
-    out.extend(r.numpy() for r in tf.data.TFRecordDataset(
-        f, compression_type=comp))
-  return out
+def publish(src: str, dst: str) -> None:
+  """Copies a report directory (the component's artifact) to ``dst``.
 
+  ``dst`` is never half-written: the copy goes to a sibling ``dst.tmp``
+  that is renamed into place once complete, so a reader sees the old
+  directory, briefly none, or the new one.
+  """
+  tmp, old = dst + ".tmp", dst + ".old"
+  for leftover in (tmp, old):
+    if os.path.isdir(leftover):
+      shutil.rmtree(leftover)
+  shutil.copytree(src, tmp)
+  if os.path.isdir(dst):
+    os.rename(dst, old)
+  os.rename(tmp, dst)
+  if os.path.isdir(old):
+    shutil.rmtree(old)
+
+
+def load_metrics(report_dir: str) -> Dict[str, Any]:
+  """The metrics.json of a report directory."""
+  with open(os.path.join(report_dir, METRICS_FILE)) as fh:
+    return json.load(fh)
+
+
+def format_metrics(m: Mapping[str, Any]) -> List[str]:
+  """The lines ``cfan run`` prints about a report."""
+  o = m["overall"]
+  lines = [f"eval rows: {m['rows']:,d} (positive "
+           f"{100 * m['positive_ratio']:.1f} %)"]
+  for proto, label in ((REVIEW_FREE, "review-free"),
+                       (REVIEW_GIVEN, "review given")):
+    p = o.get(proto, {}).get("personal")
+    if p:
+      lines.append(f"  personal head, {label:<13s} acc {p['accuracy']:.3f}  "
+                   f"AUC {p['auc']:.3f}  ({o[proto]['source']})")
+  a = o.get(REVIEW_FREE, {}).get("agnostic")
+  if a:
+    lines.append(f"  agnostic head (b_v)          acc {a['accuracy']:.3f}  "
+                 f"AUC {a['auc']:.3f}  ({o[REVIEW_FREE]['source']})")
+  for name, f in (o.get("floors") or {}).items():
+    lines.append(f"  floor: {name:<21s} acc {f['accuracy']:.3f}  "
+                 f"AUC {f['auc']:.3f}")
+  for feature, per_value in m.get("slices", {}).items():
+    if feature == F.TAG_KEY:
+      continue
+    for value, b in per_value.items():
+      p = b[REVIEW_FREE].get("personal", {})
+      lines.append(f"  slice {feature}={value}: rows {b['rows']:,d}, "
+                   f"personal review-free AUC {p.get('auc', float('nan')):.3f}")
+  lines.append(f"  blessed by the Evaluator: {m.get('blessed')}")
+  return lines
