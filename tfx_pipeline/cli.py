@@ -184,6 +184,20 @@ def cmd_explain(args: argparse.Namespace, beam_args: List[str]) -> int:
   return 0
 
 
+def cmd_experiment(args: argparse.Namespace, beam_args: List[str]) -> int:
+  """Paper comparison: one Transform, every variant x protocol."""
+  from experiments import run as experiment  # pylint: disable=g-import-not-at-top
+  res = experiment.run_experiment(
+      args.data, args.out, variants=args.variants,
+      protocols=args.protocols, train_steps=args.train_steps,
+      config_name=args.config, min_tag_images=args.min_tag_images,
+      fig9_levels=args.fig9_levels, fig9_variants=args.fig9_variants,
+      beam_args=beam_args, seed=args.seed)
+  for key, path in res["files"].items():
+    print(f"{key:<9s} {path}")
+  return 0
+
+
 def cmd_configs(args: argparse.Namespace, beam_args: List[str]) -> int:
   del beam_args
   names = [args.name] if args.name else sorted(cfg_lib.CONFIGS)
@@ -195,14 +209,8 @@ def cmd_configs(args: argparse.Namespace, beam_args: List[str]) -> int:
 # ----------------------------------------------------------------------------
 # Parser
 # ----------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog="cfan",
-      description="Personalized image aesthetics (CFAN, IJCAI 2018) as a TFX "
-                  "pipeline. Beam flags go after '--' or via --beam-arg.")
-  sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-  sub.required = True
-
+def _add_demo_data_parser(sub) -> None:
+  """``cfan demo-data``."""
   p = sub.add_parser("demo-data", help="write a synthetic AVA-review "
                      "directory with planted personal tastes")
   p.add_argument("out", help="output directory")
@@ -228,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--quiet", action="store_true")
   p.set_defaults(func=cmd_demo_data)
 
+
+def _add_build_examples_parser(sub) -> None:
+  """``cfan build-examples``."""
   p = sub.add_parser("build-examples", help="Beam job: recover personal "
                      "ratings from reviews (paper §4.1) and write tf.Examples")
   p.add_argument("--data", required=True, help="AVA-review directory")
@@ -245,29 +256,34 @@ def build_parser() -> argparse.ArgumentParser:
                  help="start from a runner preset (see BUILD.md)")
   p.set_defaults(func=cmd_build_examples)
 
-  def add_run_args(p, data: bool):
-    if data:
-      p.add_argument("--data", required=True, help="AVA-review directory")
-    p.add_argument("--workdir", required=True if data else False,
-                   default=None if data else "demo_run",
-                   help="run directory (examples, TFX artifacts, ML "
-                   "Metadata SQLite, serving/, reports/)")
-    p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS),
-                   default=cfg_lib.DEFAULT_CONFIG)
-    p.add_argument("--train-steps", type=int, default=None,
-                   help="override the config's training steps")
-    p.add_argument("--min-auc", type=float, default=cfg_lib.MIN_PERSONAL_AUC,
-                   help="Evaluator gate: review-free personal AUC needed to "
-                   "push (and never worse than the blessed baseline)")
-    p.add_argument("--beam-arg", action="append", default=[],
-                   help="a Beam pipeline flag for every Beam stage "
-                   "(repeatable)")
-    p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None,
-                   help="start from a runner preset (see BUILD.md)")
 
+def _add_run_args(p: argparse.ArgumentParser, data: bool) -> None:
+  """Options shared by ``cfan run`` and ``cfan demo``."""
+  if data:
+    p.add_argument("--data", required=True, help="AVA-review directory")
+  p.add_argument("--workdir", required=True if data else False,
+                 default=None if data else "demo_run",
+                 help="run directory (examples, TFX artifacts, ML "
+                 "Metadata SQLite, serving/, reports/)")
+  p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS),
+                 default=cfg_lib.DEFAULT_CONFIG)
+  p.add_argument("--train-steps", type=int, default=None,
+                 help="override the config's training steps")
+  p.add_argument("--min-auc", type=float, default=cfg_lib.MIN_PERSONAL_AUC,
+                 help="Evaluator gate: review-free personal AUC needed to "
+                 "push (and never worse than the blessed baseline)")
+  p.add_argument("--beam-arg", action="append", default=[],
+                 help="a Beam pipeline flag for every Beam stage "
+                 "(repeatable)")
+  p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None,
+                 help="start from a runner preset (see BUILD.md)")
+
+
+def _add_run_parser(sub) -> None:
+  """``cfan run``."""
   p = sub.add_parser("run", help="run the whole TFX pipeline on an "
                      "AVA-review directory")
-  add_run_args(p, data=True)
+  _add_run_args(p, data=True)
   p.add_argument("--min-tag-images", type=int,
                  default=F.DEFAULT_MIN_TAG_IMAGES)
   p.add_argument("--schema", default=None, metavar="SCHEMA_PBTXT",
@@ -276,14 +292,20 @@ def build_parser() -> argparse.ArgumentParser:
                  "run before training and is listed")
   p.set_defaults(func=cmd_run)
 
+
+def _add_demo_parser(sub) -> None:
+  """``cfan demo``."""
   p = sub.add_parser("demo", help="demo data -> full pipeline -> pushed "
                      "model -> report (what `make demo` runs)")
-  add_run_args(p, data=False)
+  _add_run_args(p, data=False)
   p.add_argument("--users", type=int, default=cfg_lib.DEMO_DEFAULT_USERS)
   p.add_argument("--images", type=int, default=cfg_lib.DEMO_DEFAULT_IMAGES)
   p.add_argument("--seed", type=int, default=0)
   p.set_defaults(func=cmd_demo)
 
+
+def _add_predict_parser(sub) -> None:
+  """``cfan predict``."""
   p = sub.add_parser("predict", help="score user,image pairs with an "
                      "exported model")
   p.add_argument("--model", required=True,
@@ -298,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
                  "instead of the stored profile when a row has no review")
   p.set_defaults(func=cmd_predict)
 
+
+def _add_compile_parser(sub) -> None:
+  """``cfan compile``."""
   p = sub.add_parser("compile", help="compile the pipeline for Kubeflow "
                      "Pipelines / Vertex AI (KFP v2 JSON)")
   p.add_argument("--target", choices=("kubeflow",), default="kubeflow")
@@ -317,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None)
   p.set_defaults(func=cmd_compile)
 
+
+def _add_score_folder_parser(sub) -> None:
+  """``cfan score-folder``."""
   p = sub.add_parser("score-folder", help="rank a folder of photos for "
                      "one user (best first; unreadable photos listed last)")
   p.add_argument("--model", required=True,
@@ -335,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
                  default=cfg_lib.SCORE_FOLDER_BATCH_SIZE)
   p.set_defaults(func=cmd_score_folder)
 
+
+def _add_explain_parser(sub) -> None:
+  """``cfan explain``."""
   p = sub.add_parser("explain", help="draw the attention map (Eq. 5) "
                      "over a photo for one user, or two side by side")
   p.add_argument("--model", required=True,
@@ -350,19 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--out", required=True, help="output PNG")
   p.set_defaults(func=cmd_explain)
 
-  def cmd_experiment(args: argparse.Namespace, beam_args: List[str]) -> int:
-    """Paper comparison: one Transform, every variant x protocol."""
-    from experiments import run as experiment  # pylint: disable=g-import-not-at-top
-    res = experiment.run_experiment(
-        args.data, args.out, variants=args.variants,
-        protocols=args.protocols, train_steps=args.train_steps,
-        config_name=args.config, min_tag_images=args.min_tag_images,
-        fig9_levels=args.fig9_levels, fig9_variants=args.fig9_variants,
-        beam_args=beam_args, seed=args.seed)
-    for key, path in res["files"].items():
-      print(f"{key:<9s} {path}")
-    return 0
 
+def _add_experiment_parser(sub) -> None:
+  """``cfan experiment``."""
   p = sub.add_parser("experiment", help="the paper's comparison (Fig. 7, "
                      "8, 9): every model variant on one Transform output, "
                      "several protocols")
@@ -395,9 +416,32 @@ def build_parser() -> argparse.ArgumentParser:
                  help="a Beam pipeline flag (repeatable)")
   p.set_defaults(func=cmd_experiment)
 
+
+def _add_configs_parser(sub) -> None:
+  """``cfan configs``."""
   p = sub.add_parser("configs", help="print the named model configs")
   p.add_argument("name", nargs="?", choices=sorted(cfg_lib.CONFIGS))
   p.set_defaults(func=cmd_configs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog="cfan",
+      description="Personalized image aesthetics (CFAN, IJCAI 2018) as a TFX "
+                  "pipeline. Beam flags go after '--' or via --beam-arg.")
+  sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+  sub.required = True
+
+  _add_demo_data_parser(sub)
+  _add_build_examples_parser(sub)
+  _add_run_parser(sub)
+  _add_demo_parser(sub)
+  _add_predict_parser(sub)
+  _add_compile_parser(sub)
+  _add_score_folder_parser(sub)
+  _add_explain_parser(sub)
+  _add_experiment_parser(sub)
+  _add_configs_parser(sub)
   return parser
 
 

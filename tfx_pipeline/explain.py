@@ -49,7 +49,7 @@ def upsample(attention: np.ndarray, width: int, height: int) -> np.ndarray:
   return np.asarray(img.resize((width, height), Image.BILINEAR), np.float32)
 
 
-def display_image(data: bytes, max_side: int) -> np.ndarray:
+def _display_image(data: bytes, max_side: int) -> np.ndarray:
   """Photo bytes -> uint8 RGB array (alpha on white, longest side capped)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   with Image.open(io.BytesIO(reencode_image(data, max_side=max_side,
@@ -61,9 +61,20 @@ def explain(scorer, image_path: str, panels: Sequence[Panel], out_path: str,
             max_side: int = cfg_lib.EXPLAIN_MAX_SIDE) -> List[Dict[str, object]]:
   """Scores the photo for each panel's user and writes the overlay PNG.
 
-  Returns one dict per panel: user, p_personal, p_agnostic, known_user,
-  review_free, driver, attention (the [h, w] map) and its peak cell.
-  Raises ValueError for an unreadable photo (there is nothing to draw).
+  Args:
+    scorer: a ``predict.Scorer`` of the model.
+    image_path: the photo.
+    panels: one per user drawn (their review or profile drives attention).
+    out_path: the PNG to write.
+    max_side: longest side of the photo in each panel.
+
+  Returns:
+    One dict per panel: user, p_personal, p_agnostic, known_user,
+    review_free, driver, attention (the [h, w] map) and its peak cell.
+
+  Raises:
+    ValueError: no panel, an empty user id or an unreadable photo.
+    FileNotFoundError: no such photo.
   """
   from tfx_pipeline import predict  # pylint: disable=g-import-not-at-top
   if not panels:
@@ -77,7 +88,7 @@ def explain(scorer, image_path: str, panels: Sequence[Panel], out_path: str,
   if model_bytes is None:
     raise ValueError(f"{image_path}: {err}")
   with open(image_path, "rb") as fh:
-    photo = display_image(fh.read(), max_side)
+    photo = _display_image(fh.read(), max_side)
   s = scorer.score([p.user.strip() for p in panels],
                    [model_bytes] * len(panels), [p.review for p in panels],
                    [p.profile for p in panels])
@@ -102,7 +113,17 @@ def explain(scorer, image_path: str, panels: Sequence[Panel], out_path: str,
 
 def draw(photo: np.ndarray, results: Sequence[Dict[str, object]],
          out_path: str, image_name: str) -> str:
-  """Photo, then one heat overlay per user, side by side (Agg backend)."""
+  """Photo, then one heat overlay per user, side by side (Agg backend).
+
+  Args:
+    photo: uint8 RGB array of the photo.
+    results: ``explain``'s dicts (attention map, scores, driver).
+    out_path: the PNG to write.
+    image_name: the photo's name for the first panel's title.
+
+  Returns:
+    ``out_path``.
+  """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top

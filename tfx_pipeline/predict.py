@@ -58,6 +58,7 @@ def load_image(path: Optional[str]) -> Tuple[Optional[bytes], str]:
 
 
 def read_pairs(path: str) -> List[Dict[str, str]]:
+  """Rows of a user_id,image_id[,review[,profile]] CSV (header required)."""
   with open(path, newline="", encoding="utf-8") as fh:
     reader = csv.DictReader(fh)
     missing = {"user_id", "image_id"} - set(reader.fieldnames or [])
@@ -121,8 +122,18 @@ def predict_rows(scorer: Scorer, rows: Sequence[Dict[str, str]],
                  profile: str = "") -> List[Dict[str, object]]:
   """Scores rows (dicts with user_id, image_id[, review]) in input order.
 
-  ``profile``: request profile text for every row (``--profile FILE``);
-  a row's own ``profile`` column, when present and non-empty, wins.
+  Args:
+    scorer: the loaded model.
+    rows: ``read_pairs``' dicts.
+    images_dir: where ``<image_id>.jpg|png`` are found.
+    batch_size: rows per model call.
+    progress: called with (rows done, rows in all) after each batch.
+    profile: request profile text for every row (``--profile FILE``); a
+      row's own ``profile`` column, when present and non-empty, wins.
+
+  Returns:
+    One dict per input row (``OUTPUT_COLUMNS``); a row that cannot be
+    scored carries its ``error`` and empty scores.
   """
   results: List[Dict[str, object]] = []
   cache: Dict[str, Tuple[Optional[bytes], str]] = {}

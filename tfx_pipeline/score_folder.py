@@ -117,6 +117,7 @@ def score_folder(scorer, user: str, folder: str, *, profile: str = "",
 
 
 def write_rows(path: str, rows: List[Dict[str, object]]) -> None:
+  """Writes the ranking CSV (``FOLDER_COLUMNS``) via a renamed temp file."""
   tmp = path + ".tmp"
   with open(tmp, "w", newline="", encoding="utf-8") as fh:
     w = csv.DictWriter(fh, fieldnames=list(FOLDER_COLUMNS))

@@ -107,6 +107,14 @@ def default_body(serialized_examples: Sequence[bytes],
 
   Row format: ``{"instances": [{"b64": ...}, ...]}`` (one input, so the
   values stand alone); columnar: ``{"inputs": {"examples": [...]}}``.
+
+  Args:
+    serialized_examples: ``make_example`` outputs.
+    fmt: ``ROW_FORMAT`` or ``COLUMNAR_FORMAT``.
+    signature_name: which example signature to call.
+
+  Returns:
+    The JSON-able request body.
   """
   _check_format(fmt)
   values = [b64(s) for s in serialized_examples]
@@ -124,7 +132,16 @@ def raw_body(user_ids: Sequence[str], images: Sequence[bytes],
              fmt: str = ROW_FORMAT) -> Dict[str, Any]:
   """Body for ``serving_raw``: user id, image bytes, review, profile.
 
-  ``reviews``/``profiles`` default to "" (review-free; stored profile).
+  Args:
+    user_ids: one per request row.
+    images: the encoded photo of each row (sent as base64).
+    reviews: "" (the default) means review-free.
+    profiles: "" (the default) means the stored profile; else the user's
+      reviews, one per line.
+    fmt: ``ROW_FORMAT`` or ``COLUMNAR_FORMAT``.
+
+  Returns:
+    The JSON-able request body.
   """
   _check_format(fmt)
   n = len(user_ids)
@@ -288,7 +305,7 @@ def encode_response(outputs: Mapping[str, Any], fmt: str) -> Dict[str, Any]:
                           for i in range(n)]}
 
 
-def signature_inputs_of(model) -> Dict[str, List[str]]:
+def _signature_inputs_of(model) -> Dict[str, List[str]]:
   """{signature: [input names]} of a loaded SavedModel."""
   return {name: sorted(fn.structured_input_signature[1])
           for name, fn in model.signatures.items()}
@@ -297,7 +314,7 @@ def signature_inputs_of(model) -> Dict[str, List[str]]:
 def call_rest(model, body: Mapping[str, Any]) -> Dict[str, Any]:
   """Answers a predict body with a loaded SavedModel as TF Serving would."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  name, columns, fmt = decode_request(body, signature_inputs_of(model))
+  name, columns, fmt = decode_request(body, _signature_inputs_of(model))
   out = model.signatures[name](**{k: tf.constant(v, tf.string)
                                   for k, v in columns.items()})
   return encode_response({k: v.numpy() for k, v in out.items()}, fmt)
@@ -307,6 +324,7 @@ def call_rest(model, body: Mapping[str, Any]) -> Dict[str, Any]:
 # Command line: print a body
 # ----------------------------------------------------------------------------
 def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Prints a request body for a photo (see the module docstring)."""
   parser = argparse.ArgumentParser(
       prog="python -m tfx_pipeline.serving_contract",
       description="Print a TF Serving REST predict body for a CFAN model.")
