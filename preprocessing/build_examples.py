@@ -14,7 +14,7 @@ Stages (each a named Beam transform, so runner UIs show per-stage counts):
    file is read and re-encoded **once per image** and attached to every review
    example of that image. Reviews of images that are unknown, without a major
    tag, missing on disk or undecodable become rejects with that reason. Each
-   kept review gets its split here (:func:`assign_splits`: stable hashes of
+   kept review gets its split here (:func:`eval_split.assign_splits`: stable hashes of
    the ids, so a rebuild gives the same split): a share of images is held
    out entirely (cold), and of the other images a share of (user, image)
    pairs goes to eval (warm); an eval row whose image has no training review
@@ -46,22 +46,20 @@ Any standard Beam flag (``--runner=DataflowRunner --project ...``,
 """
 from __future__ import annotations
 
-import collections
-import hashlib
 import json
 import logging
 import math
 import os
-from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional,
-                    Sequence, Tuple)
+from typing import (Any, Dict, Iterable, Iterator, List, Optional, Sequence,
+                    Tuple)
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from evaluation import metrics as metrics_lib
 from preprocessing import ava
 from preprocessing import config as cfg_lib
+from preprocessing import eval_split
 from preprocessing import features as F
 from preprocessing import rating
 from preprocessing.images import reencode_image
@@ -71,12 +69,6 @@ SUMMARY_FILE = "summary.json"
 EXAMPLES_SUBDIR = "examples"
 REJECTS_SUBDIR = "rejects"
 EXAMPLES_PREFIX = "examples"
-# Slices of the floors in summary.json (and of the blessing gate).
-OVERALL = "overall"
-FLOOR_SLICES = (OVERALL,) + F.SLICE_VALUES
-# Salts of the two split hashes (changing one reshuffles that split).
-_COLD_IMAGE_SALT = "cfan-cold-image"
-_EVAL_PAIR_SALT = "cfan-eval-pair"
 
 # Reject reasons produced by this job (readers add their own).
 REASON_UNKNOWN_IMAGE = "unknown_image"
@@ -96,61 +88,6 @@ REASON_REVIEW_TYPE = {
 def split_file_pattern(split: str) -> str:
   """File pattern (relative to ``examples/``) of one split's shards."""
   return f"{EXAMPLES_PREFIX}-{split}-*"
-
-
-def _unit_hash(*parts: str) -> float:
-  """A stable number in [0, 1) from strings (sha1; never Python's hash)."""
-  digest = hashlib.sha1("\x1f".join(parts).encode("utf-8")).digest()
-  return int.from_bytes(digest[:8], "big") / 2.0 ** 64
-
-
-def check_shares(cold_image_share: float, warm_pair_share: float) -> None:
-  for name, share in (("cold image share", cold_image_share),
-                      ("warm pair share", warm_pair_share)):
-    if not 0.0 <= share < 1.0:
-      raise ValueError(f"{name} must be in [0, 1), got {share}")
-
-
-def assign_splits(image_id: str, user_ids: Sequence[str], *,
-                  cold_image_share: float = cfg_lib.EVAL_COLD_IMAGE_SHARE,
-                  warm_pair_share: float = cfg_lib.EVAL_WARM_PAIR_SHARE
-                  ) -> List[Tuple[str, str]]:
-  """(split, image slice) of each review of one image, in ``user_ids`` order.
-
-  The image is cold (all its reviews in eval) when the hash of its id falls
-  in ``cold_image_share``; otherwise each (user, image) pair whose hash falls
-  in ``warm_pair_share`` goes to eval. An image none of whose reviews stays
-  in training is cold too: cold means "never seen in training". Every other
-  row is warm (its image has a training review).
-  """
-  if _unit_hash(_COLD_IMAGE_SALT, image_id) < cold_image_share:
-    return [(F.EVAL_SPLIT, F.SLICE_COLD)] * len(user_ids)
-  held_out = [_unit_hash(_EVAL_PAIR_SALT, u, image_id) < warm_pair_share
-              for u in user_ids]
-  if all(held_out):
-    return [(F.EVAL_SPLIT, F.SLICE_COLD)] * len(user_ids)
-  return [(F.EVAL_SPLIT if h else F.TRAIN_SPLIT, F.SLICE_WARM)
-          for h in held_out]
-
-
-def user_train_rate(user_stats: Tuple[int, int], totals: Tuple[int, int],
-                    own_label: Optional[int] = None) -> float:
-  """The user's smoothed good-rate over training rows (metrics.user_rates).
-
-  Args:
-    user_stats: (good, total) of the user's training rows; (0, 0) for a user
-      without any (who then gets the training base rate).
-    totals: (good, total) of all training rows (the base rate).
-    own_label: the row's label when the row is itself a training row: it is
-      left out of the user's counts and of the base rate, so the feature
-      never carries the row's own label.
-  """
-  (pos, n), (all_pos, all_n) = user_stats, totals
-  if own_label is not None:
-    pos, n = pos - own_label, n - 1
-    all_pos, all_n = all_pos - own_label, all_n - 1
-  base = metrics_lib.base_rate(all_pos, all_n)
-  return float(metrics_lib.smoothed_rate(pos, n, base))
 
 
 def make_example(review: Dict[str, Any], image: ava.AvaImage, tag_name: str,
@@ -345,8 +282,8 @@ class _JoinImage(beam.DoFn):
       return
     tag_name = major_tags[tag_id]
     labels = [r["label"] for r in reviews]
-    splits = assign_splits(image_id, [r["user_id"] for r in reviews],
-                           **self._shares)
+    splits = eval_split.assign_splits(
+        image_id, [r["user_id"] for r in reviews], **self._shares)
     reviews = [dict(r, split=split, image_slice=image_slice)
                for r, (split, image_slice) in zip(reviews, splits)]
     yield beam.pvalue.TaggedOutput("image_stats", {
@@ -386,8 +323,9 @@ def _make_examples(joined: Dict[str, Any],
   """(split, serialized tf.Example) of every review of one image."""
   for r in joined["reviews"]:
     train = r["split"] == F.TRAIN_SPLIT
-    rate = user_train_rate(user_stats.get(r["user_id"], (0, 0)), totals,
-                           own_label=r["label"] if train else None)
+    rate = eval_split.user_train_rate(
+        user_stats.get(r["user_id"], (0, 0)), totals,
+        own_label=r["label"] if train else None)
     example = make_example(r, joined["image"], joined["tag"], joined["jpeg"],
                            r["image_slice"], rate)
     # deterministic: proto map order is otherwise random per message, and a
@@ -472,71 +410,6 @@ def summarize(image_stats: List[Dict[str, Any]], user_counts: Dict[str, int],
           "per_tag": dict(sorted(per_tag.items())),
       },
   }
-
-
-def split_summary(image_stats: List[Dict[str, Any]]) -> Dict[str, Any]:
-  """Rows and images of the training split and of the eval slices."""
-  out = {k: {"rows": 0, "images": 0}
-         for k in (F.TRAIN_SPLIT,) + tuple(f"{F.EVAL_SPLIT}_{v}"
-                                           for v in F.SLICE_VALUES)}
-  for stat in image_stats:
-    counts = collections.Counter(stat.get("slices", ()))
-    for value, n in counts.items():
-      key = value if value == F.TRAIN_SPLIT else f"{F.EVAL_SPLIT}_{value}"
-      out[key]["rows"] += n
-      out[key]["images"] += 1
-  return out
-
-
-def floor_summary(eval_rows: Sequence[Tuple[str, int, float, str]],
-                  user_stats: Mapping[str, Tuple[int, int]]
-                  ) -> Dict[str, Dict[str, Any]]:
-  """The floors of :mod:`evaluation.metrics` on the eval rows, per slice.
-
-  Args:
-    eval_rows: (user, label, mean vote, image slice) of every eval row.
-    user_stats: user -> (good, total) of their training rows; the training
-      rows are rebuilt from these counts for ``metrics.floor_scores`` (only
-      the users and labels matter to it, not their order).
-
-  Returns:
-    {overall|warm|cold: {"rows", "good", "floors": {name: metrics},
-    "best": the floor with the highest finite AUC or None, "best_auc"}}.
-  """
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  ids = sorted(user_stats)
-  good = np.asarray([user_stats[u][0] for u in ids], np.int64)
-  total = np.asarray([user_stats[u][1] for u in ids], np.int64)
-  train_users = np.repeat(np.asarray(ids, dtype=object), total)
-  starts = np.cumsum(total) - total
-  # Within each user's block, the first ``good`` rows are the good ones.
-  train_labels = ((np.arange(int(total.sum())) - np.repeat(starts, total))
-                  < np.repeat(good, total)).astype(np.int64)
-  rows = sorted(eval_rows)
-  users = [r[0] for r in rows]
-  labels = np.asarray([r[1] for r in rows], np.int64)
-  slices = np.asarray([r[3] for r in rows], dtype=object)
-  scores = metrics_lib.floor_scores(train_users, train_labels, users,
-                                    [r[2] for r in rows])
-  out: Dict[str, Dict[str, Any]] = {}
-  for name in FLOOR_SLICES:
-    mask = (np.ones(len(rows), bool) if name == OVERALL
-            else slices == name)
-    floors = metrics_lib.floor_metrics(labels, scores, mask)
-    try:
-      best = metrics_lib.best_floor(floors)
-    except ValueError:  # no row, or one class only: every AUC is NaN
-      best = None
-    out[name] = {"rows": int(mask.sum()), "good": int(labels[mask].sum()),
-                 "floors": floors, "best": best,
-                 "best_auc": floors[best]["auc"] if best else None}
-  return out
-
-
-def best_floors(summary: Mapping[str, Any]) -> Dict[str, Tuple[str, float]]:
-  """slice -> (best floor, its AUC) for each slice where one is defined."""
-  return {k: (v["best"], v["best_auc"])
-          for k, v in summary.get("floors", {}).items() if v.get("best")}
 
 
 def load_summary(out_dir: str) -> Dict[str, Any]:
@@ -684,8 +557,8 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
         t for t in major_tags if t not in tag_names)
     summary["split"] = {"cold_image_share": cold_image_share,
                         "warm_pair_share": warm_pair_share,
-                        **split_summary(stats)}
-    summary["floors"] = floor_summary(rows, train_stats)
+                        **eval_split.split_summary(stats)}
+    summary["floors"] = eval_split.floor_summary(rows, train_stats)
     return summary
 
   summary = (p | "SummarySeed" >> beam.Create([None])
@@ -718,10 +591,10 @@ def run(data_dir: str, out_dir: str, *,
   """Runs the job and returns the summary (also at ``out_dir/summary.json``).
 
   ``cold_image_share`` / ``warm_pair_share``: the eval split (see
-  :func:`assign_splits`). Raises ``RuntimeError`` if the in = kept +
+  :func:`eval_split.assign_splits`). Raises ``RuntimeError`` if the in = kept +
   rejected invariant fails.
   """
-  check_shares(cold_image_share, warm_pair_share)
+  eval_split.check_shares(cold_image_share, warm_pair_share)
   for required in (F.AVA_FILE,):
     if not FileSystems.exists(os.path.join(data_dir, required)):
       raise FileNotFoundError(f"{os.path.join(data_dir, required)}: missing "
@@ -818,27 +691,5 @@ def format_summary(summary: Dict[str, Any]) -> str:
   for tag, t in t1["per_tag"].items():
     lines.append(f"  {tag:<22s} {t['images']:>7,d} {t['reviews']:>8,d} "
                  f"{100 * t['positive_ratio']:>6.1f}%")
-  lines.append(format_split(summary))
+  lines.append(eval_split.format_split(summary))
   return "\n".join(lines)
-
-
-def format_split(summary: Mapping[str, Any]) -> str:
-  """Two lines: the split counts, and the floors' AUC on the eval slices."""
-  sp = summary["split"]
-  parts = [f"split: train {sp[F.TRAIN_SPLIT]['rows']:,d} rows "
-           f"({sp[F.TRAIN_SPLIT]['images']:,d} images)"]
-  for value in F.SLICE_VALUES:
-    c = sp[f"{F.EVAL_SPLIT}_{value}"]
-    parts.append(f"eval {value} {c['rows']:,d} rows ({c['images']:,d} "
-                 "images)")
-  floors = summary["floors"]
-  per_floor = []
-  for name in metrics_lib.FLOOR_NAMES:
-    aucs = "/".join(f"{floors[k]['floors'][name]['auc']:.3f}"
-                    for k in FLOOR_SLICES)
-    per_floor.append(f"{name} {aucs}")
-  best = ", ".join(f"{k} {floors[k]['best'] or 'none (AUC undefined)'}"
-                   for k in FLOOR_SLICES)
-  return (", ".join(parts) + "\n" +
-          f"floors, eval AUC {'/'.join(FLOOR_SLICES)}: "
-          + "; ".join(per_floor) + f" (best: {best})")

@@ -36,15 +36,17 @@ def tiny_demo_data(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_pipeline_run(tmp_path_factory, tiny_demo_data):
-  """(data_dir, workdir, RunResult) of one full pipeline run (min_auc=0)."""
+  """(data_dir, workdir, RunResult) of one full pipeline run (min_auc=0, no
+  floor gate)."""
   from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp("tiny_run")
   data = tiny_demo_data
   workdir = str(root / "work")
-  # min_auc=0: the tiny model must be pushed so the export can be checked.
+  # min_auc=0 and no floor gate: the tiny model (a few steps) must be pushed
+  # so the export can be checked; tests/test_validation_gates.py gates it.
   res = local_runner.run(data, workdir, config_name="cpu",
                          train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
-                         min_tag_images=TINY_MIN_TAG_IMAGES)
+                         min_tag_images=TINY_MIN_TAG_IMAGES, floor_gate=False)
   return data, workdir, res
 
 

@@ -21,6 +21,7 @@ from PIL import ImageFile
 
 import demo_data
 from preprocessing import build_examples
+from preprocessing import eval_split
 from preprocessing import features as F
 from preprocessing import images
 
@@ -491,8 +492,8 @@ def test_uir_layout(tmp_path):
   assert split_rows[F.EVAL_SPLIT] == []
   assert len(split_rows[F.TRAIN_SPLIT]) == len(rows)
   assert summary["split"]["train"]["rows"] == len(rows)
-  assert build_examples.best_floors(summary) == {}
-  assert "best: overall none (AUC undefined)" in build_examples.format_split(
+  assert eval_split.best_floors(summary) == {}
+  assert "best: overall none (AUC undefined)" in eval_split.format_split(
       summary)
 
 
@@ -511,7 +512,7 @@ def test_run_missing_files_raise(tmp_path):
 # The honest evaluation split (issue 10): rule, rates, files and floors
 # --------------------------------------------------------------------------
 def _split_of(image_id: str, users, cold=0.1, warm=0.1):
-  return build_examples.assign_splits(image_id, users, cold_image_share=cold,
+  return eval_split.assign_splits(image_id, users, cold_image_share=cold,
                                       warm_pair_share=warm)
 
 
@@ -523,7 +524,7 @@ def test_split_is_deterministic_across_processes():
   images = [(str(i), [f"u{j}" for j in range(i % 7 + 1)]) for i in range(300)]
   here = [_split_of(i, u) for i, u in images]
   assert here == [_split_of(i, u) for i, u in images]
-  code = ("import json, sys\nfrom preprocessing import build_examples as b\n"
+  code = ("import json, sys\nfrom preprocessing import eval_split as b\n"
           "images = json.load(sys.stdin)\n"
           "print(json.dumps([b.assign_splits(i, u) for i, u in images]))")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -596,18 +597,18 @@ def test_user_train_rate_is_leave_one_out():
     others_y = labels[:i] + labels[i + 1:]
     base = metrics.base_rate(sum(others_y), len(others_y))
     expected = metrics.user_rates(others_u, others_y).get(u, base)
-    got = build_examples.user_train_rate(tuple(stats[u]), totals,
+    got = eval_split.user_train_rate(tuple(stats[u]), totals,
                                          own_label=y)
     assert got == pytest.approx(expected, abs=1e-12)
   rates = metrics.user_rates(users, labels)
   for u in set(users):
-    assert build_examples.user_train_rate(tuple(stats[u]), totals) == \
+    assert eval_split.user_train_rate(tuple(stats[u]), totals) == \
         pytest.approx(rates[u], abs=1e-12)
-  assert build_examples.user_train_rate((0, 0), totals) == pytest.approx(
+  assert eval_split.user_train_rate((0, 0), totals) == pytest.approx(
       sum(labels) / len(labels))
   # The row's own label moves its rate not at all; the user's other rows do.
-  one = build_examples.user_train_rate((1, 1), (10, 20), own_label=1)
-  zero = build_examples.user_train_rate((0, 1), (9, 20), own_label=0)
+  one = eval_split.user_train_rate((1, 1), (10, 20), own_label=1)
+  zero = eval_split.user_train_rate((0, 1), (9, 20), own_label=0)
   assert one == zero
 
 
@@ -687,8 +688,8 @@ def test_demo_run_summary_split_and_floors(demo_run):
   np.testing.assert_allclose(
       scores["user_rate"], [r[F.USER_TRAIN_RATE_KEY] for r in evals],
       rtol=1e-6)
-  for name in build_examples.FLOOR_SLICES:
-    mask = (np.ones(len(y), bool) if name == build_examples.OVERALL
+  for name in eval_split.FLOOR_SLICES:
+    mask = (np.ones(len(y), bool) if name == eval_split.OVERALL
             else slices == name)
     got = summary["floors"][name]
     assert got["rows"] == int(mask.sum())
@@ -699,7 +700,7 @@ def test_demo_run_summary_split_and_floors(demo_run):
     if got["best"] is not None:
       assert got["best"] == metrics.best_floor(expected)
       assert got["best_auc"] == pytest.approx(expected[got["best"]]["auc"])
-  assert build_examples.best_floors(summary)[build_examples.OVERALL] == (
+  assert eval_split.best_floors(summary)[eval_split.OVERALL] == (
       summary["floors"]["overall"]["best"],
       summary["floors"]["overall"]["best_auc"])
   text = build_examples.format_summary(summary)
@@ -715,12 +716,12 @@ def test_floor_summary_without_cold_rows():
   user_stats = {"a": (3, 4), "b": (1, 4)}
   rows = [("a", 1, 6.0, F.SLICE_WARM), ("b", 0, 4.0, F.SLICE_WARM),
           ("a", 0, 5.5, F.SLICE_WARM)]
-  floors = build_examples.floor_summary(rows, user_stats)
+  floors = eval_split.floor_summary(rows, user_stats)
   assert floors[F.SLICE_COLD]["rows"] == 0
   assert floors[F.SLICE_COLD]["best"] is None
   assert floors["overall"]["best"] is not None
-  assert F.SLICE_COLD not in build_examples.best_floors({"floors": floors})
-  one_class = build_examples.floor_summary(
+  assert F.SLICE_COLD not in eval_split.best_floors({"floors": floors})
+  one_class = eval_split.floor_summary(
       rows + [("b", 1, 6.0, F.SLICE_COLD)], user_stats)
   assert one_class[F.SLICE_COLD]["rows"] == 1
   assert one_class[F.SLICE_COLD]["best"] is None

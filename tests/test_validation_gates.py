@@ -5,7 +5,10 @@
   ``cfan run`` prints it and exits non-zero. A curated schema is passed with
   ``schema_path`` / ``cfan run --schema`` (ImportSchemaGen).
 * Model: a model worse than the blessed baseline is never pushed (the
-  Evaluator's change threshold), even with ``min_auc=0``.
+  Evaluator's change threshold), even with ``min_auc=0``; nor is a model
+  whose review-free AUC is not above the best floor of the eval rows
+  (overall and on cold images); the run's result line says which slice and
+  bound stopped it (``tfx_pipeline/gate.py``).
 
 The slow tests reuse the session fixture ``tiny_pipeline_run`` (its schema,
 examples and blessed model) but never run in its workdir.
@@ -21,6 +24,7 @@ import sys
 import pytest
 
 from preprocessing import config as cfg_lib
+from preprocessing import features as F
 from tfx_pipeline import components
 from tests.conftest import TINY_MIN_TAG_IMAGES, TINY_TRAIN_STEPS
 
@@ -105,6 +109,106 @@ def test_gate_runs_before_transform_in_both_schema_modes(tmp_path):
 
 
 # --------------------------------------------------------------------------
+# Model gate: bounds from the floors, and the one-line reason (fast)
+# --------------------------------------------------------------------------
+FLOORS = {"overall": ("vote_plus_user", 0.7), "warm": ("mean_vote", 0.68),
+          "cold": ("vote_plus_user", 0.802)}
+
+
+def _auc_thresholds(config):
+  """{slice feature values (() = overall): MetricThreshold} of the AUC."""
+  (spec,) = [m for m in config.metrics_specs
+             if list(m.output_names) == [F.PERSONAL_OUTPUT]]
+  (auc,) = [m for m in spec.metrics if m.class_name == "AUC"]
+  out = {}
+  for t in auc.per_slice_thresholds:
+    for s in t.slicing_specs:
+      out[tuple(sorted(s.feature_values.items()))] = t.threshold
+  return out
+
+
+def test_eval_config_gates_overall_and_cold_on_the_best_floor():
+  from tfx_pipeline import gate  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  config = pipeline_lib.eval_config(min_auc=0.5, floors=FLOORS,
+                                    floor_margin=0.01)
+  got = _auc_thresholds(config)
+  cold = ((F.SLICE_KEY, F.SLICE_COLD),)
+  assert set(got) == {(), cold}  # warm images are reported, not gated
+  overall = got[()].value_threshold.lower_bound.value
+  assert overall == pytest.approx(0.7 + 0.01 + gate.STRICT_EPSILON)
+  assert got[cold].value_threshold.lower_bound.value == pytest.approx(
+      0.802 + 0.01 + gate.STRICT_EPSILON)
+  # The baseline comparison stays on the overall slice.
+  assert got[()].HasField("change_threshold")
+  assert not got[cold].HasField("change_threshold")
+  # Slices: overall, warm/cold, per tag.
+  keys = [list(s.feature_keys) for s in config.slicing_specs]
+  assert keys == [[], [F.SLICE_KEY], [F.TAG_KEY]]
+  # min_auc stays an absolute floor: it wins when it is the higher bound.
+  high = _auc_thresholds(pipeline_lib.eval_config(min_auc=0.9,
+                                                  floors=FLOORS))
+  assert high[()].value_threshold.lower_bound.value == 0.9
+  assert high[cold].value_threshold.lower_bound.value == 0.9
+
+
+def test_gate_without_cold_floor_holds_on_overall_only():
+  """No cold rows, or one class only: the floors' AUC (and TFMA's) is
+  undefined there, so only the overall slice is gated, and the line says
+  so. Without floors at all (e.g. compiled for Kubeflow before the
+  examples exist) the gate is min_auc and the baseline."""
+  from tfx_pipeline import gate  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  floors = {"overall": FLOORS["overall"]}
+  got = _auc_thresholds(pipeline_lib.eval_config(min_auc=0.5, floors=floors))
+  assert set(got) == {()}
+  bounds = gate.auc_bounds(0.5, floors)
+  assert gate.ungated_note(bounds, floors) == (
+      "gated on all eval rows only: no floor AUC on cold images (too few "
+      "rows or one class)")
+  assert gate.ungated_note(gate.auc_bounds(0.5, FLOORS), FLOORS) == ""
+  none = _auc_thresholds(pipeline_lib.eval_config(min_auc=0.55))
+  assert set(none) == {()}
+  assert none[()].value_threshold.lower_bound.value == 0.55
+  assert "floor gate off" in gate.ungated_note(gate.auc_bounds(0.55, None),
+                                               None)
+
+
+def _validation(failures):
+  """A ValidationResult with (slice value or None, is_diff, value) fails."""
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  from tensorflow_model_analysis.proto import validation_result_pb2  # pylint: disable=g-import-not-at-top
+  result = tfma.ValidationResult(validation_ok=not failures)
+  for slice_value, is_diff, value in failures:
+    per = result.metric_validations_per_slice.add()
+    if slice_value:
+      key = per.slice_key.single_slice_keys.add()
+      key.column, key.bytes_value = F.SLICE_KEY, slice_value.encode()
+    f = per.failures.add()
+    f.metric_key.name, f.metric_key.is_diff = "auc", is_diff
+    f.metric_value.double_value.value = value
+  assert isinstance(result, validation_result_pb2.ValidationResult)
+  return result
+
+
+def test_result_line_names_slice_metric_and_bound():
+  from tfx_pipeline import gate  # pylint: disable=g-import-not-at-top
+  bounds = gate.auc_bounds(0.5, FLOORS)
+  aucs = {"overall": 0.71, "cold": 0.594, "warm": 0.8}
+  line = gate.explain(_validation([("cold", False, 0.594)]), aucs, bounds)
+  assert line == ("not pushed: review-free AUC 0.594 on cold images <= best "
+                  "floor vote_plus_user 0.802")
+  line = gate.explain(_validation([(None, True, -0.031)]), aucs, bounds)
+  assert line == ("not pushed: review-free AUC on all eval rows is 0.031 "
+                  "below the blessed model's (0.710 vs 0.741)")
+  ok = gate.explain(_validation([]), {"overall": 0.75, "cold": 0.81},
+                    bounds, "note")
+  assert ok == ("pushed: review-free AUC 0.750 on all eval rows > best floor "
+                "vote_plus_user 0.700, 0.810 on cold images > best floor "
+                "vote_plus_user 0.802 [note]")
+
+
+# --------------------------------------------------------------------------
 # Data gate on a real run (slow)
 # --------------------------------------------------------------------------
 def _fixture_schema(workdir: str) -> str:
@@ -126,25 +230,30 @@ def _curated_schema(workdir: str, out: str) -> str:
 
 def _broken_batch(workdir: str, out_dir: str) -> int:
   """Examples of the good run, damaged: rating 7 or missing, and
-  challenge_id written as a float in every example. Returns the count."""
+  challenge_id written as a float in every example. Returns the count.
+  Each split's file keeps its name pattern (ImportExampleGen's input)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  files = sorted(glob.glob(os.path.join(workdir, "examples", "examples",
-                                        "*.tfrecord")))
+  from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
   os.makedirs(out_dir)
   n = 0
-  with tf.io.TFRecordWriter(os.path.join(out_dir, "broken.tfrecord")) as w:
-    for i, record in enumerate(tf.data.TFRecordDataset(files)):
-      ex = tf.train.Example.FromString(record.numpy())
-      f = ex.features.feature
-      if i % 5 == 0:
-        f["rating"].int64_list.value[:] = [7]
-      elif i % 5 == 1:
-        del f["rating"]
-      challenge = f["challenge_id"].int64_list.value[0]
-      del f["challenge_id"]
-      f["challenge_id"].float_list.value.append(challenge + 0.5)
-      w.write(ex.SerializeToString())
-      n += 1
+  for split in F.SPLITS:
+    pattern = build_examples.split_file_pattern(split)
+    files = sorted(glob.glob(os.path.join(workdir, "examples", "examples",
+                                          pattern)))
+    name = pattern.replace("*", "broken.tfrecord")
+    with tf.io.TFRecordWriter(os.path.join(out_dir, name)) as w:
+      for record in tf.data.TFRecordDataset(files):
+        ex = tf.train.Example.FromString(record.numpy())
+        f = ex.features.feature
+        if n % 5 == 0:
+          f["rating"].int64_list.value[:] = [7]
+        elif n % 5 == 1:
+          del f["rating"]
+        challenge = f["challenge_id"].int64_list.value[0]
+        del f["challenge_id"]
+        f["challenge_id"].float_list.value.append(challenge + 0.5)
+        w.write(ex.SerializeToString())
+        n += 1
   return n
 
 
@@ -249,7 +358,8 @@ def test_worse_model_than_blessed_baseline_is_not_pushed(tiny_pipeline_run,
   res = local_runner.run(data, copy, config_name="cpu",
                          train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
                          min_tag_images=TINY_MIN_TAG_IMAGES,
-                         config_overrides={"learning_rate": -lr})
+                         config_overrides={"learning_rate": -lr},
+                         floor_gate=False)
   assert res.executions["Trainer"] == "COMPLETE"
   assert res.executions["Evaluator"] == "COMPLETE"
   assert res.executions.get("Pusher") not in ("COMPLETE", "CACHED")
@@ -270,3 +380,47 @@ def test_worse_model_than_blessed_baseline_is_not_pushed(tiny_pipeline_run,
               for f in mv.failures]
   assert failures and all(f.metric_key.name == "auc" and
                           f.metric_key.is_diff for f in failures), failures
+  # ... and the run says so in one line.
+  assert res.gate.startswith(
+      "not pushed: review-free AUC on all eval rows is "), res.gate
+  assert "below the blessed model's" in res.gate
+  assert "floor gate off" in res.gate
+  assert res.gate in local_runner.format_result(res)
+
+
+@pytest.mark.slow
+def test_model_below_the_best_floor_is_not_pushed(tiny_pipeline_run,
+                                                  tmp_path):
+  """The fixture's run again, against floors no model can beat (its
+  examples' summary.json edited: best floor AUC 0.999 overall and on cold
+  images; the copied workdir's other paths retrain the model): the
+  Evaluator does not bless, nothing is pushed, and the result line names
+  the slice, the metric and the floor."""
+  import json  # pylint: disable=g-import-not-at-top
+  from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  data, workdir, _ = tiny_pipeline_run
+  copy = str(tmp_path / "work")
+  shutil.copytree(workdir, copy)
+  serving = os.path.join(copy, "serving")
+  before = sorted(os.listdir(serving))
+  path = os.path.join(copy, "examples", build_examples.SUMMARY_FILE)
+  with open(path, encoding="utf-8") as fh:
+    summary = json.load(fh)
+  assert summary["split"]["eval_cold"]["rows"] > 0
+  for name in ("overall", F.SLICE_COLD):
+    summary["floors"][name].update(best="mean_vote", best_auc=0.999)
+  with open(path, "w", encoding="utf-8") as fh:
+    json.dump(summary, fh)
+  res = local_runner.run(data, copy, config_name="cpu",
+                         train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
+                         min_tag_images=TINY_MIN_TAG_IMAGES)
+  assert res.executions["Evaluator"] == "COMPLETE"
+  assert res.executions.get("Pusher") not in ("COMPLETE", "CACHED")
+  assert res.pushed_model is None
+  assert sorted(os.listdir(serving)) == before
+  assert res.gate.startswith("not pushed: review-free AUC 0."), res.gate
+  assert "on all eval rows <= best floor mean_vote 0.999" in res.gate
+  assert "on cold images <= best floor mean_vote 0.999" in res.gate
+  assert "\n" not in res.gate
+  assert res.gate in local_runner.format_result(res)

@@ -68,7 +68,9 @@ def cmd_build_examples(args: argparse.Namespace, beam_args: List[str]) -> int:
         file=sys.stderr)
   summary = build_examples.run(
       args.data, args.out, min_tag_images=args.min_tag_images,
-      max_side=args.image_max_side, beam_args=beam_args)
+      max_side=args.image_max_side, beam_args=beam_args,
+      cold_image_share=args.cold_image_share,
+      warm_pair_share=args.warm_pair_share)
   print(build_examples.format_summary(summary))
   print(f"examples: {os.path.join(args.out, build_examples.EXAMPLES_SUBDIR)}")
   print(f"rejects:  {os.path.join(args.out, build_examples.REJECTS_SUBDIR)}")
@@ -134,12 +136,18 @@ def cmd_predict(args: argparse.Namespace, beam_args: List[str]) -> int:
 def cmd_compile(args: argparse.Namespace, beam_args: List[str]) -> int:
   from tfx_pipeline import kubeflow_runner  # pylint: disable=g-import-not-at-top
   root = args.pipeline_root.rstrip("/")
+  floors = None
+  if args.floors_from:
+    from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
+    from preprocessing import eval_split  # pylint: disable=g-import-not-at-top
+    floors = eval_split.best_floors(
+        build_examples.load_summary(args.floors_from))
   job = kubeflow_runner.compile_kubeflow(
       image=args.image, out_path=args.out, pipeline_root=root,
       examples_dir=args.examples or f"{root}/examples/examples",
       serving_model_dir=args.serving_dir or f"{root}/serving",
       config_name=args.config, pipeline_name=args.pipeline_name,
-      beam_args=beam_args, min_auc=args.min_auc)
+      beam_args=beam_args, min_auc=args.min_auc, floors=floors)
   order = kubeflow_runner.task_order(job)
   print(f"wrote {args.out}: {len(order)} tasks ({' -> '.join(order)}); "
         f"runtime parameters: {', '.join(kubeflow_runner.runtime_parameters(job))}")
@@ -250,6 +258,16 @@ def _add_build_examples_parser(sub) -> None:
   p.add_argument("--image-max-side", type=int,
                  default=cfg_lib.STORED_IMAGE_MAX_SIDE,
                  help="longest side of the stored JPEG copy of each image")
+  p.add_argument("--cold-image-share", type=float,
+                 default=cfg_lib.EVAL_COLD_IMAGE_SHARE,
+                 help="share of images held out entirely: all their reviews "
+                 "go to the eval split (cold images, never seen in "
+                 "training); by a stable hash of the image id")
+  p.add_argument("--warm-pair-share", type=float,
+                 default=cfg_lib.EVAL_WARM_PAIR_SHARE,
+                 help="share of the other images' (user, image) pairs that "
+                 "go to the eval split (warm images); an image left without "
+                 "a training review counts as cold")
   p.add_argument("--beam-arg", action="append", default=[],
                  help="a Beam pipeline flag (repeatable)")
   p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None,
@@ -337,6 +355,12 @@ def _add_compile_parser(sub) -> None:
   p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS), default="paper")
   p.add_argument("--pipeline-name", default="cfan-aesthetics")
   p.add_argument("--min-auc", type=float, default=cfg_lib.MIN_PERSONAL_AUC)
+  p.add_argument("--floors-from", default=None, metavar="EXAMPLES_OUT",
+                 help="build-examples output directory (local or gs://) "
+                 "whose summary.json floors the Evaluator gates on (beat "
+                 "the best floor overall and on cold images); without it "
+                 "the compiled gate is --min-auc and the blessed baseline "
+                 "only")
   p.add_argument("--beam-arg", action="append", default=[],
                  help="a Beam flag for every Beam component (repeatable)")
   p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None)

@@ -2,7 +2,7 @@
 
 The Evaluator blesses a model only when the personal head's review-free AUC
 (the path deployed users get) is above the best floor of ``cfan
-build-examples``' summary (:func:`preprocessing.build_examples.best_floors`)
+build-examples``' summary (:func:`preprocessing.eval_split.best_floors`)
 on the overall slice and on the cold-image slice, never below ``min_auc``,
 and never worse than the latest blessed model (overall). A slice whose floor
 AUC is undefined (no rows, or one class only: TFMA's AUC would be NaN too) is
@@ -14,11 +14,11 @@ import dataclasses
 import math
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from preprocessing import build_examples
 from preprocessing import config as cfg_lib
+from preprocessing import eval_split
 from preprocessing import features as F
 
-OVERALL = build_examples.OVERALL
+OVERALL = eval_split.OVERALL
 GATED_SLICES = (OVERALL, F.SLICE_COLD)
 # "Above the floor" is strict: the bound is the floor's AUC plus this.
 STRICT_EPSILON = 1e-6

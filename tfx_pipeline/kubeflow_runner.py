@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from preprocessing import keras_env as _keras_env  # noqa: F401
 from preprocessing import config as cfg_lib
@@ -41,9 +41,15 @@ def compile_kubeflow(*, image: str, out_path: str, pipeline_root: str,
                      config_name: str = "paper",
                      pipeline_name: str = KFP_PIPELINE_NAME,
                      beam_args: Sequence[str] = (),
-                     min_auc: float = cfg_lib.MIN_PERSONAL_AUC
+                     min_auc: float = cfg_lib.MIN_PERSONAL_AUC,
+                     floors: Optional[Mapping[str, Tuple[str, float]]] = None
                      ) -> Dict[str, Any]:
-  """Compiles the pipeline to ``out_path``; returns the PipelineJob dict."""
+  """Compiles the pipeline to ``out_path``; returns the PipelineJob dict.
+
+  ``floors`` (slice -> (best floor, AUC), ``eval_split.best_floors`` of
+  the examples' summary) are fixed at compile time; without them the gate
+  falls back to ``min_auc`` and the blessed baseline.
+  """
   # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx
   from tfx_pipeline import pipeline as pipeline_lib
@@ -61,7 +67,7 @@ def compile_kubeflow(*, image: str, out_path: str, pipeline_root: str,
   pipeline = pipeline_lib.create_pipeline(
       pipeline_name=pipeline_name, pipeline_root=pipeline_root,
       examples_dir=examples_dir, serving_model_dir=serving_model_dir,
-      model_config=model_config, min_auc=min_auc,
+      model_config=model_config, min_auc=min_auc, floors=floors,
       beam_pipeline_args=list(beam_args), metadata_connection_config=None,
       train_args=train_args, eval_args=eval_args)
   out_dir = os.path.dirname(os.path.abspath(out_path))

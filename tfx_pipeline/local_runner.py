@@ -39,6 +39,8 @@ class RunResult:
   metrics: Optional[Dict[str, Any]]  # reports/metrics.json
   examples_summary: Dict[str, Any]
   seconds: float
+  # One line: pushed or not, and against which bound (tfx_pipeline/gate.py).
+  gate: Optional[str] = None
 
   def to_dict(self) -> Dict[str, Any]:
     d = dataclasses.asdict(self)
@@ -52,6 +54,7 @@ def run(data_dir: str, workdir: str, *, config_name: str =
         cfg_lib.MIN_PERSONAL_AUC, min_tag_images: int =
         F.DEFAULT_MIN_TAG_IMAGES, config_overrides: Optional[Dict[str, Any]]
         = None, schema_path: Optional[str] = None,
+        floor_gate: bool = True,
         log: Callable[..., None] = print) -> RunResult:
   """Builds examples if needed, runs the pipeline, returns where things are.
 
@@ -64,6 +67,9 @@ def run(data_dir: str, workdir: str, *, config_name: str =
       (default: DirectRunner settings by data size).
     train_steps: overrides the config's training steps.
     min_auc: the Evaluator gate's absolute AUC floor.
+    floor_gate: gate on the examples' floors too (the review-free AUC must
+      beat the best floor overall and on cold images); False leaves
+      ``min_auc`` and the blessed baseline only.
     min_tag_images: the major-tag threshold of build-examples.
     config_overrides: ModelConfig fields to override.
     schema_path: a curated schema.pbtxt to validate the examples against
@@ -77,7 +83,9 @@ def run(data_dir: str, workdir: str, *, config_name: str =
   # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx
   from preprocessing import build_examples
+  from preprocessing import eval_split
   from tfx_pipeline import components
+  from tfx_pipeline import gate as gate_lib
   from tfx_pipeline import pipeline as pipeline_lib
   from tfx_pipeline import report as report_lib
   # pylint: enable=g-import-not-at-top
@@ -92,12 +100,14 @@ def run(data_dir: str, workdir: str, *, config_name: str =
   beam = list(beam_args) or pipeline_lib.default_beam_args(
       summary["reviews"]["kept"], os.cpu_count() or 1)
   serving_dir = os.path.join(workdir, SERVING_DIR)
+  floors = eval_split.best_floors(summary) if floor_gate else None
   pipeline = pipeline_lib.create_pipeline(
       pipeline_name=configs.PIPELINE_NAME,
       pipeline_root=os.path.join(workdir, PIPELINE_ROOT_DIR),
       examples_dir=os.path.join(examples_root, build_examples.EXAMPLES_SUBDIR),
       serving_model_dir=serving_dir, model_config=model_config,
       train_steps=train_steps, min_auc=min_auc,
+      floors=floors,
       report_floors=summary.get("floors"), beam_pipeline_args=beam,
       metadata_connection_config=metadata.connection_config(workdir),
       schema_path=os.path.abspath(schema_path) if schema_path else None)
@@ -112,6 +122,12 @@ def run(data_dir: str, workdir: str, *, config_name: str =
   report_uri = metadata.latest_artifact_uri(workdir,
                                             components.REPORT_ARTIFACT_TYPE)
   report_dir = os.path.join(workdir, REPORTS_DIR) if report_uri else None
+  evaluation_uri = metadata.latest_artifact_uri(workdir, "ModelEvaluation")
+  gate_line = None
+  if evaluation_uri and executions.get("Evaluator") in ("COMPLETE", "CACHED"):
+    bounds = gate_lib.auc_bounds(min_auc, floors)
+    gate_line = gate_lib.gate_line(evaluation_uri, bounds,
+                                   gate_lib.ungated_note(bounds, floors))
   metrics = None
   if report_uri:
     report_lib.publish(report_uri, report_dir)
@@ -119,7 +135,8 @@ def run(data_dir: str, workdir: str, *, config_name: str =
   return RunResult(workdir=workdir, executions=executions,
                    pushed_model=pushed, serving_dir=serving_dir,
                    report_dir=report_dir, metrics=metrics,
-                   examples_summary=summary, seconds=time.time() - t0)
+                   examples_summary=summary, seconds=time.time() - t0,
+                   gate=gate_line)
 
 
 def format_result(res: RunResult) -> str:
@@ -130,6 +147,8 @@ def format_result(res: RunResult) -> str:
     lines.append(f"  {node:<34s} {state}")
   if res.metrics:
     lines += report_lib.format_metrics(res.metrics)
+  if res.gate:
+    lines.append(res.gate)
   lines.append(f"pushed model: {res.pushed_model or 'none (not blessed)'}")
   lines.append(f"report:       {res.report_dir}")
   lines.append(f"ML Metadata:  "

@@ -1,15 +1,17 @@
 """The CFAN TFX pipeline: a pure ``create_pipeline(...)``, penguin-style.
 
-ImportExampleGen (labelled examples of ``cfan build-examples``; random 90/10
-split of reviews, the paper's protocol) -> StatisticsGen -> SchemaGen (or
+ImportExampleGen (labelled examples of ``cfan build-examples``, read as its
+two splits: train, and eval = held-out (user, image) pairs of warm images
+plus every review of held-out cold images) -> StatisticsGen -> SchemaGen (or
 ImportSchemaGen of a curated schema) -> ExampleValidator -> AnomaliesGate
 (stops the run on any anomaly) -> Transform
 (``preprocessing.transform.preprocessing_fn``)
 -> Trainer (``keras_model.trainer.run_fn``) -> Resolver (latest blessed
-model) -> Evaluator (TFMA, review-free signature, overall and per tag, with
-a blessing gate) -> Pusher (only when blessed) and the CfanReport component
-(``tfx_pipeline/report.py``: metrics.json and the per-slice chart from
-TFMA's slices, the Trainer's ModelRun and the floors).
+model) -> Evaluator (TFMA, review-free signature, overall, warm/cold images
+and per tag, with a blessing gate: above the best floor overall and on cold
+images, see ``tfx_pipeline/gate.py``) -> Pusher (only when blessed) and the
+CfanReport component (``tfx_pipeline/report.py``: metrics.json and the
+per-slice chart from TFMA's slices, the Trainer's ModelRun and the floors).
 
 The Transform and Trainer code and the Evaluator's module are named by
 dotted path (``tfx_pipeline/configs.py``): this module imports no model code.
@@ -17,37 +19,58 @@ dotted path (``tfx_pipeline/configs.py``): this module imports no model code.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from preprocessing import keras_env as _keras_env  # noqa: F401
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from evaluation import metrics as metrics_lib
+from preprocessing import build_examples
 from preprocessing import config as cfg_lib
 from preprocessing import features as F
 from preprocessing.config import ModelConfig
 from tfx_pipeline import components as cfan_components
 from tfx_pipeline import configs
+from tfx_pipeline import gate as gate_lib
 
-TRAIN_SPLIT, EVAL_SPLIT = "train", "eval"
-SPLIT_BUCKETS = {TRAIN_SPLIT: 9, EVAL_SPLIT: 1}  # paper: random 90/10
+TRAIN_SPLIT, EVAL_SPLIT = F.TRAIN_SPLIT, F.EVAL_SPLIT
 
 
-def eval_config(*, min_auc: float, signature: str =
-                F.SERVING_REVIEW_FREE) -> tfma.EvalConfig:
-  """TFMA config: both rating heads and the tag head, overall and per tag.
+def _slicing_spec(slice_name: str) -> tfma.SlicingSpec:
+  if slice_name == gate_lib.OVERALL:
+    return tfma.SlicingSpec()
+  return tfma.SlicingSpec(feature_values={F.SLICE_KEY: slice_name})
+
+
+def eval_config(*, min_auc: float,
+                floors: Optional[Mapping[str, Tuple[str, float]]] = None,
+                floor_margin: float = cfg_lib.FLOOR_AUC_MARGIN,
+                signature: str = F.SERVING_REVIEW_FREE
+                ) -> tfma.EvalConfig:
+  """TFMA config: both rating heads and the tag head, overall, per image
+  slice (warm/cold) and per tag.
 
   The gate (blessing) is on the personal head of the review-free signature,
-  the path deployed users get: AUC must reach ``min_auc`` and must not be
-  worse than the latest blessed model's (ignored on the first run).
+  the path deployed users get: its AUC must be above the best floor on the
+  overall and on the cold slice (``floors``: slice -> (name, AUC), from the
+  examples' summary), at least ``min_auc``, and not worse than the latest
+  blessed model's on the overall slice (ignored on the first run). See
+  :func:`tfx_pipeline.gate.auc_bounds`.
   """
-  gate = tfma.MetricThreshold(
-      value_threshold=tfma.GenericValueThreshold(lower_bound={"value":
-                                                              min_auc}),
-      change_threshold=tfma.GenericChangeThreshold(
-          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-          absolute={"value": -1e-10}))
+  change = tfma.GenericChangeThreshold(
+      direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+      absolute={"value": -1e-10})
+  thresholds = []
+  for slice_name, bound in gate_lib.auc_bounds(min_auc, floors,
+                                               floor_margin).items():
+    thresholds.append(tfma.PerSliceMetricThreshold(
+        slicing_specs=[_slicing_spec(slice_name)],
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                lower_bound={"value": bound.value}),
+            change_threshold=(change if slice_name == gate_lib.OVERALL
+                              else None))))
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(
           signature_name=signature,
@@ -57,6 +80,7 @@ def eval_config(*, min_auc: float, signature: str =
                       F.AGNOSTIC_OUTPUT: F.AGNOSTIC_LABEL_KEY,
                       F.TAG_OUTPUT: F.TAG_XF})],
       slicing_specs=[tfma.SlicingSpec(),
+                     tfma.SlicingSpec(feature_keys=[F.SLICE_KEY]),
                      tfma.SlicingSpec(feature_keys=[F.TAG_KEY])],
       metrics_specs=[
           tfma.MetricsSpec(output_names=[F.PERSONAL_OUTPUT], metrics=[
@@ -67,11 +91,10 @@ def eval_config(*, min_auc: float, signature: str =
               tfma.MetricConfig(class_name="CalibrationPlot", config=json.dumps(
                   {"num_buckets": metrics_lib.ECE_BINS, "left": 0.0,
                    "right": 1.0})),
-              # The gate is on the overall slice only: small tag slices are
-              # reported, not gated.
-              tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
-                  tfma.PerSliceMetricThreshold(
-                      slicing_specs=[tfma.SlicingSpec()], threshold=gate)]),
+              # Gated on the overall and the cold slice; warm images and
+              # the (small) tag slices are reported, not gated.
+              tfma.MetricConfig(class_name="AUC",
+                                per_slice_thresholds=thresholds),
           ]),
           tfma.MetricsSpec(output_names=[F.AGNOSTIC_OUTPUT], metrics=[
               tfma.MetricConfig(class_name="BinaryAccuracy"),
@@ -87,7 +110,9 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
                     examples_dir: str, serving_model_dir: str,
                     model_config: ModelConfig,
                     train_steps: Optional[int] = None,
-                    min_auc: float = 0.5,
+                    min_auc: float = cfg_lib.MIN_PERSONAL_AUC,
+                    floors: Optional[Mapping[str, Tuple[str, float]]] = None,
+                    floor_margin: float = cfg_lib.FLOOR_AUC_MARGIN,
                     beam_pipeline_args: Sequence[str] = (),
                     metadata_connection_config: Any = None,
                     enable_cache: bool = True,
@@ -108,12 +133,19 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
 
   ``train_args`` / ``eval_args`` override the Trainer's TrainArgs/EvalArgs
   protos, e.g. with ``RuntimeParameter`` s when compiling for Kubeflow.
+
+  ``floors``: slice -> (best floor, AUC) of the eval rows
+  (``eval_split.best_floors`` of the examples' summary); the Evaluator
+  blesses only a model above them (``floor_margin`` more) on the overall and
+  the cold slice. None (e.g. when compiling before the examples exist): the
+  gate is ``min_auc`` and the baseline only.
   """
   example_gen = tfx.components.ImportExampleGen(
       input_base=examples_dir,
-      output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(
-          splits=[tfx.proto.SplitConfig.Split(name=n, hash_buckets=b)
-                  for n, b in SPLIT_BUCKETS.items()])))
+      input_config=tfx.proto.Input(splits=[
+          tfx.proto.Input.Split(name=n,
+                                pattern=build_examples.split_file_pattern(n))
+          for n in (TRAIN_SPLIT, EVAL_SPLIT)]))
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"])
   if schema_path:
@@ -155,7 +187,8 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
       model=trainer.outputs["model"],
       baseline_model=model_resolver.outputs["model"],
       example_splits=[EVAL_SPLIT],
-      eval_config=eval_config(min_auc=min_auc),
+      eval_config=eval_config(min_auc=min_auc, floors=floors,
+                              floor_margin=floor_margin),
       module_path=configs.EVALUATOR_MODULE)
   with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0]
                     .custom_property("blessed") == 1):

@@ -64,13 +64,20 @@ def ensure_examples(data_dir: str, examples_root: str, *,
     ValueError: no review of ``data_dir`` was kept (nothing to train on).
   """
   from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
+  from preprocessing import config as cfg_lib  # pylint: disable=g-import-not-at-top
+  from preprocessing import eval_split  # pylint: disable=g-import-not-at-top
   key = {"data": os.path.abspath(data_dir),
          "fingerprint": _data_fingerprint(data_dir),
-         "min_tag_images": min_tag_images}
+         "min_tag_images": min_tag_images,
+         # The split's shares: examples of another split (or of the older
+         # single-split layout) are rebuilt, never reused.
+         "split": [cfg_lib.EVAL_COLD_IMAGE_SHARE,
+                   cfg_lib.EVAL_WARM_PAIR_SHARE]}
   summary = _reusable_summary(examples_root, key)
   if summary is not None:
     log(f"[1/2] build-examples: inputs unchanged, reusing {examples_root}")
     log(build_examples.format_accounting(summary))
+    log(eval_split.format_split(summary))
   else:
     # The fingerprint is written last and removed before a rebuild starts,
     # so the output of a job that died half-way is never taken for a
