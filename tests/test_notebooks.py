@@ -90,6 +90,6 @@ def test_experiment_notebook_executes(tiny_experiment_run, monkeypatch):
   nb = _execute(EXPERIMENT_NB)
   text = _text(nb)
   assert "review-free auc:" in text
-  assert "floor: user_mean" in text
+  assert "floor: user_rate" in text  # experiments.FIGURE_FLOOR
   assert "mean reviews/image" in text
   assert _images(nb) >= 3  # Fig. 8, Fig. 7, Fig. 9
