@@ -79,7 +79,8 @@ RAW_PROFILE_INPUT = F.RAW_PROFILE_INPUT
 TEMPERATURE_ATTR = "personal_temperature"
 USER_EMBEDDING_LAYER = "user_embedding"
 # Raw features a serving request may carry (labels never).
-SERVING_RAW_KEYS = (F.USER_KEY, F.IMAGE_ID_KEY, F.IMAGE_KEY, F.REVIEW_KEY)
+SERVING_RAW_KEYS = (F.USER_KEY, F.IMAGE_ID_KEY, F.IMAGE_KEY, F.REVIEW_KEY,
+                    F.VOTES_KEY, F.TAG_KEY)
 
 
 def pad_review(tokens: tf.Tensor, length: int) -> tf.Tensor:
@@ -146,7 +147,7 @@ def model_inputs_from_transformed(transformed: Dict[str, tf.Tensor],
                                   review_tokens: tf.Tensor,
                                   cfg: ModelConfig) -> Dict[str, tf.Tensor]:
   """Transformed features + chosen review tokens -> the model's input dict."""
-  return {
+  x = {
       F.USER_XF: tf.cast(tf.reshape(transformed[F.USER_XF], [-1]), tf.int64),
       F.IMAGE_ID_XF: tf.cast(tf.reshape(transformed[F.IMAGE_ID_XF], [-1]),
                              tf.int64),
@@ -154,6 +155,17 @@ def model_inputs_from_transformed(transformed: Dict[str, tf.Tensor],
           tf.reshape(transformed[F.IMAGE_XF], [-1]), cfg.image_size),
       F.REVIEW_XF: tf.cast(review_tokens, tf.int64),
   }
+  n = tf.shape(x[F.USER_XF])[0]
+  # Votes and tag are known for AVA images; a raw request has neither, and
+  # the residual variant then stands in its own predictions for them.
+  x[F.VOTES_XF] = (tf.reshape(tf.cast(transformed[F.VOTES_XF], tf.float32),
+                              [-1, F.AVA_NUM_SCORES])
+                   if F.VOTES_XF in transformed else
+                   tf.zeros([n, F.AVA_NUM_SCORES], tf.float32))
+  x[F.TAG_XF] = (tf.cast(tf.reshape(transformed[F.TAG_XF], [-1]), tf.int64)
+                 if F.TAG_XF in transformed else
+                 tf.fill([n], tf.constant(F.NO_TAG_INDEX, tf.int64)))
+  return x
 
 
 class CfanServingModule(tf.Module):
@@ -197,6 +209,16 @@ class CfanServingModule(tf.Module):
         self._raw_spec[key] = tf.io.FixedLenFeature(
             s.shape, s.dtype, default_value=[""] * int(np.prod(s.shape or [1]))
             if s.shape else "")
+    # AVA's vote histogram and tag are optional: a photo outside AVA has
+    # neither (no votes = all zeros; no tag = "", the tag vocabulary's OOV).
+    if F.VOTES_KEY in self._raw_spec:
+      self._raw_spec[F.VOTES_KEY] = tf.io.FixedLenFeature(
+          [F.AVA_NUM_SCORES], tf.int64, default_value=[0] * F.AVA_NUM_SCORES)
+    if F.TAG_KEY in self._raw_spec:
+      s = self._raw_spec[F.TAG_KEY]
+      self._raw_spec[F.TAG_KEY] = tf.io.FixedLenFeature(
+          s.shape, s.dtype, default_value=[""] * int(np.prod(s.shape or [1]))
+          if s.shape else "")
     self._raw_shapes = {k: v.shape for k, v in self._raw_spec.items()}
 
   # -- core ---------------------------------------------------------------

@@ -333,6 +333,9 @@ def train(rows: inputs.Rows, vocab: inputs.Vocab, cfg: ModelConfig,
     # the pairwise model over triples, keras_model.variants).
     train_model = variants.compile_variant(variant, model, cfg)
     eval_model = variants.evaluation_model(variant, model, train_model, cfg)
+  if variant.staged_fit is not None:  # e.g. residual: CNN once per image
+    return _train_staged(variant, model, train_model, eval_model, cfg,
+                         table, lookup, selection, counts, options, vocab, t0)
   train_ds = _fit_data(variant, selection, [ROLE_FIT], cfg, lookup,
                        train_model, vocab, steps=options.steps, shuffle=True,
                        mode=variant.train_mode)
@@ -365,6 +368,30 @@ def train(rows: inputs.Rows, vocab: inputs.Vocab, cfg: ModelConfig,
                  steps=steps_per_epoch * epochs_run,
                  seconds=time.time() - t0, threshold=threshold,
                  history=history_dict)
+
+
+def _train_staged(variant, model, train_model, eval_model, cfg: ModelConfig,
+                  table, lookup, selection: TrainingRows,
+                  counts: Dict[str, int], options: FitOptions,
+                  vocab: inputs.Vocab, t0: float) -> Trained:
+  """``train`` for a variant with its own staged fit (``staged_fit``).
+
+  It fits on numpy columns of the fit rows and stops early on the
+  validation rows (or on a share it carves from the fit rows when the
+  options carve none); Keras callbacks of the options are not called.
+  """
+  names = variant.staged_columns
+  fit_cols = selection.columns([ROLE_FIT], names)
+  val_cols = (selection.columns([ROLE_VALIDATION], names)
+              if counts["validation"] else None)
+  history, steps = variant.staged_fit(model, fit_cols, val_cols, cfg,
+                                      steps=options.steps,
+                                      num_images=vocab.num_images)
+  return Trained(variant=variant, model=model, train_model=train_model,
+                 eval_model=eval_model, cfg=cfg, profile_table=table,
+                 lookup=lookup, training_rows=selection, rows=counts,
+                 steps=steps, seconds=time.time() - t0, threshold=None,
+                 history=history)
 
 
 # ----------------------------------------------------------------------------

@@ -50,7 +50,7 @@ accuracy of that training-chosen threshold.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from preprocessing import keras_env as _keras_env  # noqa: F401  (must be first)
 
@@ -62,6 +62,7 @@ import tensorflow as tf
 
 from keras_model import blocks
 from keras_model import cfan
+from keras_model import residual
 from preprocessing import transform as transform_lib
 from preprocessing.config import ModelConfig
 from preprocessing.features import AGNOSTIC_OUTPUT
@@ -118,6 +119,12 @@ class VariantBuilder:
     uses_review: reads REVIEW_XF (trained with own review or profile).
     uses_pixels: reads IMAGE_PIXELS_KEY (has the image backbone).
     description: one line for tables and ``--help``.
+    staged_fit: trains itself in stages instead of one ``fit`` of the
+      compiled model: ``staged_fit(model, fit_cols, val_cols, cfg, *,
+      steps, num_images) -> history`` on numpy columns of the training
+      rows (``keras_model.residual.fit_staged``); None for the others.
+      Returns (history, batches run).
+    staged_columns: the transformed columns ``staged_fit`` reads.
   """
   name: str
   label: str
@@ -126,6 +133,8 @@ class VariantBuilder:
   uses_review: bool
   uses_pixels: bool
   description: str
+  staged_fit: Optional[Callable[..., Tuple[Dict[str, list], int]]] = None
+  staged_columns: Tuple[str, ...] = ()
 
   def __call__(self, cfg: ModelConfig, **sizes) -> keras.Model:
     return self.build_fn(cfg, **sizes)
@@ -335,6 +344,13 @@ VARIANTS: Dict[str, VariantBuilder] = {
         VariantBuilder("mtrl-cnn", "MTRLCNN-like", build_mtrl_cnn,
                        pairwise=False, uses_review=False, uses_pixels=True,
                        description="image only; aesthetic + tag heads"),
+        VariantBuilder("residual", "Residual (crowd + user offset)",
+                       residual.build_residual, pairwise=False,
+                       uses_review=False, uses_pixels=True,
+                       description="vote-distribution CNN + per-user "
+                       "leniency and taste over image, tag and votes",
+                       staged_fit=residual.fit_staged,
+                       staged_columns=residual.FIT_COLUMNS),
     )
 }
 

@@ -69,6 +69,18 @@ class ModelConfig:
   batch_size: int = 32
   train_steps: int = 1000
   eval_steps: int = 50
+  # The residual variant (keras_model.residual): image embedding size,
+  # taste projection size, L2 on the per-user leniency and taste, the share
+  # of training rows whose known votes are replaced by the predicted ones,
+  # epochs of stage 1 (images) and stage 2 (personal head), and the early
+  # stopping patience of both (epochs without a better validation score).
+  image_feature_dim: int = 32
+  taste_dim: int = 8
+  taste_l2: float = 3e-4
+  vote_dropout: float = 0.25
+  image_epochs: int = 20
+  personal_epochs: int = 40
+  early_stopping_patience: int = 5
   # Review-free training: probability that an example's review is replaced
   # by its user's profile text during training (so both paths work).
   review_free_prob: float = 0.5
@@ -129,6 +141,8 @@ CONFIGS: Dict[str, ModelConfig] = {
     ),
     "cpu": ModelConfig(
         name="cpu",
+        # Best review-free AUC on held-out pairs (docs/model_quality.md).
+        variant="residual",
         image_size=64,
         max_review_len=32,
         review_vocab_size=3000,
@@ -145,7 +159,7 @@ CONFIGS: Dict[str, ModelConfig] = {
         lr_decay_rate=0.99,
         lr_decay_steps=1000,
         batch_size=32,
-        train_steps=1500,
+        train_steps=3000,
         eval_steps=20,
         profile_len=64,
     ),

@@ -109,6 +109,12 @@ REVIEW_XF = transformed_name(REVIEW_KEY)  # int64 [max_review_len] token ids
 REVIEW_LEN_XF = transformed_name("review_len")  # int64 number of real tokens
 IMAGE_XF = transformed_name(IMAGE_KEY)  # bytes: resized JPEG (compact)
 TAG_XF = transformed_name(TAG_KEY)  # int64 tag index (label of the tag head)
+# float32 [AVA_NUM_SCORES]: the image's AVA vote shares (histogram / total);
+# all zeros when the image has no votes (a photo that is not in AVA.txt).
+VOTES_XF = transformed_name(VOTES_KEY)
+# Model-input value of TAG_XF when a request carries no tag (serving_raw):
+# the model maps it to its "unknown tag" row.
+NO_TAG_INDEX = -1
 # Model input: decoded image, float32 [B, S, S, 3] in 0..255 (decoded from
 # IMAGE_XF inside the model's serving/training input path).
 IMAGE_PIXELS_KEY = "image_pixels"
@@ -127,6 +133,8 @@ PAD_TOKEN_ID = 0
 PERSONAL_OUTPUT = "p_personal"
 AGNOSTIC_OUTPUT = "p_agnostic"
 TAG_OUTPUT = "tag_probs"
+# The residual variant's predicted AVA vote distribution (10 shares).
+VOTE_DIST_OUTPUT = "vote_dist"
 ATTENTION_OUTPUT = "attention"
 
 # Serving contract: signature names of the exported SavedModel and the

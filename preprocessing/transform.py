@@ -97,6 +97,16 @@ def decode_image_xf(image_xf: tf.Tensor, size: int) -> tf.Tensor:
   return tf.cast(pixels, tf.float32)
 
 
+def vote_shares(votes: tf.Tensor) -> tf.Tensor:
+  """float32 [B, 10] share of each score in an AVA vote histogram.
+
+  An image without votes (all counts 0) gets all zeros, which the model
+  reads as "votes unknown".
+  """
+  v = tf.cast(tf.reshape(votes, [-1, F.AVA_NUM_SCORES]), tf.float32)
+  return tf.math.divide_no_nan(v, tf.reduce_sum(v, axis=-1, keepdims=True))
+
+
 def preprocessing_fn(inputs: Dict[str, Any],
                      custom_config: Optional[Dict[str, Any]] = None
                      ) -> Dict[str, Any]:
@@ -132,6 +142,8 @@ def preprocessing_fn(inputs: Dict[str, Any],
     outputs[F.TAG_XF] = tft.compute_and_apply_vocabulary(
         _dense_1d(inputs[F.TAG_KEY], b""), num_oov_buckets=1,
         vocab_filename=F.TAG_VOCAB)
+  if F.VOTES_KEY in inputs:
+    outputs[F.VOTES_XF] = vote_shares(inputs[F.VOTES_KEY])
   for key in (F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY):
     if key in inputs:
       outputs[key] = tf.cast(_dense_1d(inputs[key], 0), tf.int64)

@@ -111,9 +111,17 @@ def _ids(vocab: List[str], words: List[str]) -> List[int]:
 def test_output_keys(transformed):
   train, new, _ = transformed
   expected = {F.USER_XF, F.IMAGE_ID_XF, F.REVIEW_XF, F.REVIEW_LEN_XF,
-              F.IMAGE_XF, F.TAG_XF, F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY}
+              F.IMAGE_XF, F.TAG_XF, F.VOTES_XF, F.LABEL_KEY,
+              F.AGNOSTIC_LABEL_KEY}
   for row in train + new:
     assert set(row) == expected
+
+
+def test_votes_become_shares(transformed):
+  train, new, _ = transformed
+  want = np.arange(1, 11) / 55.0  # the fixture's histogram 1..10
+  for row in train + new:
+    np.testing.assert_allclose(row[F.VOTES_XF], want, rtol=1e-6)
 
 
 def test_review_ids_padding_and_case_folding(transformed):

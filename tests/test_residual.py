@@ -1,0 +1,141 @@
+"""The residual variant: crowd aesthetics + per-user offset (keras_model.residual)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from preprocessing import features as F
+from preprocessing import config as cfg_lib
+
+keras = pytest.importorskip("keras")
+
+from keras_model import residual  # noqa: E402
+from keras_model import variants  # noqa: E402
+
+SIZE = 16
+NUM_USERS, NUM_TAGS = 6, 4
+
+
+def _cfg(**kw):
+  base = dict(image_size=SIZE, cnn_filters=(4, 8), image_feature_dim=8,
+              taste_dim=4, batch_size=16, learning_rate=0.01, seed=1)
+  base.update(kw)
+  return cfg_lib.get_config("cpu", **base)
+
+
+def _inputs(n, *, votes=True, tag=0):
+  rng = np.random.default_rng(0)
+  v = rng.integers(0, 30, (n, 10)).astype(np.float32)
+  v = v / v.sum(1, keepdims=True) if votes else np.zeros_like(v)
+  return {F.USER_XF: np.arange(n) % NUM_USERS,
+          F.IMAGE_PIXELS_KEY: rng.uniform(0, 255, (n, SIZE, SIZE, 3)).astype(
+              np.float32),
+          F.VOTES_XF: v, F.TAG_XF: np.full(n, tag, np.int64)}
+
+
+def _model(cfg):
+  return variants.build_variant("residual", cfg, num_users=NUM_USERS,
+                                num_images=10, num_tags=NUM_TAGS,
+                                review_vocab_size=5)
+
+
+def test_outputs_and_inputs_of_the_data_contract():
+  model = _model(_cfg())
+  assert set(variants.input_names(model)) == {
+      F.USER_XF, F.IMAGE_PIXELS_KEY, F.VOTES_XF, F.TAG_XF}
+  out = model(_inputs(5), training=False)
+  assert out[F.PERSONAL_OUTPUT].shape == (5, 1)
+  assert out[F.AGNOSTIC_OUTPUT].shape == (5, 1)
+  dist = np.asarray(out[F.VOTE_DIST_OUTPUT])
+  np.testing.assert_allclose(dist.sum(1), 1.0, atol=1e-5)
+  assert variants.heads(model) == [F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT]
+
+
+def test_missing_votes_fall_back_to_the_predicted_distribution():
+  model = _model(_cfg())
+  x = _inputs(4, votes=False)
+  out = model(x, training=False)
+  # With no votes the head reads the predicted shares: feeding those shares
+  # as if they were known votes gives the same personal score.
+  x_known = dict(x)
+  x_known[F.VOTES_XF] = np.asarray(out[F.VOTE_DIST_OUTPUT])
+  np.testing.assert_allclose(out[F.PERSONAL_OUTPUT],
+                             model(x_known, training=False)[F.PERSONAL_OUTPUT],
+                             atol=1e-5)
+
+
+def test_no_tag_is_the_unknown_tag_row():
+  layer = residual.TagOneHot(NUM_TAGS)
+  got = np.asarray(layer(np.array([-1, 0, 2, 99])))
+  np.testing.assert_array_equal(got.argmax(1), [NUM_TAGS - 1, 0, 2,
+                                                NUM_TAGS - 1])
+
+
+def test_untrained_users_get_the_crowd_prediction():
+  model = _model(_cfg())
+  x = _inputs(2)
+  x[F.VOTES_XF] = np.repeat(x[F.VOTES_XF][:1], 2, 0)
+  x[F.IMAGE_PIXELS_KEY] = np.repeat(x[F.IMAGE_PIXELS_KEY][:1], 2, 0)
+  x[F.USER_XF] = np.array([NUM_USERS - 1, NUM_USERS - 2])  # zero-initialised
+  p = np.asarray(model(x, training=False)[F.PERSONAL_OUTPUT])
+  assert p[0, 0] == pytest.approx(p[1, 0], abs=1e-6)
+
+
+def test_emd_is_zero_on_equal_distributions_and_ignores_unvoted_rows():
+  d = np.array([[0.1] * 10, [0.0] * 9 + [1.0]], np.float32)
+  loss = np.asarray(residual.emd_loss(d * 50, d))
+  np.testing.assert_allclose(loss, 0.0, atol=1e-7)
+  far = np.asarray(residual.emd_loss(np.array([[1.0] + [0.0] * 9]),
+                                     np.array([[0.0] * 9 + [1.0]])))
+  assert far[0] > 0.5
+  assert float(residual.emd_loss(np.zeros((1, 10)), d[:1])[0]) == 0.0
+
+
+def _planted_rows(pair_seed, n_users=40, n_images=60, per_user=30):
+  """Rows whose label is the crowd's vote plus a planted user leniency.
+
+  The users and images (seed 0) are the same for every ``pair_seed``; the
+  (user, image) pairs and their labels are drawn from ``pair_seed``.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  quality = rng.normal(0, 1, n_images)
+  leniency = rng.normal(0, 1.5, n_users)
+  k = np.arange(1, 11)
+  votes = np.exp(-0.5 * ((k[None] - (5.5 + quality[:, None])) / 1.3) ** 2)
+  votes = votes / votes.sum(1, keepdims=True)
+  jpegs = [tf.io.encode_jpeg(np.full((SIZE, SIZE, 3), int(120 + 40 * q),
+                                     np.uint8)).numpy()
+           for q in np.clip(quality, -2.5, 2.5)]
+  rng = np.random.default_rng(pair_seed)
+  users = np.repeat(np.arange(n_users), per_user)
+  images = rng.integers(0, n_images, len(users))
+  logit = 1.5 * quality[images] + leniency[users] + 1.0
+  labels = (rng.random(len(users)) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+  return {F.USER_XF: users, F.IMAGE_ID_XF: images,
+          F.IMAGE_XF: np.asarray(jpegs, dtype=object)[images],
+          F.VOTES_XF: votes[images].astype(np.float32),
+          F.TAG_XF: np.zeros(len(users), np.int64),
+          F.LABEL_KEY: labels,
+          F.AGNOSTIC_LABEL_KEY: (quality[images] > 0).astype(np.int64)}
+
+
+def test_staged_fit_learns_the_users_leniency():
+  """A learning test: beats the mean vote on pairs it never saw."""
+  from evaluation import metrics  # pylint: disable=g-import-not-at-top
+  cfg = _cfg(image_epochs=3, personal_epochs=30, taste_l2=1e-4,
+             vote_dropout=0.0)
+  model = variants.build_variant("residual", cfg, num_users=41, num_images=61,
+                                 num_tags=NUM_TAGS, review_vocab_size=5)
+  history, batches = residual.fit_staged(model, _planted_rows(1), None, cfg,
+                                         steps=3000, num_images=61)
+  assert batches > 0 and history["val_auc"] and history["image_loss"]
+  test = _planted_rows(2)
+  x = {F.USER_XF: test[F.USER_XF],
+       F.IMAGE_PIXELS_KEY: np.zeros((len(test[F.USER_XF]), SIZE, SIZE, 3),
+                                    np.float32),
+       F.VOTES_XF: test[F.VOTES_XF], F.TAG_XF: test[F.TAG_XF]}
+  p = np.asarray(model.predict(x, verbose=0)[F.PERSONAL_OUTPUT]).reshape(-1)
+  mean_vote = (test[F.VOTES_XF] * np.arange(1, 11)).sum(1)
+  y = test[F.LABEL_KEY]
+  assert metrics.auc(y, p) > metrics.auc(y, mean_vote) + 0.05
