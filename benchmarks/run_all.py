@@ -4,7 +4,9 @@ Runs, in order: preprocessing throughput vs the raw decode limit, DirectRunner
 in-memory vs multi-processing, scaling at 1k/10k/100k reviews, the Trainer
 input pipeline vs in-memory tensors, storage and the AVA projection. Writes
 ``bench_runs/*.json`` and rewrites ``docs/benchmarks.md`` with the figures and
-the command that produced them.
+the command that produced them. Last, ``benchmarks.model_quality`` (the
+default model vs the floors, VBPR and BPR on held-out pairs) writes
+``docs/model_quality.md`` (``--no-model-quality`` skips it).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import time
 from typing import Any, Dict, Sequence
 
 from benchmarks import common
+from benchmarks import model_quality
 from benchmarks import preprocess
 from benchmarks import storage
 from benchmarks import trainer_input
@@ -109,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   ap.add_argument("--mode-scales", type=float, nargs="+", default=[2, 10, 40])
   ap.add_argument("--throughput-scale", type=float, default=10)
   ap.add_argument("--no-doc", action="store_true")
+  ap.add_argument("--no-model-quality", action="store_true")
   args = ap.parse_args(argv)
   t0 = time.time()
   res: Dict[str, Any] = {"machine": common.machine(),
@@ -143,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open(DOC, "w") as fh:
       fh.write(doc)
     print(f"wrote {DOC}")
+  if not args.no_model_quality:
+    print("== model quality", flush=True)
+    model_quality.main(["--out", args.out] + (["--no-doc"] if args.no_doc
+                                              else []))
   return 0
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -33,7 +33,7 @@ PIPELINE_NAME = "cfan-experiment"
 COLD_BUCKETS = 1000
 # Transformed columns the experiments keep per row.
 COLUMNS = (F.USER_XF, F.IMAGE_ID_XF, F.REVIEW_XF, F.IMAGE_XF, F.TAG_XF,
-           F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY)
+           F.VOTES_XF, F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY)
 Columns = Dict[str, np.ndarray]
 
 
@@ -165,6 +165,75 @@ def load_splits(uris: Dict[str, str], tft_output, cfg
     cols[F.MEAN_SCORE_KEY] = found
     out.append(cols)
   return out[0], out[1]
+
+
+def eval_row_ids(uris: Dict[str, str], tft_output, cfg, test: Columns
+                 ) -> Dict[str, np.ndarray]:
+  """Raw user id, image id and ``F.SLICE_KEY`` of every transformed eval row.
+
+  Transform keeps neither the raw ids nor the slice, so each transformed
+  eval row is matched to a raw eval example of ExampleGen by (transformed
+  JPEG, user index, label); users outside Transform's vocabulary (the OOV
+  index) match any raw user outside it.
+
+  Args:
+    uris: ``prepare``'s URIs.
+    tft_output: the Transform output (the user vocabulary).
+    cfg: the ModelConfig Transform ran with (image size, JPEG quality).
+    test: the eval columns of ``load_splits`` (the rows to name).
+
+  Returns:
+    {F.USER_KEY, F.IMAGE_ID_KEY, F.SLICE_KEY: str arrays, one per row}.
+
+  Raises:
+    ValueError: a transformed eval row has no raw eval example left to match.
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from preprocessing import transform as transform_lib
+  # pylint: enable=g-import-not-at-top
+  vocab = {u: i for i, u in enumerate(
+      tft_output.vocabulary_by_name(F.USER_VOCAB))}
+  oov = len(vocab)
+  raw_spec = transform_lib.raw_feature_spec()
+  spec = {k: raw_spec[k] for k in (F.USER_KEY, F.IMAGE_ID_KEY, F.IMAGE_KEY,
+                                   F.LABEL_KEY)}
+  spec[F.SLICE_KEY] = tf.io.FixedLenFeature([], tf.string)
+  pattern = os.path.join(uris["examples"], f"Split-{F.EVAL_SPLIT}", "*")
+  files = sorted(tf.io.gfile.glob(pattern))
+  if not files:
+    raise FileNotFoundError(f"no examples match {pattern}")
+  ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(256).map(
+      lambda x: tf.io.parse_example(x, spec))
+  jpeg: Dict[bytes, bytes] = {}
+  pending: Dict[Tuple[bytes, int, int], List[Tuple[str, str, str]]] = {}
+  for batch in ds:
+    ids = batch[F.IMAGE_ID_KEY].numpy()
+    new = [i for i in np.unique(ids, return_index=True)[1]
+           if ids[i] not in jpeg]
+    if new:
+      encoded = transform_lib.encode_images(transform_lib.decode_and_resize(
+          tf.gather(batch[F.IMAGE_KEY], np.asarray(new, np.int64)),
+          cfg.image_size), cfg.jpeg_quality).numpy()
+      jpeg.update(zip(ids[new].tolist(), encoded.tolist()))
+    for u, v, y, s in zip(batch[F.USER_KEY].numpy().tolist(), ids.tolist(),
+                          batch[F.LABEL_KEY].numpy().tolist(),
+                          batch[F.SLICE_KEY].numpy().tolist()):
+      key = (jpeg[v], vocab.get(u, oov), int(y))
+      pending.setdefault(key, []).append(
+          (u.decode("utf-8"), v.decode("utf-8"), s.decode("utf-8")))
+  named = []
+  for row, (img, user, y) in enumerate(zip(
+      test[F.IMAGE_XF].tolist(), test[F.USER_XF].tolist(),
+      test[F.LABEL_KEY].tolist())):
+    left = pending.get((img, min(int(user), oov), int(y)))
+    if not left:
+      raise ValueError(f"{pattern}: transformed eval row {row} (user index "
+                       f"{user}, label {y}) matches no raw eval example")
+    named.append(left.pop())
+  cols = np.asarray(named, dtype=object).reshape(-1, 3)
+  return {F.USER_KEY: cols[:, 0], F.IMAGE_ID_KEY: cols[:, 1],
+          F.SLICE_KEY: cols[:, 2]}
 
 
 def take(cols: Columns, mask_or_index: np.ndarray) -> Columns:

@@ -1,0 +1,333 @@
+"""Model quality on held-out pairs: the default model vs the floors and peers.
+
+For every demo setting (difficulty x seed) it generates the demo data
+(``demo_data.generate``), runs build-examples (the pipeline's honest split:
+cold images held out entirely, held-out (user, image) pairs of warm images)
+and the pipeline's Transform once (``experiments.data.prepare``), then trains
+on the train split, with the one training core (``keras_model.training``):
+
+* the pipeline's default, ``get_config("cpu")`` (its ``variant``);
+* VBPR and BPR, the same config with ``variant=`` (``--peer-steps``, default
+  the cpu config's ``train_steps``).
+
+Every model scores the eval rows review-free (the user's profile stands in
+for the review); no temperature scaling (the Trainer's calibration is not
+part of this comparison). Beside them: the floors of
+``evaluation.metrics`` (from the training rows) and the Bayes-optimal AUC of
+the same rows from the generator's true probabilities
+(``demo_data.truth.oracle_auc``). AUC overall / warm / cold, accuracy, ECE and
+model/oracle go to ``docs/model_quality.md`` and ``docs/model_quality.json``
+(rewritten after every setting, so a partial run leaves what it measured).
+
+  python -m benchmarks.model_quality            # 3 difficulties x 2 seeds
+  python -m benchmarks.model_quality --quick    # tiny smoke run, no doc
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from benchmarks import common
+from evaluation import metrics
+from preprocessing import config as cfg_lib
+from preprocessing import features as F
+
+DOC = os.path.join(common.ROOT, "docs", "model_quality.md")
+JSON = os.path.join(common.ROOT, "docs", "model_quality.json")
+# Run order: if time runs short, the settings that matter most come first.
+DIFFICULTIES = ("realistic", "hard", "easy")
+SEEDS = (0, 1)
+USERS, IMAGES = 150, 1000
+QUICK = {"users": 30, "images": 200, "steps": 40, "peer_steps": 40}
+PEERS = ("vbpr", "bpr")
+OVERALL = "overall"
+SLICES = (OVERALL, F.SLICE_WARM, F.SLICE_COLD)
+# The long-term target of issue 10: review-free AUC >= TARGET x oracle.
+TARGET_OF_ORACLE = 0.95
+Log = Callable[[str], None]
+
+
+def _sliced(grouped: Dict[str, Any]) -> Dict[str, Dict[str, float]]:
+  """{overall, warm, cold: metrics} of a ``results.grouped_metrics`` dict
+  whose "tags" were the rows' image slice."""
+  out = {OVERALL: grouped["overall"]}
+  for s in SLICES[1:]:
+    out[s] = grouped["per_tag"].get(s, {"auc": float("nan"), "count": 0})
+  return out
+
+
+def _data_dir(out_root: str, difficulty: str, seed: int, users: int,
+              images: int, log: Log) -> str:
+  """The demo directory of one setting (generated once, then reused)."""
+  import demo_data  # pylint: disable=g-import-not-at-top
+  path = os.path.join(out_root, f"mq_{difficulty}_seed{seed}_u{users}_"
+                      f"i{images}", "data")
+  if not os.path.exists(os.path.join(path, demo_data.TRUTH_FILE)):
+    log(f"[mq] generating {difficulty} seed {seed}: {users} users, "
+        f"{images} images")
+    demo_data.generate(path, users=users, images=images, seed=seed,
+                       difficulty=difficulty)
+  return path
+
+
+def _verdict(res: Dict[str, Any]) -> Dict[str, Any]:
+  """Whether the default beats the best floor and VBPR on each slice."""
+  default = res["default"]
+  out: Dict[str, Any] = {}
+  for s in SLICES:
+    floors = {k: v[s] for k, v in res["floors"].items()}
+    best = metrics.best_floor(floors)
+    auc = res["models"][default][s]["auc"]
+    oracle = res["oracle_auc"][s]
+    vbpr = res["models"].get("vbpr", {}).get(s, {}).get("auc", float("nan"))
+    out[s] = {"best_floor": best, "best_floor_auc": floors[best]["auc"],
+              "beats_best_floor": bool(auc > floors[best]["auc"]),
+              "beats_vbpr": bool(auc > vbpr),
+              "of_oracle": auc / oracle if oracle else float("nan"),
+              "reaches_target": bool(auc >= TARGET_OF_ORACLE * oracle)}
+  return out
+
+
+def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
+            peer_steps: int, log: Log = print) -> Dict[str, Any]:
+  """One setting: Transform once, train the default and the peers, score.
+
+  Args:
+    data_dir: a demo directory (with demo_truth.json).
+    work_dir: where build-examples, Transform and their ML Metadata go.
+    seed: seed of every model.
+    steps: training steps of the default model.
+    peer_steps: training steps of VBPR and BPR.
+    log: where progress lines go.
+
+  Returns:
+    {"rows", "default", "models": {variant: {slice: metrics}},
+    "floors": {floor: {slice: metrics}}, "oracle_auc": {slice: AUC},
+    "verdict", "seconds"}.
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow_transform as tft
+  from demo_data import truth as truth_lib
+  from experiments import data
+  from experiments import results as results_lib
+  from keras_model import inputs
+  from keras_model import training
+  # pylint: enable=g-import-not-at-top
+  t0 = time.time()
+  cfg = cfg_lib.get_config("cpu", seed=seed)
+  uris = data.prepare(data_dir, work_dir, cfg,
+                      min_tag_images=common.min_tag_images_for(data_dir),
+                      log=log)
+  tft_output = tft.TFTransformOutput(uris["transform_graph"])
+  vocab = inputs.Vocab(tft_output, cfg)
+  train, test = data.load_splits(uris, tft_output, cfg)
+  ids = data.eval_row_ids(uris, tft_output, cfg, test)
+  slices = ids[F.SLICE_KEY]
+  y = test[F.LABEL_KEY].astype(np.int64)
+  truth = truth_lib.load_truth(data_dir)
+  oracle = {}
+  for s in SLICES:
+    m = np.ones(len(y), bool) if s == OVERALL else slices == s
+    oracle[s] = (truth_lib.oracle_auc(truth, ids[F.USER_KEY][m],
+                                      ids[F.IMAGE_ID_KEY][m], y[m])
+                 if m.any() else float("nan"))
+  res: Dict[str, Any] = {
+      "rows": {"train": data.num_rows(train), "eval": data.num_rows(test),
+               **{s: int((slices == s).sum()) for s in SLICES[1:]}},
+      "eval_positive_rate": float(y.mean()),
+      "default": cfg.variant, "models": {}, "train": {},
+      "floors": {k: _sliced(v) for k, v in
+                 results_lib.floors(train, test, slices).items()},
+      "oracle_auc": oracle,
+  }
+  log(f"[mq] {res['rows']} rows; oracle AUC "
+      + " / ".join(f"{oracle[s]:.3f}" for s in SLICES))
+  rows = inputs.Rows.from_columns(train)
+  for name, n in [(cfg.variant, steps)] + [(p, peer_steps) for p in PEERS]:
+    mcfg = cfg.replace(variant=name, train_steps=n)
+    trained = training.train(rows, vocab, mcfg, training.FitOptions(steps=n))
+    scored = results_lib.evaluate(trained, test, slices, ("free",),
+                                  vocab.num_tags)
+    res["models"][name] = _sliced(scored["free"])
+    res["train"][name] = {"steps": trained.steps,
+                          "seconds": trained.seconds}
+    log(f"[mq] {name:<10s} {trained.steps} steps {trained.seconds:.0f} s; "
+        "review-free AUC " + " / ".join(
+            f"{res['models'][name][s]['auc']:.3f}" for s in SLICES))
+  res["verdict"] = _verdict(res)
+  res["seconds"] = time.time() - t0
+  return res
+
+
+def _f(x: Optional[float]) -> str:
+  return "—" if x is None or x != x else f"{x:.3f}"
+
+
+def _setting_table(res: Dict[str, Any]) -> List[str]:
+  head = ("| scorer | AUC overall | AUC warm | AUC cold | accuracy | ECE | "
+          "/oracle overall | /oracle warm | /oracle cold |")
+  lines = [head, "|" + "---|" * 9]
+  oracle = res["oracle_auc"]
+
+  def row(name: str, block: Dict[str, Dict[str, float]]) -> str:
+    ratios = [block[s]["auc"] / oracle[s] if oracle[s] else float("nan")
+              for s in SLICES]
+    return ("| " + " | ".join(
+        [name] + [_f(block[s]["auc"]) for s in SLICES]
+        + [_f(block[OVERALL]["accuracy"]), _f(block[OVERALL].get("ece"))]
+        + [_f(r) for r in ratios]) + " |")
+
+  for name, block in res["models"].items():
+    label = f"**{name}** (default)" if name == res["default"] else name
+    lines.append(row(label, block))
+  for name, block in res["floors"].items():
+    lines.append(row(f"floor: {name}", block))
+  lines.append("| Bayes-optimal (oracle) | " + " | ".join(
+      _f(oracle[s]) for s in SLICES) + " | | | 1 | 1 | 1 |")
+  return lines
+
+
+def _verdict_line(res: Dict[str, Any]) -> str:
+  v = res["verdict"]
+  parts = []
+  for s in SLICES:
+    x = v[s]
+    parts.append(
+        f"{s}: {'beats' if x['beats_best_floor'] else 'does NOT beat'} the "
+        f"best floor ({x['best_floor']} {_f(x['best_floor_auc'])}), "
+        f"{'beats' if x['beats_vbpr'] else 'does NOT beat'} VBPR, "
+        f"{_f(x['of_oracle'])} of oracle"
+        f"{'' if x['reaches_target'] else f' (< {TARGET_OF_ORACLE})'}")
+  return f"Default ({res['default']}): " + "; ".join(parts) + "."
+
+
+def render(doc: Dict[str, Any]) -> str:
+  """docs/model_quality.md from the JSON document."""
+  a = doc["args"]
+  ran = [f"{r['difficulty']}/seed {r['seed']}" for r in doc["settings"]]
+  lines = [
+      "# Model quality on held-out pairs",
+      "",
+      f"Produced by `{doc['command']}` on {doc['date']} "
+      f"({doc['machine']['cpus']} CPUs, Python {doc['machine']['python']}, "
+      f"{doc['machine']['platform']}); {doc['seconds'] / 60:.1f} min wall in "
+      f"all. JSON: `{doc['json']}`.",
+      "",
+      f"Settings requested: {', '.join(a['difficulties'])} x seeds "
+      f"{', '.join(str(s) for s in a['seeds'])}; {a['users']} users, "
+      f"{a['images']} images each. **Ran: {', '.join(ran) or 'none'}.**"
+      + (f" Not run: {', '.join(doc['not_run'])}." if doc["not_run"] else ""),
+      "",
+      "Protocol: `demo_data.generate(difficulty=...)`, build-examples' "
+      "honest split (cold images held out entirely, held-out pairs of warm "
+      "images), the pipeline's Transform once, every model trained on the "
+      "train split by `keras_model.training` (the default: the `cpu` config, "
+      f"{a['steps'] or 'its'} steps; VBPR and BPR: the same config with "
+      f"`variant=`, {a['peer_steps'] or 'the cpu config'} steps) and scored "
+      "review-free on the eval rows, uncalibrated. Floors "
+      "(`evaluation.metrics`) from the training rows; the mean vote is a "
+      "score, so it has no ECE. Oracle: Bayes-optimal AUC of the same rows "
+      "from the generator's true probabilities; /oracle = AUC / oracle AUC. "
+      "Accuracy and ECE are overall.",
+      "",
+  ]
+  for r in doc["settings"]:
+    res = r["result"]
+    lines += [
+        f"## {r['difficulty']}, seed {r['seed']}",
+        "",
+        f"{res['rows']['train']:,d} train rows; {res['rows']['eval']:,d} eval "
+        f"rows ({res['rows'][F.SLICE_WARM]:,d} warm, "
+        f"{res['rows'][F.SLICE_COLD]:,d} cold), positive rate "
+        f"{res['eval_positive_rate']:.2f}; {res['seconds'] / 60:.1f} min.",
+        "",
+        *_setting_table(res),
+        "",
+        _verdict_line(res),
+        "",
+    ]
+  return "\n".join(lines)
+
+
+def _write(doc: Dict[str, Any], json_path: str, md_path: str) -> None:
+  common.write_json(json_path, doc)
+  with open(md_path + ".tmp", "w") as fh:
+    fh.write(render(doc))
+  os.replace(md_path + ".tmp", md_path)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--out", default=common.DEFAULT_OUT)
+  ap.add_argument("--difficulties", nargs="+", default=list(DIFFICULTIES),
+                  choices=DIFFICULTIES)
+  ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+  ap.add_argument("--users", type=int, default=USERS)
+  ap.add_argument("--images", type=int, default=IMAGES)
+  ap.add_argument("--steps", type=int, default=None,
+                  help="steps of the default (default: the cpu config's)")
+  ap.add_argument("--peer-steps", type=int, default=None,
+                  help="steps of VBPR and BPR (default: the cpu config's)")
+  ap.add_argument("--quick", action="store_true",
+                  help="tiny sizes and steps, realistic seed 0, no doc")
+  ap.add_argument("--json", default=JSON)
+  ap.add_argument("--doc", default=DOC)
+  ap.add_argument("--no-doc", action="store_true")
+  args = ap.parse_args(argv)
+  given = list(sys.argv[1:] if argv is None else argv)
+  if args.quick:
+    args.users, args.images = QUICK["users"], QUICK["images"]
+    args.steps, args.peer_steps = QUICK["steps"], QUICK["peer_steps"]
+    if "--difficulties" not in given:
+      args.difficulties = ["realistic"]
+    if "--seeds" not in given:
+      args.seeds = [0]
+    args.no_doc = True
+  json_path = (os.path.join(args.out, "model_quality.json") if args.no_doc
+               else args.json)
+  cpu_steps = cfg_lib.get_config("cpu").train_steps
+  t0 = time.time()
+  grid = [(d, s) for d in args.difficulties for s in args.seeds]
+  doc: Dict[str, Any] = {
+      "command": " ".join(["python -m benchmarks.model_quality"] + given),
+      "json": os.path.relpath(json_path, common.ROOT),
+      "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+          "%Y-%m-%d %H:%M UTC"),
+      "machine": common.machine(),
+      "args": {"difficulties": args.difficulties, "seeds": args.seeds,
+               "users": args.users, "images": args.images,
+               "steps": args.steps, "peer_steps": args.peer_steps},
+      "settings": [], "not_run": [f"{d}/seed {s}" for d, s in grid],
+      "seconds": 0.0,
+  }
+  for difficulty, seed in grid:
+    print(f"== {difficulty} seed {seed}", flush=True)
+    data_dir = _data_dir(args.out, difficulty, seed, args.users, args.images,
+                         print)
+    res = measure(data_dir, os.path.join(os.path.dirname(data_dir), "work"),
+                  seed=seed, steps=args.steps or cpu_steps,
+                  peer_steps=args.peer_steps or cpu_steps,
+                  log=lambda m: print(m, flush=True))
+    print(_verdict_line(res), flush=True)
+    doc["settings"].append({"difficulty": difficulty, "seed": seed,
+                            "result": res})
+    doc["not_run"].remove(f"{difficulty}/seed {seed}")
+    doc["seconds"] = time.time() - t0
+    if not args.no_doc:
+      _write(doc, json_path, args.doc)
+  print(render(doc))
+  if args.no_doc:
+    common.write_json(json_path, doc)
+  else:
+    print(f"wrote {args.doc} and {args.json}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
