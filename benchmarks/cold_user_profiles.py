@@ -238,7 +238,7 @@ def main(argv=None) -> int:
                            os.path.join(out, f"work_{name}"),
                            config_name="cpu", train_steps=args.train_steps,
                            min_auc=0.0, min_tag_images=args.min_tag_images,
-                           log=lambda *a: None)
+                           floor_gate=False, log=lambda *a: None)
     if not res.pushed_model:
       raise RuntimeError(f"model {name} was not pushed")
     runs[name] = {"model": res.pushed_model, "minutes": (time.time() - t) / 60,

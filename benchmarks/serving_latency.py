@@ -132,7 +132,8 @@ def main(argv=None) -> int:
     demo_data.generate(data, users=16, images=90, seed=3)
     res = local_runner.run(data, os.path.join(out_dir, "work"),
                            config_name="cpu", train_steps=40, min_auc=0.0,
-                           min_tag_images=6, log=lambda *a: None)
+                           min_tag_images=6, floor_gate=False,
+                           log=lambda *a: None)
     model_path = res.serving_dir
   model_dir = predict.resolve_model_dir(model_path)
   cfg = cfg_lib.get_config("cpu")

@@ -138,7 +138,7 @@ def test_rerun_is_served_from_cache(first_run):
   def rerun():
     return local_runner.run(data, workdir, config_name="cpu",
                             train_steps=TRAIN_STEPS, min_auc=0.0,
-                            min_tag_images=MIN_TAG_IMAGES)
+                            min_tag_images=MIN_TAG_IMAGES, floor_gate=False)
 
   second = rerun()
   cached = {k for k, v in second.executions.items() if v == "CACHED"}
@@ -161,7 +161,7 @@ def test_unmeetable_threshold_blocks_push(first_run):
   before = _versions(res0.serving_dir)
   res = local_runner.run(data, workdir, config_name="cpu",
                          train_steps=TRAIN_STEPS, min_auc=1.01,
-                         min_tag_images=MIN_TAG_IMAGES)
+                         min_tag_images=MIN_TAG_IMAGES, floor_gate=False)
   assert res.executions["Trainer"] == "CACHED"
   assert res.executions["Evaluator"] == "COMPLETE"
   assert "Pusher" not in res.executions or \

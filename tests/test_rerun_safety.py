@@ -74,7 +74,7 @@ _RUN_SCRIPT = textwrap.dedent("""
     from tfx_pipeline import local_runner
     local_runner.run(sys.argv[1], sys.argv[2], config_name="cpu",
                      train_steps=20, min_auc=0.0,
-                     min_tag_images=int(sys.argv[3]))
+                     min_tag_images=int(sys.argv[3]), floor_gate=False)
 """)
 
 
@@ -117,7 +117,7 @@ def test_killed_run_resumes_from_cache(tmp_path):
   logs: List[str] = []
   res = local_runner.run(data, workdir, config_name="cpu", train_steps=20,
                          min_auc=0.0, min_tag_images=TINY_MIN_TAG_IMAGES,
-                         log=logs.append)
+                         floor_gate=False, log=logs.append)
   for node in DATA_COMPONENTS:
     assert res.executions[node] == "CACHED", res.executions
   assert res.executions["Trainer"] == "COMPLETE"
