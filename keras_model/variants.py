@@ -19,6 +19,11 @@ name               model
 ``mtrl-cnn``       image only, no users (MTRLCNN-like): aesthetic b_v head
                    + tag head on GAP(f_v); the user-agnostic baseline of
                    Fig. 7.
+``residual``       not in the paper: vote-distribution CNN (NIMA-style,
+                   once per image) + per-user leniency and taste over the
+                   image embedding, tag and vote statistics
+                   (:mod:`keras_model.residual`); the ``cpu`` default,
+                   best on held-out pairs (docs/model_quality.md).
 =================  =======================================================
 
 Every builder has the signature of ``build_cfan`` and returns a functional
