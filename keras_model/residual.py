@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 from preprocessing import keras_env as _keras_env  # noqa: F401  (must be first)
 
@@ -289,6 +289,43 @@ def _epochs(cfg_epochs: int, steps: int, rows: int, batch: int) -> int:
   return max(1, min(cfg_epochs, math.ceil(steps / per_epoch)))
 
 
+def _fit_with_early_stopping(model: keras.Model, epochs: int,
+                             fit_epoch: Callable[[], float],
+                             score: Optional[Callable[[], float]],
+                             patience: int) -> Dict[str, list]:
+  """Runs ``fit_epoch`` up to ``epochs`` times; keeps the best-scoring weights.
+
+  Args:
+    model: the model whose weights are kept and restored.
+    epochs: the most epochs to run.
+    fit_epoch: trains one epoch, returns its training loss.
+    score: validation score after an epoch (higher is better; NaN counts as
+      the worst), or None when there is nothing to validate on.
+    patience: stop after this many epochs without a better score.
+
+  Returns:
+    {"loss": [...], "val": [...]}, one value per epoch run.
+  """
+  best, best_weights, stale = -math.inf, None, 0
+  history: Dict[str, list] = {"loss": [], "val": []}
+  for _ in range(epochs):
+    history["loss"].append(float(fit_epoch()))
+    if score is None:
+      continue
+    value = float(score())
+    value = -math.inf if value != value else value
+    history["val"].append(value)
+    if value > best:
+      best, best_weights, stale = value, model.get_weights(), 0
+    else:
+      stale += 1
+      if stale >= patience:
+        break
+  if best_weights is not None:
+    model.set_weights(best_weights)
+  return history
+
+
 def _fit_image_model(image_model: keras.Model, images: Dict[str, np.ndarray],
                      cfg: ModelConfig, steps: int, optimizer) -> Dict[str, list]:
   """Stage 1: vote shares (EMD) and b_v from the distinct training images."""
@@ -309,32 +346,25 @@ def _fit_image_model(image_model: keras.Model, images: Dict[str, np.ndarray],
   x, y = images["pixels"], {F.VOTE_DIST_OUTPUT: images["votes"],
                             F.AGNOSTIC_OUTPUT: images["b_v"]}
   rng = np.random.default_rng(cfg.seed)
-  epochs = _epochs(cfg.image_epochs, steps, int(fit.sum()), cfg.batch_size)
-  best, best_weights, history = math.inf, None, {"loss": [], "val_emd": []}
-  stale = 0
-  for _ in range(epochs):
+
+  def fit_epoch() -> float:
     xb = x[fit].copy()
     flip = rng.random(len(xb)) < 0.5  # left-right mirror: same aesthetics
     xb[flip] = xb[flip, :, ::-1]
-    h = train_view.fit(xb, {k: v[fit] for k, v in y.items()},
-                       batch_size=cfg.batch_size, epochs=1, verbose=0,
-                       shuffle=True)
-    history["loss"].append(float(h.history["loss"][-1]))
-    if not val.any():
-      continue
+    return train_view.fit(xb, {k: v[fit] for k, v in y.items()},
+                          batch_size=cfg.batch_size, epochs=1, verbose=0,
+                          shuffle=True).history["loss"][-1]
+
+  def neg_val_emd() -> float:
     pred = train_view.predict(x[val], batch_size=_SCORE_BATCH, verbose=0)
-    loss = float(np.mean(keras.ops.convert_to_numpy(emd_loss(
+    return -float(np.mean(keras.ops.convert_to_numpy(emd_loss(
         images["votes"][val], pred[F.VOTE_DIST_OUTPUT]))))
-    history["val_emd"].append(loss)
-    if loss < best:
-      best, best_weights, stale = loss, image_model.get_weights(), 0
-    else:
-      stale += 1
-      if stale >= cfg.early_stopping_patience:
-        break
-  if best_weights is not None:
-    image_model.set_weights(best_weights)
-  return history
+
+  h = _fit_with_early_stopping(
+      image_model, _epochs(cfg.image_epochs, steps, int(fit.sum()),
+                           cfg.batch_size), fit_epoch,
+      neg_val_emd if val.any() else None, cfg.early_stopping_patience)
+  return {"loss": h["loss"], "val_emd": [-v for v in h["val"]]}
 
 
 def _fit_personal_head(head: keras.Model, rows: Dict[str, np.ndarray],
@@ -345,29 +375,21 @@ def _fit_personal_head(head: keras.Model, rows: Dict[str, np.ndarray],
   x_names = list(head.input.keys())
   x = {k: rows[k] for k in x_names}
   y = rows[F.LABEL_KEY]
-  epochs = _epochs(cfg.personal_epochs, steps, len(y), cfg.batch_size)
-  best, best_weights, history = -math.inf, None, {"loss": [], "val_auc": []}
-  stale = 0
-  for _ in range(epochs):
-    h = head.fit(x, y, batch_size=cfg.batch_size, epochs=1, verbose=0,
-                 shuffle=True)
-    history["loss"].append(float(h.history["loss"][-1]))
-    if len(val_rows[F.LABEL_KEY]) == 0:
-      continue
+
+  def fit_epoch() -> float:
+    return head.fit(x, y, batch_size=cfg.batch_size, epochs=1, verbose=0,
+                    shuffle=True).history["loss"][-1]
+
+  def val_auc() -> float:
     p = head.predict({k: val_rows[k] for k in x_names},
                      batch_size=_SCORE_BATCH, verbose=0)
-    auc = metrics.auc(val_rows[F.LABEL_KEY], p)
-    auc = -math.inf if auc != auc else auc  # NaN: one class only
-    history["val_auc"].append(auc)
-    if auc > best:
-      best, best_weights, stale = auc, head.get_weights(), 0
-    else:
-      stale += 1
-      if stale >= cfg.early_stopping_patience:
-        break
-  if best_weights is not None:
-    head.set_weights(best_weights)
-  return history
+    return metrics.auc(val_rows[F.LABEL_KEY], p)
+
+  h = _fit_with_early_stopping(
+      head, _epochs(cfg.personal_epochs, steps, len(y), cfg.batch_size),
+      fit_epoch, val_auc if len(val_rows[F.LABEL_KEY]) else None,
+      cfg.early_stopping_patience)
+  return {"loss": h["loss"], "val_auc": h["val"]}
 
 
 def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
