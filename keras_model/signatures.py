@@ -96,9 +96,13 @@ def complete_outputs(outputs: Dict[str, tf.Tensor], num_tags: int
 
   Returns PERSONAL_OUTPUT [B, 1], AGNOSTIC_OUTPUT [B, 1], TAG_OUTPUT
   [B, num_tags] and ATTENTION_OUTPUT ([B, h, w]; [B, 1, 1] when missing),
-  float32. Outputs the model has pass through unchanged.
+  float32. Those the model has pass through unchanged; its other outputs
+  (the residual variant's predicted vote distribution) are not served.
   """
-  out = {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+  served = (F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT, F.TAG_OUTPUT,
+            F.ATTENTION_OUTPUT)
+  out = {k: tf.cast(v, tf.float32) for k, v in outputs.items()
+         if k in served}
   batch = tf.shape(next(iter(out.values())))[0]
   if F.AGNOSTIC_OUTPUT not in out:
     out[F.AGNOSTIC_OUTPUT] = tf.fill([batch, 1], 0.5)

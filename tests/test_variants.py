@@ -137,9 +137,9 @@ class _Export(tf.Module):
     self.model = model
 
   @tf.function
-  def __call__(self, user, image, pixels, review):
+  def __call__(self, user, image, pixels, review, votes, tag):
     x = {USER_XF: user, IMAGE_ID_XF: image, IMAGE_PIXELS_KEY: pixels,
-         REVIEW_XF: review}
+         REVIEW_XF: review, VOTES_XF: votes, TAG_XF: tag}
     out = self.model(signatures.select_model_inputs(self.model, x),
                      training=False)
     return signatures.complete_outputs(out, NUM_TAGS)
@@ -183,13 +183,14 @@ def test_variant_builds_trains_and_round_trips(name, tmp_path):
   x = _features(seed=4)
   module = _Export(model)
   direct = _numpy(module(x[USER_XF], x[IMAGE_ID_XF], x[IMAGE_PIXELS_KEY],
-                         x[REVIEW_XF]))
+                         x[REVIEW_XF], x[VOTES_XF], x[TAG_XF]))
   path = str(tmp_path / name)
   tf.saved_model.save(module, path)
   loaded = tf.saved_model.load(path)
   again = _numpy(loaded(tf.constant(x[USER_XF]), tf.constant(x[IMAGE_ID_XF]),
                         tf.constant(x[IMAGE_PIXELS_KEY]),
-                        tf.constant(x[REVIEW_XF])))
+                        tf.constant(x[REVIEW_XF]), tf.constant(x[VOTES_XF]),
+                        tf.constant(x[TAG_XF])))
   assert set(again) == {PERSONAL_OUTPUT, AGNOSTIC_OUTPUT, TAG_OUTPUT,
                         ATTENTION_OUTPUT}
   for key, value in direct.items():
