@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 import time
@@ -40,7 +41,8 @@ from preprocessing import features as F
 
 DOC = os.path.join(common.ROOT, "docs", "model_quality.md")
 JSON = os.path.join(common.ROOT, "docs", "model_quality.json")
-# Run order: if time runs short, the settings that matter most come first.
+# Run order, seed by seed: if time runs short, every difficulty of seed 0
+# has run, the ones that matter most first.
 DIFFICULTIES = ("realistic", "hard", "easy")
 SEEDS = (0, 1)
 USERS, IMAGES = 150, 1000
@@ -279,6 +281,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   ap.add_argument("--json", default=JSON)
   ap.add_argument("--doc", default=DOC)
   ap.add_argument("--no-doc", action="store_true")
+  ap.add_argument("--resume", action="store_true",
+                  help="keep the settings the JSON already holds for the "
+                  "same sizes and steps; run only the others")
   args = ap.parse_args(argv)
   given = list(sys.argv[1:] if argv is None else argv)
   if args.quick:
@@ -293,10 +298,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                else args.json)
   cpu_steps = cfg_lib.get_config("cpu").train_steps
   t0 = time.time()
-  grid = [(d, s) for d in args.difficulties for s in args.seeds]
+  grid = [(d, s) for s in args.seeds for d in args.difficulties]
   doc: Dict[str, Any] = {
       "command": " ".join(["python -m benchmarks.model_quality"] + given),
-      "json": os.path.relpath(json_path, common.ROOT),
+      "json": (os.path.relpath(json_path, common.ROOT)
+               if os.path.abspath(json_path).startswith(common.ROOT + os.sep)
+               else json_path),
       "date": datetime.datetime.now(datetime.timezone.utc).strftime(
           "%Y-%m-%d %H:%M UTC"),
       "machine": common.machine(),
@@ -306,7 +313,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       "settings": [], "not_run": [f"{d}/seed {s}" for d, s in grid],
       "seconds": 0.0,
   }
+  earlier = 0.0
+  if args.resume and os.path.exists(json_path):
+    with open(json_path) as fh:
+      old = json.load(fh)
+    if all(old["args"].get(k) == doc["args"][k]
+           for k in ("users", "images", "steps", "peer_steps")):
+      doc["settings"] = [r for r in old["settings"]
+                         if (r["difficulty"], r["seed"]) in grid]
+      doc["command"] = f"{old['command'].strip()}, resumed by {doc['command']}"
+      earlier = doc["seconds"] = float(old["seconds"])
+  done = {(r["difficulty"], r["seed"]) for r in doc["settings"]}
+  for d, s in done:
+    doc["not_run"].remove(f"{d}/seed {s}")
   for difficulty, seed in grid:
+    if (difficulty, seed) in done:
+      continue
     print(f"== {difficulty} seed {seed}", flush=True)
     data_dir = _data_dir(args.out, difficulty, seed, args.users, args.images,
                          print)
@@ -318,7 +340,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     doc["settings"].append({"difficulty": difficulty, "seed": seed,
                             "result": res})
     doc["not_run"].remove(f"{difficulty}/seed {seed}")
-    doc["seconds"] = time.time() - t0
+    doc["seconds"] = earlier + time.time() - t0
     if not args.no_doc:
       _write(doc, json_path, args.doc)
   print(render(doc))
