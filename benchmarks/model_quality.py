@@ -185,7 +185,9 @@ def _setting_table(res: Dict[str, Any]) -> List[str]:
         + [_f(block[OVERALL]["accuracy"]), _f(block[OVERALL].get("ece"))]
         + [_f(r) for r in ratios]) + " |")
 
-  for name, block in res["models"].items():
+  # The JSON is written with sorted keys: the default first, then the peers.
+  for name in sorted(res["models"], key=lambda n: n != res["default"]):
+    block = res["models"][name]
     label = f"**{name}** (default)" if name == res["default"] else name
     lines.append(row(label, block))
   for name, block in res["floors"].items():
