@@ -1,13 +1,24 @@
-"""Attention overlays (``cfan explain``), in the manner of the paper's Fig. 4.
+"""Per-image maps over a photo (``cfan explain``), in the manner of Fig. 4.
 
-The model's ``attention`` output is a_uv of Eq. 5: a softmax over the h x w
-cells of the CNN feature map, computed from the review branch (the user's
-review, else the request profile, else the stored profile). The photo is
-squashed to a square before the CNN, so cell (i, j) covers the same fraction
-of the photo's height and width whatever its aspect; the map is therefore
-upsampled bilinearly to the photo's own size and drawn over it as a heat
-map. Values are shown as multiples of the uniform weight 1/(h*w), on one
-colour scale for all panels, so two users' maps compare directly.
+Which map depends on the model (``keras_model.saliency``):
+
+* **attention** (the CFAN variants): the model's ``attention`` output, a_uv
+  of Eq. 5, a softmax over the h x w cells of the CNN feature map computed
+  from the review branch (the user's review, else the request profile, else
+  the stored profile);
+* **occlusion** (models without attention, e.g. the pipeline's default
+  ``residual``, whose export fills ``attention`` with a single cell): the
+  change in the user's p_personal when each of 8 x 8 cells of the photo is
+  painted over with its mean colour, scored through the same serving
+  signature (so the map explains the served model, known votes absent as for
+  any new photo).
+
+The photo is squashed to a square before the CNN, so cell (i, j) covers the
+same fraction of the photo's height and width whatever its aspect; the map
+is upsampled bilinearly to the photo's own size and drawn over it as a heat
+map. Values are shown as multiples of the uniform weight 1/(h*w) (for
+occlusion: of the absolute changes, normalised to sum 1), on one colour
+scale for all panels, so two users' maps compare directly.
 """
 from __future__ import annotations
 
@@ -18,9 +29,15 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from keras_model import saliency
 from preprocessing import config as cfg_lib
 from preprocessing import features as F
 from preprocessing.images import reencode_image
+
+_KIND_LABEL = {
+    saliency.ATTENTION: "attention (Eq. 5)",
+    saliency.OCCLUSION: "occlusion saliency of p_personal",
+}
 
 
 @dataclasses.dataclass
@@ -57,6 +74,79 @@ def _display_image(data: bytes, max_side: int) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+def _jpeg(pixels: np.ndarray) -> bytes:
+  """uint8 RGB array -> JPEG bytes at the stored images' quality."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  buf = io.BytesIO()
+  Image.fromarray(pixels).save(buf, format="JPEG",
+                               quality=cfg_lib.STORED_JPEG_QUALITY)
+  return buf.getvalue()
+
+
+def _occlusion(scorer, model_bytes: bytes, panel: Panel, grid: int
+               ) -> np.ndarray:
+  """Signed [grid, grid] change of the panel user's p_personal per cell."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with Image.open(io.BytesIO(model_bytes)) as img:
+    pixels = np.asarray(img.convert("RGB"))
+
+  def score(photos: np.ndarray) -> np.ndarray:
+    n = len(photos)
+    s = scorer.score([panel.user.strip()] * n, [_jpeg(p) for p in photos],
+                     [panel.review] * n, [panel.profile] * n)
+    return np.asarray(s[F.PERSONAL_OUTPUT], np.float64)
+
+  return saliency.occlusion_map(score, pixels, grid)[1]
+
+
+def image_maps(scorer, model_bytes: bytes, panels: Sequence[Panel],
+               grid: int = saliency.OCCLUSION_GRID) -> List[Dict[str, object]]:
+  """Scores one photo for each panel's user and computes their maps.
+
+  Args:
+    scorer: a ``predict.Scorer`` of the model (``score(users, images,
+      reviews, profiles)``).
+    model_bytes: the photo as ``predict.load_image`` normalised it.
+    panels: one per user.
+    grid: cells per side of an occlusion map.
+
+  Returns:
+    One dict per panel: user, p_personal, p_agnostic, known_user,
+    review_free, map_kind (``saliency.ATTENTION`` or ``OCCLUSION``), driver
+    (which text drove the map), values (the [h, w] attention, or the signed
+    occlusion changes of p_personal), map (``saliency.importance``: weights
+    summing to 1) and its peak cell.
+  """
+  s = scorer.score([p.user.strip() for p in panels],
+                   [model_bytes] * len(panels), [p.review for p in panels],
+                   [p.profile for p in panels])
+  results: List[Dict[str, object]] = []
+  for i, p in enumerate(panels):
+    values = np.asarray(s[F.ATTENTION_OUTPUT][i], np.float32)
+    known = bool(s["known_user"][i])
+    if values.size > 1:
+      kind, driver = saliency.ATTENTION, attention_driver(p, known)
+    else:  # a single filled cell: the model has no attention
+      kind = saliency.OCCLUSION
+      driver = f"p_personal change when each of {grid}x{grid} cells is covered"
+      values = _occlusion(scorer, model_bytes, p, grid)
+    weights = saliency.importance(values, kind)
+    peak = np.unravel_index(int(np.argmax(weights)), weights.shape)
+    results.append({
+        "user": p.user.strip(),
+        F.PERSONAL_OUTPUT: float(s[F.PERSONAL_OUTPUT][i]),
+        F.AGNOSTIC_OUTPUT: float(s[F.AGNOSTIC_OUTPUT][i]),
+        "known_user": known,
+        "review_free": bool(s["review_free"][i]),
+        "map_kind": kind,
+        "driver": driver,
+        "values": values,
+        "map": weights,
+        "peak_cell": (int(peak[0]), int(peak[1])),
+    })
+  return results
+
+
 def explain(scorer, image_path: str, panels: Sequence[Panel], out_path: str,
             max_side: int = cfg_lib.EXPLAIN_MAX_SIDE) -> List[Dict[str, object]]:
   """Scores the photo for each panel's user and writes the overlay PNG.
@@ -69,8 +159,7 @@ def explain(scorer, image_path: str, panels: Sequence[Panel], out_path: str,
     max_side: longest side of the photo in each panel.
 
   Returns:
-    One dict per panel: user, p_personal, p_agnostic, known_user,
-    review_free, driver, attention (the [h, w] map) and its peak cell.
+    ``image_maps``' dicts, one per panel.
 
   Raises:
     ValueError: no panel, an empty user id or an unreadable photo.
@@ -89,24 +178,7 @@ def explain(scorer, image_path: str, panels: Sequence[Panel], out_path: str,
     raise ValueError(f"{image_path}: {err}")
   with open(image_path, "rb") as fh:
     photo = _display_image(fh.read(), max_side)
-  s = scorer.score([p.user.strip() for p in panels],
-                   [model_bytes] * len(panels), [p.review for p in panels],
-                   [p.profile for p in panels])
-  results: List[Dict[str, object]] = []
-  for i, p in enumerate(panels):
-    att = np.asarray(s[F.ATTENTION_OUTPUT][i], np.float32)
-    known = bool(s["known_user"][i])
-    peak = np.unravel_index(int(np.argmax(att)), att.shape)
-    results.append({
-        "user": p.user.strip(),
-        F.PERSONAL_OUTPUT: float(s[F.PERSONAL_OUTPUT][i]),
-        F.AGNOSTIC_OUTPUT: float(s[F.AGNOSTIC_OUTPUT][i]),
-        "known_user": known,
-        "review_free": bool(s["review_free"][i]),
-        "driver": attention_driver(p, known),
-        "attention": att,
-        "peak_cell": (int(peak[0]), int(peak[1])),
-    })
+  results = image_maps(scorer, model_bytes, panels)
   draw(photo, results, out_path, os.path.basename(image_path))
   return results
 
@@ -117,7 +189,7 @@ def draw(photo: np.ndarray, results: Sequence[Dict[str, object]],
 
   Args:
     photo: uint8 RGB array of the photo.
-    results: ``explain``'s dicts (attention map, scores, driver).
+    results: ``image_maps``' dicts (map, its kind, scores, driver).
     out_path: the PNG to write.
     image_name: the photo's name for the first panel's title.
 
@@ -130,8 +202,8 @@ def draw(photo: np.ndarray, results: Sequence[Dict[str, object]],
   height, width = photo.shape[:2]
   maps = []
   for r in results:
-    att = np.asarray(r["attention"], np.float32)
-    maps.append(upsample(att * att.size, width, height))  # 1 = uniform
+    weights = np.asarray(r["map"], np.float32)
+    maps.append(upsample(weights * weights.size, width, height))  # 1=uniform
   # One scale for every panel, stretched over the values present: a
   # softmax over few cells stays close to uniform, and a 0..max scale would
   # paint every panel the same colour.
@@ -153,13 +225,15 @@ def draw(photo: np.ndarray, results: Sequence[Dict[str, object]],
     head = "" if r["known_user"] or r[F.PERSONAL_OUTPUT] != r[
         F.AGNOSTIC_OUTPUT] else " (unknown user: agnostic)"
     ax.set_title(f"user {r['user']}: p_personal {r[F.PERSONAL_OUTPUT]:.3f}"
-                 f"{head}\n{r['driver']}", fontsize=9)
+                 f"{head}\n{_KIND_LABEL[r['map_kind']]}: {r['driver']}",
+                 fontsize=8)
   for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
   if im is not None:
+    kinds = sorted({_KIND_LABEL[r["map_kind"]] for r in results})
     cbar = fig.colorbar(im, ax=list(axes[1:]), fraction=0.04, pad=0.01)
-    cbar.set_label("attention (Eq. 5) x h*w; 1 = uniform", fontsize=8)
+    cbar.set_label(f"{', '.join(kinds)} x cells; 1 = uniform", fontsize=8)
   out_dir = os.path.dirname(os.path.abspath(out_path))
   os.makedirs(out_dir, exist_ok=True)
   fig.savefig(out_path, dpi=100, bbox_inches="tight", pad_inches=0.1)
@@ -171,13 +245,18 @@ def summary(results: Sequence[Dict[str, object]], out_path: str) -> str:
   """The lines ``cfan explain`` prints."""
   lines = []
   for r in results:
-    att = np.asarray(r["attention"])
+    weights = np.asarray(r["map"])
     known = "known" if r["known_user"] else "unknown to the model"
-    lines.append(
-        f"user {r['user']} ({known}): p_personal {r[F.PERSONAL_OUTPUT]:.4f}, "
-        f"p_agnostic {r[F.AGNOSTIC_OUTPUT]:.4f}; {r['driver']}; attention "
-        f"{att.shape[0]}x{att.shape[1]}, peak cell {r['peak_cell']} at "
-        f"{float(att.max()) * att.size:.2f}x uniform")
+    line = (f"user {r['user']} ({known}): p_personal "
+            f"{r[F.PERSONAL_OUTPUT]:.4f}, p_agnostic "
+            f"{r[F.AGNOSTIC_OUTPUT]:.4f}; map: {_KIND_LABEL[r['map_kind']]}"
+            f" ({r['driver']}), {weights.shape[0]}x{weights.shape[1]} cells, "
+            f"peak cell {r['peak_cell']} at "
+            f"{float(weights.max()) * weights.size:.2f}x uniform")
+    if r["map_kind"] == saliency.OCCLUSION:
+      delta = float(np.asarray(r["values"])[r["peak_cell"]])
+      line += (f"; covering it {'lowers' if delta >= 0 else 'raises'} "
+               f"p_personal by {abs(delta):.4f}")
+    lines.append(line)
   lines.append(f"wrote {out_path}")
   return "\n".join(lines)
-
