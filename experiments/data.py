@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -48,7 +48,9 @@ def _pipeline_outputs(workdir: str) -> Dict[str, str]:
   return uris
 
 
-def prepare(data_dir: str, workdir: str, cfg, *, min_tag_images: int,
+def prepare(data_dir: str, workdir: str, cfg, *,
+            min_tag_images: Optional[int],
+            min_tag_share: Optional[float] = None,
             beam_args: Sequence[str] = (), log=print) -> Dict[str, Any]:
   """build-examples (if needed) + the pipeline up to Transform, once.
 
@@ -57,7 +59,9 @@ def prepare(data_dir: str, workdir: str, cfg, *, min_tag_images: int,
     workdir: where examples, the partial pipeline run and its ML Metadata
       go (reused by a rerun).
     cfg: the ModelConfig Transform runs with.
-    min_tag_images: the major-tag threshold of build-examples.
+    min_tag_images, min_tag_share: the major-tag rule of build-examples
+      (an absolute count; None: the share of the images, by default
+      ``features.DEFAULT_MIN_TAG_SHARE``).
     beam_args: Beam flags (default: DirectRunner settings by data size).
     log: where progress lines go.
 
@@ -77,7 +81,7 @@ def prepare(data_dir: str, workdir: str, cfg, *, min_tag_images: int,
   examples_root = os.path.join(workdir, "examples")
   summary = prepare_lib.ensure_examples(
       data_dir, examples_root, min_tag_images=min_tag_images,
-      beam_args=beam_args, log=log)
+      min_tag_share=min_tag_share, beam_args=beam_args, log=log)
   beam = list(beam_args) or pipeline_lib.default_beam_args(
       summary["reviews"]["kept"], os.cpu_count() or 1)
   pipe = pipeline_lib.create_pipeline(

@@ -253,7 +253,8 @@ def run_experiment(data_dir: str, out_dir: str, *,
                    protocols: Optional[Sequence[str]] = None,
                    train_steps: Optional[int] = None,
                    config_name: str = cfg_lib.DEFAULT_CONFIG,
-                   min_tag_images: int = F.DEFAULT_MIN_TAG_IMAGES,
+                   min_tag_images: Optional[int] = None,
+                   min_tag_share: float = F.DEFAULT_MIN_TAG_SHARE,
                    fig9_levels: Sequence[int] = FIG9_LEVELS,
                    fig9_variants: Sequence[str] = FIG9_VARIANTS,
                    beam_args: Sequence[str] = (), seed: int = 0,
@@ -265,7 +266,8 @@ def run_experiment(data_dir: str, out_dir: str, *,
     out_dir: the results directory (``work/`` inside holds the data run).
     variants, protocols, train_steps, config_name, fig9_levels,
       fig9_variants, seed: see ``make_plan``.
-    min_tag_images: the major-tag threshold of build-examples.
+    min_tag_images, min_tag_share: the major-tag rule of build-examples
+      (an absolute count; None: the share of the images).
     beam_args: Beam flags of build-examples and Transform.
     log: where progress lines go.
 
@@ -277,7 +279,8 @@ def run_experiment(data_dir: str, out_dir: str, *,
   t_start, cpu_start = time.time(), _cpu_seconds()
   out_dir = os.path.abspath(out_dir)
   uris = data.prepare(data_dir, os.path.join(out_dir, "work"), plan.cfg,
-                      min_tag_images=min_tag_images, beam_args=beam_args,
+                      min_tag_images=min_tag_images,
+                      min_tag_share=min_tag_share, beam_args=beam_args,
                       log=log)
   prepare_seconds = time.time() - t_start
   results = compare(plan, uris, data_dir=data_dir, log=log, t_start=t_start)

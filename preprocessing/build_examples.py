@@ -4,8 +4,10 @@ Stages (each a named Beam transform, so runner UIs show per-stage counts):
 
 1. ``ReadAVA`` / ``ReadReviews``: the readers of :mod:`preprocessing.ava`
    yield records or :class:`~preprocessing.ava.Reject` s naming file and line.
-2. ``MajorTags``: Kao et al.'s protocol — tag counts over AVA.txt, tags with at
-   least ``min_tag_images`` images are "major".
+2. ``MajorTags``: Kao et al.'s protocol — tag counts over AVA.txt, tags on at
+   least :func:`major_tag_threshold` images are "major" (by default a share
+   of the images, ``F.DEFAULT_MIN_TAG_SHARE``, which keeps AVA's 29 tags on
+   full AVA; or an absolute count).
 3. ``RecoverRatings``: paper §4.1 — classify each review (types I-IV), rewrite
    type II, drop III/IV (as counted rejects), aspect sentiment -> five
    preference levels -> good/bad.
@@ -342,9 +344,33 @@ def _eval_row(joined: Dict[str, Any]) -> Iterator[Tuple[str, int, float,
              r["image_slice"])
 
 
+def check_tag_rule(min_tag_images: Optional[int],
+                   min_tag_share: float) -> None:
+  """Raises ValueError naming the flag when the major-tag rule is invalid."""
+  if min_tag_images is not None and min_tag_images < 1:
+    raise ValueError(f"--min-tag-images {min_tag_images}: must be >= 1")
+  if min_tag_images is None and not 0 < min_tag_share <= 1:
+    raise ValueError(f"--min-tag-share {min_tag_share}: must be in (0, 1]")
+
+
+def major_tag_threshold(num_images: int, min_tag_images: Optional[int] = None,
+                        min_tag_share: float = F.DEFAULT_MIN_TAG_SHARE) -> int:
+  """Images a tag needs to be major: ``min_tag_images`` when given, else
+  ``min_tag_share`` of ``num_images`` rounded up (3000 on AVA's 255,530
+  images with the default share), at least 1."""
+  if min_tag_images is not None:
+    return min_tag_images
+  # round() first: 3000 / 255530 * 255530 must not round up to 3001.
+  return max(1, math.ceil(round(min_tag_share * num_images, 6)))
+
+
+def _tag_name(tag_id: int, tag_names: Dict[int, str]) -> str:
+  return tag_names.get(tag_id, f"tag_{tag_id}")
+
+
 def _major_tags(tag_counts: Dict[int, int], tag_names: Dict[int, str],
                 min_images: int) -> Dict[int, str]:
-  return {t: tag_names.get(t, f"tag_{t}") for t, c in tag_counts.items()
+  return {t: _tag_name(t, tag_names) for t, c in tag_counts.items()
           if c >= min_images}
 
 
@@ -439,11 +465,16 @@ def find_reviews_file(data_dir: str) -> str:
 
 
 def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
-                   min_tag_images: int, tag_names: Dict[int, str],
+                   min_tag_images: Optional[int], tag_names: Dict[int, str],
                    max_side: int, num_shards: int = 0, *,
+                   min_tag_share: float = F.DEFAULT_MIN_TAG_SHARE,
                    cold_image_share: float = cfg_lib.EVAL_COLD_IMAGE_SHARE,
                    warm_pair_share: float = cfg_lib.EVAL_WARM_PAIR_SHARE):
-  """Adds the job's transforms to ``p``; returns the PCollections it writes."""
+  """Adds the job's transforms to ``p``; returns the PCollections it writes.
+
+  ``min_tag_images`` (absolute; None: ``min_tag_share`` of the images) is
+  the major-tag rule of :func:`major_tag_threshold`.
+  """
   ava_path = os.path.join(data_dir, F.AVA_FILE)
   reviews_path = find_reviews_file(data_dir)
   images_dir = os.path.join(data_dir, F.IMAGES_DIR)
@@ -463,9 +494,12 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
                     lambda im: sorted({t for t in im.tag_ids
                                        if t != F.NO_TAG_ID}))
                 | "CountTags" >> beam.combiners.Count.PerElement())
-  major = (tag_counts
-           | "AllTagCounts" >> beam.combiners.ToDict()
-           | "MajorTags" >> beam.Map(_major_tags, tag_names, min_tag_images))
+  num_images = images | "CountAVAImages" >> beam.combiners.Count.Globally()
+  threshold = num_images | "TagThreshold" >> beam.Map(
+      major_tag_threshold, min_tag_images, min_tag_share)
+  all_tag_counts = tag_counts | "AllTagCounts" >> beam.combiners.ToDict()
+  major = all_tag_counts | "MajorTags" >> beam.Map(
+      _major_tags, tag_names, beam.pvalue.AsSingleton(threshold))
 
   rated = (rev_out.reviews | "Reshuffle" >> beam.Reshuffle()
            | "RecoverRatings" >> beam.ParDo(_RecoverRating()).with_outputs(
@@ -536,11 +570,12 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
   counts = {
       "reviews_in": count(rev_out.reviews, "ReviewRecords"),
       "reviews_rejected_by_reader": count(rev_out.rejects, "ReviewReadRejects"),
-      "ava_kept": count(images, "AVAImages"),
+      "ava_kept": num_images,
       "ava_rejected": count(ava_out.rejects, "AVARejects"),
   }
 
-  def _summary(_, stats, users, reasons, major_tags, rows, train_stats, **c):
+  def _summary(_, stats, users, reasons, major_tags, rows, train_stats,
+               tag_images, min_images, **c):
     c = dict(c)
     c["reviews_in"] += c.pop("reviews_rejected_by_reader")
     c["ava_in"] = c["ava_kept"] + c.pop("ava_rejected")
@@ -555,6 +590,13 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
     # under the placeholder name "tag_<id>"; reported so nobody mistakes it.
     summary["major_tags_without_name"] = sorted(
         t for t in major_tags if t not in tag_names)
+    summary["major_tag_rule"] = {
+        "min_images": min_images, "images": c["ava_kept"],
+        "min_tag_images": min_tag_images,
+        "min_tag_share": None if min_tag_images is not None else min_tag_share}
+    # Images per tag: what a threshold can keep.
+    summary["tag_images"] = {_tag_name(t, tag_names): n
+                             for t, n in tag_images.items()}
     summary["split"] = {"cold_image_share": cold_image_share,
                         "warm_pair_share": warm_pair_share,
                         **eval_split.split_summary(stats)}
@@ -570,6 +612,8 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
                  beam.pvalue.AsSingleton(major),
                  beam.pvalue.AsSingleton(eval_rows),
                  beam.pvalue.AsDict(user_train),
+                 beam.pvalue.AsSingleton(all_tag_counts),
+                 beam.pvalue.AsSingleton(threshold),
                  **{k: beam.pvalue.AsSingleton(v) for k, v in counts.items()}))
   summary | "WriteSummary" >> beam.Map(
       lambda s: _write_json_atomically(os.path.join(out_dir, SUMMARY_FILE), s))
@@ -582,7 +626,8 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
 
 
 def run(data_dir: str, out_dir: str, *,
-        min_tag_images: int = F.DEFAULT_MIN_TAG_IMAGES,
+        min_tag_images: Optional[int] = None,
+        min_tag_share: float = F.DEFAULT_MIN_TAG_SHARE,
         max_side: int = cfg_lib.STORED_IMAGE_MAX_SIDE,
         beam_args: Sequence[str] = (), num_shards: int = 0,
         cold_image_share: float = cfg_lib.EVAL_COLD_IMAGE_SHARE,
@@ -590,11 +635,14 @@ def run(data_dir: str, out_dir: str, *,
         ) -> Dict[str, Any]:
   """Runs the job and returns the summary (also at ``out_dir/summary.json``).
 
-  ``cold_image_share`` / ``warm_pair_share``: the eval split (see
-  :func:`eval_split.assign_splits`). Raises ``RuntimeError`` if the in = kept +
-  rejected invariant fails.
+  ``min_tag_images`` / ``min_tag_share``: the major-tag rule (an absolute
+  count, or when it is None a share of the images; see
+  :func:`major_tag_threshold`). ``cold_image_share`` / ``warm_pair_share``:
+  the eval split (see :func:`eval_split.assign_splits`). Raises
+  ``RuntimeError`` if the in = kept + rejected invariant fails.
   """
   eval_split.check_shares(cold_image_share, warm_pair_share)
+  check_tag_rule(min_tag_images, min_tag_share)
   for required in (F.AVA_FILE,):
     if not FileSystems.exists(os.path.join(data_dir, required)):
       raise FileNotFoundError(f"{os.path.join(data_dir, required)}: missing "
@@ -622,7 +670,8 @@ def run(data_dir: str, out_dir: str, *,
         FileSystems.delete([m.path for m in match.metadata_list])
   with beam.Pipeline(options=pipeline_options(beam_args)) as p:
     build_pipeline(p, data_dir, out_dir, min_tag_images, tag_names, max_side,
-                   num_shards, cold_image_share=cold_image_share,
+                   num_shards, min_tag_share=min_tag_share,
+                   cold_image_share=cold_image_share,
                    warm_pair_share=warm_pair_share)
   summary = load_summary(out_dir)
   summary["tags_file_rejects"] = len(tag_rejects)
@@ -656,6 +705,47 @@ def format_accounting(summary: Dict[str, Any]) -> str:
   ])
 
 
+def _rule_text(summary: Dict[str, Any]) -> str:
+  """" (a tag needs >= N of the M images: --min-tag-...)", or "" for a
+  summary written before the rule was recorded."""
+  rule = summary.get("major_tag_rule")
+  if not rule:
+    return ""
+  how = (f"--min-tag-images {rule['min_tag_images']}"
+         if rule["min_tag_images"] is not None else
+         f"--min-tag-share {rule['min_tag_share']:.6g}")
+  return (f" (a tag needs >= {rule['min_images']:,d} of the "
+          f"{rule['images']:,d} images: {how})")
+
+
+def check_kept(summary: Dict[str, Any], data_dir: str, out_dir: str) -> None:
+  """Raises ValueError when no review was kept, naming the reject reasons
+  and, when reviews were set aside for want of a major tag, the flags that
+  change the major-tag rule and the largest tags."""
+  if summary["reviews"]["kept"]:
+    return
+  reasons = ", ".join(f"{reason} {n:,d}" for reason, n in sorted(
+      summary["rejects_by_reason"].items(), key=lambda kv: -kv[1]))
+  msg = (f"{data_dir}: no review was kept; nothing to train on. Reviews in: "
+         f"{summary['reviews']['in']:,d}; rejected by reason: "
+         f"{reasons or 'none'}.")
+  if summary["rejects_by_reason"].get(REASON_NO_MAJOR_TAG):
+    msg += f" No tag is major{_rule_text(summary)}."
+    # summary.json sorts its keys: order by count here.
+    largest = sorted(summary.get("tag_images", {}).items(),
+                     key=lambda kv: (-kv[1], kv[0]))[:5]
+    if largest:
+      n = largest[-1][1]
+      images = summary["major_tag_rule"]["images"]
+      msg += (" Images per tag, largest first: " + ", ".join(
+          f"{name} {c:,d}" for name, c in largest) + f". To keep these "
+              f"{len(largest)} tags: --min-tag-images {n} or --min-tag-share "
+              f"{math.floor(n / images * 1e6) / 1e6:g}.")
+  msg += (" Each reject is a line of "
+          f"{os.path.join(out_dir, REJECTS_SUBDIR)}/*.jsonl.")
+  raise ValueError(msg)
+
+
 def format_summary(summary: Dict[str, Any]) -> str:
   """Human-readable report printed by ``cfan build-examples``."""
   t1 = summary["table1"]
@@ -669,7 +759,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
       f"images: {im['with_kept_reviews']:,d} with kept reviews, "
       f"{im['set_aside_no_major_tag']:,d} reviewed but set aside (no major "
       f"tag), {im['without_reviews']:,d} without reviews",
-      f"major tags ({len(summary['major_tags'])}): "
+      f"{len(summary['major_tags'])} major tags{_rule_text(summary)}: "
       + ", ".join(summary["major_tags"])
       + (f" (ids not named in {F.TAGS_FILE}: "
          f"{summary['major_tags_without_name']})"

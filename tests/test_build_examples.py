@@ -1,9 +1,10 @@
 """Tests of the Beam job preprocessing/build_examples.py.
 
 Covers ``images.reencode_image`` on every image flavour a crawl can hold, and
-``run()`` end to end (at most three Beam runs, shared by module fixtures): the
-demo data in both review layouts, and a hand-built malformed AVA-review
-directory in which every reject reason is planted a known number of times.
+``run()`` end to end (Beam runs shared by module fixtures where they can): the
+demo data in both review layouts, a hand-built malformed AVA-review
+directory in which every reject reason is planted a known number of times,
+and the major-tag rule (a share of the images by default, or a count).
 """
 from __future__ import annotations
 
@@ -506,6 +507,74 @@ def test_run_missing_files_raise(tmp_path):
   (tmp_path / F.AVA_FILE).write_text(_ava(1, 1, GOOD_VOTES, (1, 0)) + "\n")
   with pytest.raises(FileNotFoundError, match="no reviews file"):
     build_examples.run(str(tmp_path), str(tmp_path / "out"))
+
+
+# --------------------------------------------------------------------------
+# The major-tag rule (issue 12): a share of the images by default
+# --------------------------------------------------------------------------
+def test_default_share_reproduces_ava_and_scales_down():
+  assert F.DEFAULT_MIN_TAG_SHARE == 3000 / 255530
+  threshold = build_examples.major_tag_threshold
+  assert threshold(F.AVA_NUM_IMAGES) == F.AVA_MAJOR_TAG_IMAGES == 3000
+  assert threshold(F.AVA_NUM_IMAGES + 1) == 3001  # rounded up, never down
+  assert threshold(900) == 11  # 10.57 -> 11
+  assert threshold(300) == 4
+  assert threshold(0) == 1  # at least one image
+  # An absolute count wins over the share.
+  assert threshold(F.AVA_NUM_IMAGES, min_tag_images=40) == 40
+  assert threshold(300, min_tag_share=0.1) == 30
+
+
+@pytest.mark.parametrize("count,share,match", [
+    (0, F.DEFAULT_MIN_TAG_SHARE, "--min-tag-images 0"),
+    (None, 0.0, "--min-tag-share 0.0"),
+    (None, 1.5, "--min-tag-share 1.5")])
+def test_bad_tag_rule_is_refused(count, share, match, tmp_path):
+  with pytest.raises(ValueError, match=match):
+    build_examples.run(str(tmp_path), str(tmp_path / "out"),
+                       min_tag_images=count, min_tag_share=share)
+
+
+def test_default_rule_keeps_reviews_of_a_small_collection(tmp_path):
+  """No flag: a 90-image demo directory keeps its tags on >= 2 images (the
+  absolute 3000 of AVA would set every review aside)."""
+  data, out = str(tmp_path / "data"), str(tmp_path / "out")
+  demo_data.generate(data, users=12, images=90, seed=3)
+  summary = build_examples.run(data, out, beam_args=BEAM_ARGS)
+  assert summary["major_tag_rule"] == {
+      "min_images": 2, "images": 90, "min_tag_images": None,
+      "min_tag_share": F.DEFAULT_MIN_TAG_SHARE}
+  counts = summary["tag_images"]
+  assert sum(counts.values()) >= 90 - summary["images"]["without_reviews"]
+  assert summary["major_tags"] == sorted(n for n, c in counts.items()
+                                         if c >= 2)
+  assert summary["reviews"]["kept"] > 0
+  assert "(a tag needs >= 2 of the 90 images: --min-tag-share 0.0117403)" in \
+      build_examples.format_summary(summary)
+
+
+def test_nothing_kept_names_reasons_and_flags(malformed_run, tmp_path,
+                                              capsys):
+  """``cfan build-examples`` with a threshold no tag reaches: exit 2, and
+  the error names each reject reason with its count, the largest tags and
+  the flags that keep them."""
+  from tfx_pipeline import cli  # pylint: disable=g-import-not-at-top
+  data = malformed_run[0]
+  out = str(tmp_path / "out")
+  assert cli.main(["build-examples", "--data", data, "--out", out,
+                   "--min-tag-images", "100", "--", *BEAM_ARGS]) == 2
+  err = capsys.readouterr().err
+  assert f"{data}: no review was kept; nothing to train on" in err
+  # The tag is looked at before the image file: the reviews of the missing
+  # and the corrupt image are set aside for want of a major tag too.
+  assert ("rejected by reason: no_major_tag 6, duplicate_user_image 1, "
+          "equivocal_review 1, off_topic_review 1, unknown_image 1.") in err
+  assert "(a tag needs >= 100 of the 5 images: --min-tag-images 100)" in err
+  # AVA.txt lines kept: tag 1 on 1001, 1002, 1004, 1005; tag 2 on 1002;
+  # tag 9 on 1006.
+  assert "largest first: Landscape 4, Rare Tag 1, Urban 1" in err
+  assert "--min-tag-images 1 or --min-tag-share 0.2" in err
+  assert os.path.join(out, build_examples.REJECTS_SUBDIR) in err
 
 
 # --------------------------------------------------------------------------

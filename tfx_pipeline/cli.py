@@ -68,6 +68,7 @@ def cmd_build_examples(args: argparse.Namespace, beam_args: List[str]) -> int:
         file=sys.stderr)
   summary = build_examples.run(
       args.data, args.out, min_tag_images=args.min_tag_images,
+      min_tag_share=args.min_tag_share,
       max_side=args.image_max_side, beam_args=beam_args,
       cold_image_share=args.cold_image_share,
       warm_pair_share=args.warm_pair_share)
@@ -76,6 +77,7 @@ def cmd_build_examples(args: argparse.Namespace, beam_args: List[str]) -> int:
   print(f"rejects:  {os.path.join(args.out, build_examples.REJECTS_SUBDIR)}")
   print(f"summary:  {os.path.join(args.out, build_examples.SUMMARY_FILE)}")
   print(f"done in {time.time() - t0:.1f} s")
+  build_examples.check_kept(summary, args.data, args.out)
   return 0
 
 
@@ -84,7 +86,8 @@ def cmd_run(args: argparse.Namespace, beam_args: List[str]) -> int:
   res = local_runner.run(
       args.data, args.workdir, config_name=args.config, beam_args=beam_args,
       train_steps=args.train_steps, min_auc=args.min_auc,
-      min_tag_images=args.min_tag_images, schema_path=args.schema)
+      min_tag_images=args.min_tag_images, min_tag_share=args.min_tag_share,
+      schema_path=args.schema)
   print(local_runner.format_result(res))
   return 0
 
@@ -199,7 +202,7 @@ def cmd_experiment(args: argparse.Namespace, beam_args: List[str]) -> int:
       args.data, args.out, variants=args.variants,
       protocols=args.protocols, train_steps=args.train_steps,
       config_name=args.config, min_tag_images=args.min_tag_images,
-      fig9_levels=args.fig9_levels, fig9_variants=args.fig9_variants,
+      min_tag_share=args.min_tag_share, fig9_levels=args.fig9_levels, fig9_variants=args.fig9_variants,
       beam_args=beam_args, seed=args.seed)
   for key, path in res["files"].items():
     print(f"{key:<9s} {path}")
@@ -217,6 +220,23 @@ def cmd_configs(args: argparse.Namespace, beam_args: List[str]) -> int:
 # ----------------------------------------------------------------------------
 # Parser
 # ----------------------------------------------------------------------------
+def _add_tag_rule_args(p: argparse.ArgumentParser) -> None:
+  """The major-tag rule (Kao et al.): a share of the images, or a count."""
+  rule = p.add_mutually_exclusive_group()
+  rule.add_argument(
+      "--min-tag-share", type=float, default=F.DEFAULT_MIN_TAG_SHARE,
+      metavar="F", help="a tag is major when at least this share of the "
+      "images in AVA.txt carry it (default %(default).6g = "
+      f"{F.AVA_MAJOR_TAG_IMAGES:,d}/{F.AVA_NUM_IMAGES:,d}: AVA's 29 major "
+      "tags on full AVA, and a proportional threshold on any size); reviews "
+      "of images without a major tag are set aside (no_major_tag)")
+  rule.add_argument(
+      "--min-tag-images", type=int, default=None, metavar="N",
+      help="instead of --min-tag-share: a tag is major when at least N "
+      f"images carry it (Kao et al. use {F.AVA_MAJOR_TAG_IMAGES:,d} on AVA; "
+      f"`cfan demo` uses {cfg_lib.DEMO_MIN_TAG_IMAGES})")
+
+
 def _add_demo_data_parser(sub) -> None:
   """``cfan demo-data``."""
   p = sub.add_parser("demo-data", help="write a synthetic AVA-review "
@@ -251,10 +271,7 @@ def _add_build_examples_parser(sub) -> None:
                      "ratings from reviews (paper §4.1) and write tf.Examples")
   p.add_argument("--data", required=True, help="AVA-review directory")
   p.add_argument("--out", required=True, help="output directory")
-  p.add_argument("--min-tag-images", type=int,
-                 default=F.DEFAULT_MIN_TAG_IMAGES,
-                 help="Kao et al. major-tag threshold (3000 on full AVA; "
-                 f"{cfg_lib.DEMO_MIN_TAG_IMAGES} suits the demo data)")
+  _add_tag_rule_args(p)
   p.add_argument("--image-max-side", type=int,
                  default=cfg_lib.STORED_IMAGE_MAX_SIDE,
                  help="longest side of the stored JPEG copy of each image")
@@ -302,8 +319,7 @@ def _add_run_parser(sub) -> None:
   p = sub.add_parser("run", help="run the whole TFX pipeline on an "
                      "AVA-review directory")
   _add_run_args(p, data=True)
-  p.add_argument("--min-tag-images", type=int,
-                 default=F.DEFAULT_MIN_TAG_IMAGES)
+  _add_tag_rule_args(p)
   p.add_argument("--schema", default=None, metavar="SCHEMA_PBTXT",
                  help="curated schema to validate the examples against "
                  "(default: inferred by SchemaGen); any anomaly stops the "
@@ -431,10 +447,7 @@ def _add_experiment_parser(sub) -> None:
                  help="variants of the reviews-per-image protocol (Fig. 9)")
   p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS),
                  default=cfg_lib.DEFAULT_CONFIG)
-  p.add_argument("--min-tag-images", type=int,
-                 default=F.DEFAULT_MIN_TAG_IMAGES,
-                 help="major-tag threshold (3000 on AVA; "
-                 f"{cfg_lib.DEMO_MIN_TAG_IMAGES} for the demo data)")
+  _add_tag_rule_args(p)
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--beam-arg", action="append", default=[],
                  help="a Beam pipeline flag (repeatable)")

@@ -51,8 +51,9 @@ class RunResult:
 def run(data_dir: str, workdir: str, *, config_name: str =
         cfg_lib.DEFAULT_CONFIG, beam_args: Sequence[str] = (),
         train_steps: Optional[int] = None, min_auc: float =
-        cfg_lib.MIN_PERSONAL_AUC, min_tag_images: int =
-        F.DEFAULT_MIN_TAG_IMAGES, config_overrides: Optional[Dict[str, Any]]
+        cfg_lib.MIN_PERSONAL_AUC, min_tag_images: Optional[int] = None,
+        min_tag_share: float = F.DEFAULT_MIN_TAG_SHARE,
+        config_overrides: Optional[Dict[str, Any]]
         = None, schema_path: Optional[str] = None,
         floor_gate: bool = True,
         log: Callable[..., None] = print) -> RunResult:
@@ -70,7 +71,9 @@ def run(data_dir: str, workdir: str, *, config_name: str =
     floor_gate: gate on the examples' floors too (the review-free AUC must
       beat the best floor overall and on cold images); False leaves
       ``min_auc`` and the blessed baseline only.
-    min_tag_images: the major-tag threshold of build-examples.
+    min_tag_images: the major-tag threshold of build-examples, an absolute
+      count; None: ``min_tag_share`` of the images.
+    min_tag_share: see ``min_tag_images``.
     config_overrides: ModelConfig fields to override.
     schema_path: a curated schema.pbtxt to validate the examples against
       instead of the inferred one; anomalies stop the run before Transform
@@ -95,6 +98,7 @@ def run(data_dir: str, workdir: str, *, config_name: str =
   examples_root = os.path.join(workdir, EXAMPLES_DIR)
   summary = prepare.ensure_examples(data_dir, examples_root,
                                     min_tag_images=min_tag_images,
+                                    min_tag_share=min_tag_share,
                                     beam_args=beam_args, log=log)
   model_config = cfg_lib.get_config(config_name, **(config_overrides or {}))
   beam = list(beam_args) or pipeline_lib.default_beam_args(

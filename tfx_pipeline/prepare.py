@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 FINGERPRINT_FILE = "data_fingerprint.json"
 
@@ -45,7 +45,8 @@ def _reusable_summary(examples_root: str, key: Dict[str, Any]):
 
 
 def ensure_examples(data_dir: str, examples_root: str, *,
-                    min_tag_images: int, beam_args: Sequence[str],
+                    min_tag_images: Optional[int], beam_args: Sequence[str],
+                    min_tag_share: Optional[float] = None,
                     log: Callable[..., None] = print) -> Dict[str, Any]:
   """Runs build-examples unless the same data was already converted.
 
@@ -53,7 +54,10 @@ def ensure_examples(data_dir: str, examples_root: str, *,
     data_dir: the AVA-review directory.
     examples_root: output directory of build-examples (examples/, rejects/,
       summary.json) and of the fingerprint of the inputs it was built from.
-    min_tag_images: the major-tag threshold (part of the fingerprint).
+    min_tag_images: the major-tag threshold, an absolute count; None: the
+      share ``min_tag_share`` of the images (default
+      ``features.DEFAULT_MIN_TAG_SHARE``). Both are part of the fingerprint.
+    min_tag_share: see ``min_tag_images``.
     beam_args: Beam flags of the conversion.
     log: where the progress lines go.
 
@@ -61,14 +65,19 @@ def ensure_examples(data_dir: str, examples_root: str, *,
     The build-examples summary (counts, split, floors).
 
   Raises:
-    ValueError: no review of ``data_dir`` was kept (nothing to train on).
+    ValueError: no review of ``data_dir`` was kept (nothing to train on); the
+      message names the reject reasons and the flag to change.
   """
   from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
   from preprocessing import config as cfg_lib  # pylint: disable=g-import-not-at-top
   from preprocessing import eval_split  # pylint: disable=g-import-not-at-top
+  from preprocessing import features as F  # pylint: disable=g-import-not-at-top
+  if min_tag_share is None:
+    min_tag_share = F.DEFAULT_MIN_TAG_SHARE
   key = {"data": os.path.abspath(data_dir),
          "fingerprint": _data_fingerprint(data_dir),
          "min_tag_images": min_tag_images,
+         "min_tag_share": min_tag_share if min_tag_images is None else None,
          # The split's shares: examples of another split (or of the older
          # single-split layout) are rebuilt, never reused.
          "split": [cfg_lib.EVAL_COLD_IMAGE_SHARE,
@@ -88,15 +97,14 @@ def ensure_examples(data_dir: str, examples_root: str, *,
     log(f"[1/2] build-examples: {data_dir} -> {examples_root}")
     summary = build_examples.run(data_dir, examples_root,
                                  min_tag_images=min_tag_images,
+                                 min_tag_share=min_tag_share,
                                  beam_args=beam_args)
     log(build_examples.format_summary(summary))
     tmp = fp_path + ".tmp"
     with open(tmp, "w") as fh:
       json.dump(key, fh)
     os.replace(tmp, fp_path)
-  if summary["reviews"]["kept"] == 0:
-    raise ValueError(f"{data_dir}: no review was kept; nothing to train on "
-                     f"(see {examples_root}/{build_examples.REJECTS_SUBDIR})")
+  build_examples.check_kept(summary, data_dir, examples_root)
   return summary
 
 
