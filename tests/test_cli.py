@@ -1,6 +1,7 @@
 """Tests of the ``cfan`` command line (tfx_pipeline/cli.py)."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from preprocessing import config as cfg_lib
+from preprocessing import features as F
 from tfx_pipeline import cli
 
 SUBCOMMANDS = ("demo-data", "build-examples", "run", "demo", "predict",
@@ -36,6 +38,49 @@ def test_top_level_help_lists_subcommands(capsys):
 def test_subcommand_help(capsys, name):
   out = _help(capsys, [name, "--help"])
   assert out.startswith(f"usage: cfan {name}")
+
+
+def _parsers(parser, name="cfan"):
+  """(name, parser) of ``parser`` and of every subcommand under it."""
+  yield name, parser
+  for action in parser._actions:  # pylint: disable=protected-access
+    if isinstance(action, argparse._SubParsersAction):  # pylint: disable=protected-access
+      for sub_name, sub in action.choices.items():
+        yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_flag_of_every_command_has_help():
+  parser = cli.build_parser()
+  names = [name for name, _ in _parsers(parser)]
+  assert len(names) == 1 + len(
+      parser._subparsers._group_actions[0].choices)  # pylint: disable=protected-access
+  missing = []
+  for name, p in _parsers(parser):
+    for action in p._actions:  # pylint: disable=protected-access
+      if isinstance(action, argparse._SubParsersAction):  # pylint: disable=protected-access
+        continue
+      text = action.help
+      if not text or text == argparse.SUPPRESS or not text.strip():
+        flag = "/".join(action.option_strings) or action.dest
+        missing.append(f"{name} {flag}")
+    p.format_help()  # every %(default)s expands
+  assert not missing, f"flags without help text: {missing}"
+
+
+def test_tag_rule_flags_default_to_the_share():
+  parser = cli.build_parser()
+  for command in ("build-examples", "run", "experiment"):
+    base = [command, "--data", "D"] + (
+        ["--out", "O"] if command != "run" else ["--workdir", "W"])
+    args = parser.parse_args(base)
+    assert args.min_tag_images is None
+    assert args.min_tag_share == F.DEFAULT_MIN_TAG_SHARE
+    args = parser.parse_args(base + ["--min-tag-images", "40"])
+    assert (args.min_tag_images, args.min_tag_share) == (
+        40, F.DEFAULT_MIN_TAG_SHARE)  # the count wins (build_examples)
+    with pytest.raises(SystemExit):
+      parser.parse_args(base + ["--min-tag-images", "40",
+                                "--min-tag-share", "0.1"])
 
 
 def test_no_command_is_a_usage_error(capsys):

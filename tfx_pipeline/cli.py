@@ -237,14 +237,29 @@ def _add_tag_rule_args(p: argparse.ArgumentParser) -> None:
       f"`cfan demo` uses {cfg_lib.DEMO_MIN_TAG_IMAGES})")
 
 
+def _add_demo_size_args(p: argparse.ArgumentParser) -> None:
+  """Size and seed of the generated demo data (demo-data and demo)."""
+  p.add_argument("--users", type=int, default=cfg_lib.DEMO_DEFAULT_USERS,
+                 help="number of reviewers (default %(default)s)")
+  p.add_argument("--images", type=int, default=cfg_lib.DEMO_DEFAULT_IMAGES,
+                 help="number of images (default %(default)s)")
+  p.add_argument("--seed", type=int, default=0,
+                 help="random seed: the same seed writes the same data")
+
+
+def _add_config_arg(p: argparse.ArgumentParser, default: str) -> None:
+  p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS), default=default,
+                 help="model config (see `cfan configs`; default "
+                 "%(default)s): paper = the paper's VGG-16 CFAN, needs the "
+                 "ImageNet weights; cpu = a small CNN that trains on a CPU")
+
+
 def _add_demo_data_parser(sub) -> None:
   """``cfan demo-data``."""
   p = sub.add_parser("demo-data", help="write a synthetic AVA-review "
                      "directory with planted personal tastes")
   p.add_argument("out", help="output directory")
-  p.add_argument("--users", type=int, default=cfg_lib.DEMO_DEFAULT_USERS)
-  p.add_argument("--images", type=int, default=cfg_lib.DEMO_DEFAULT_IMAGES)
-  p.add_argument("--seed", type=int, default=0)
+  _add_demo_size_args(p)
   p.add_argument("--scale", type=float, default=None,
                  help=f"about SCALE x {cfg_lib.DEMO_SCALE_REVIEWS_PER_UNIT} "
                  "reviews (overrides --users/--images); 100 for benchmarks")
@@ -261,7 +276,8 @@ def _add_demo_data_parser(sub) -> None:
                  "2,000 images / 300 users); hard: noisier on every axis "
                  "(Bayes ~0.80). Each writes heldout_pairs.csv and the "
                  "oracle and floor AUCs into demo_truth.json")
-  p.add_argument("--quiet", action="store_true")
+  p.add_argument("--quiet", action="store_true",
+                 help="no progress bars, only the closing summary")
   p.set_defaults(func=cmd_demo_data)
 
 
@@ -300,8 +316,7 @@ def _add_run_args(p: argparse.ArgumentParser, data: bool) -> None:
                  default=None if data else "demo_run",
                  help="run directory (examples, TFX artifacts, ML "
                  "Metadata SQLite, serving/, reports/)")
-  p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS),
-                 default=cfg_lib.DEFAULT_CONFIG)
+  _add_config_arg(p, cfg_lib.DEFAULT_CONFIG)
   p.add_argument("--train-steps", type=int, default=None,
                  help="override the config's training steps")
   p.add_argument("--min-auc", type=float, default=cfg_lib.MIN_PERSONAL_AUC,
@@ -332,9 +347,7 @@ def _add_demo_parser(sub) -> None:
   p = sub.add_parser("demo", help="demo data -> full pipeline -> pushed "
                      "model -> report (what `make demo` runs)")
   _add_run_args(p, data=False)
-  p.add_argument("--users", type=int, default=cfg_lib.DEMO_DEFAULT_USERS)
-  p.add_argument("--images", type=int, default=cfg_lib.DEMO_DEFAULT_IMAGES)
-  p.add_argument("--seed", type=int, default=0)
+  _add_demo_size_args(p)
   p.set_defaults(func=cmd_demo)
 
 
@@ -348,7 +361,8 @@ def _add_predict_parser(sub) -> None:
                  help="CSV with user_id,image_id[,review]")
   p.add_argument("--images", required=True, help="directory of <id>.jpg|png")
   p.add_argument("--out", required=True, help="output CSV")
-  p.add_argument("--batch-size", type=int, default=64)
+  p.add_argument("--batch-size", type=int, default=64,
+                 help="pairs scored per model call (default %(default)s)")
   p.add_argument("--profile", default=None, metavar="FILE",
                  help="a few of the user's reviews, one per line: read "
                  "instead of the stored profile when a row has no review")
@@ -359,7 +373,9 @@ def _add_compile_parser(sub) -> None:
   """``cfan compile``."""
   p = sub.add_parser("compile", help="compile the pipeline for Kubeflow "
                      "Pipelines / Vertex AI (KFP v2 JSON)")
-  p.add_argument("--target", choices=("kubeflow",), default="kubeflow")
+  p.add_argument("--target", choices=("kubeflow",), default="kubeflow",
+                 help="orchestrator to compile for (Kubeflow Pipelines v2, "
+                 "which Vertex AI Pipelines runs)")
   p.add_argument("--image", required=True, help="pipeline container image")
   p.add_argument("--out", required=True, help="output JSON path")
   p.add_argument("--pipeline-root", default="gs://YOUR_BUCKET/cfan",
@@ -368,9 +384,12 @@ def _add_compile_parser(sub) -> None:
                  "(output of build-examples; default ROOT/examples/examples)")
   p.add_argument("--serving-dir", default=None,
                  help="Pusher destination (default ROOT/serving)")
-  p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS), default="paper")
-  p.add_argument("--pipeline-name", default="cfan-aesthetics")
-  p.add_argument("--min-auc", type=float, default=cfg_lib.MIN_PERSONAL_AUC)
+  _add_config_arg(p, "paper")
+  p.add_argument("--pipeline-name", default="cfan-aesthetics",
+                 help="pipeline name in the compiled job")
+  p.add_argument("--min-auc", type=float, default=cfg_lib.MIN_PERSONAL_AUC,
+                 help="Evaluator gate: review-free personal AUC needed to "
+                 "push (default %(default)s)")
   p.add_argument("--floors-from", default=None, metavar="EXAMPLES_OUT",
                  help="build-examples output directory (local or gs://) "
                  "whose summary.json floors the Evaluator gates on (beat "
@@ -379,7 +398,8 @@ def _add_compile_parser(sub) -> None:
                  "only")
   p.add_argument("--beam-arg", action="append", default=[],
                  help="a Beam flag for every Beam component (repeatable)")
-  p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None)
+  p.add_argument("--beam-preset", choices=BEAM_PRESETS, default=None,
+                 help="start from a runner preset (see BUILD.md)")
   p.set_defaults(func=cmd_compile)
 
 
@@ -400,7 +420,8 @@ def _add_score_folder_parser(sub) -> None:
                  help="a few of the user's reviews, one per line (read "
                  "instead of the stored profile; personalises unknown users)")
   p.add_argument("--batch-size", type=int,
-                 default=cfg_lib.SCORE_FOLDER_BATCH_SIZE)
+                 default=cfg_lib.SCORE_FOLDER_BATCH_SIZE,
+                 help="photos scored per model call (default %(default)s)")
   p.set_defaults(func=cmd_score_folder)
 
 
@@ -416,8 +437,10 @@ def _add_explain_parser(sub) -> None:
   p.add_argument("--profile", default=None, metavar="FILE",
                  help="a few of the user's reviews, one per line")
   p.add_argument("--user2", default=None, help="a second user, drawn beside")
-  p.add_argument("--review2", default="")
-  p.add_argument("--profile2", default=None, metavar="FILE")
+  p.add_argument("--review2", default="",
+                 help="the second user's review of it")
+  p.add_argument("--profile2", default=None, metavar="FILE",
+                 help="a few of the second user's reviews, one per line")
   p.add_argument("--out", required=True, help="output PNG")
   p.set_defaults(func=cmd_explain)
 
@@ -445,10 +468,10 @@ def _add_experiment_parser(sub) -> None:
   p.add_argument("--fig9-variants", nargs="+",
                  default=["cfn-1task", "cfan-1task"], metavar="NAME",
                  help="variants of the reviews-per-image protocol (Fig. 9)")
-  p.add_argument("--config", choices=sorted(cfg_lib.CONFIGS),
-                 default=cfg_lib.DEFAULT_CONFIG)
+  _add_config_arg(p, cfg_lib.DEFAULT_CONFIG)
   _add_tag_rule_args(p)
-  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--seed", type=int, default=0,
+                 help="random seed of the models and the protocols' splits")
   p.add_argument("--beam-arg", action="append", default=[],
                  help="a Beam pipeline flag (repeatable)")
   p.set_defaults(func=cmd_experiment)
@@ -457,7 +480,8 @@ def _add_experiment_parser(sub) -> None:
 def _add_configs_parser(sub) -> None:
   """``cfan configs``."""
   p = sub.add_parser("configs", help="print the named model configs")
-  p.add_argument("name", nargs="?", choices=sorted(cfg_lib.CONFIGS))
+  p.add_argument("name", nargs="?", choices=sorted(cfg_lib.CONFIGS),
+                 help="one config (default: all)")
   p.set_defaults(func=cmd_configs)
 
 
