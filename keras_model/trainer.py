@@ -9,10 +9,11 @@ review protocols evaluated on the eval split, temperatures fitted), writes
 ``model_run`` artifact) and exports the hermetic serving SavedModel to
 ``fn_args.serving_model_dir``.
 
-``custom_config`` keys: ``MODEL_CONFIG_KEY`` (a ``ModelConfig`` dict; default
-the ``DEFAULT_CONFIG`` preset) and, optionally, ``EARLY_STOPPING_KEY``
-(``{"validation_fraction": f, "patience": n}``: early stopping on a share of
-the *training* rows; off by default).
+``custom_config`` keys: ``MODEL_CONFIG_KEY`` (the whole ``ModelConfig``, its
+Transform and Trainer parts, as a flat dict; default the ``DEFAULT_CONFIG``
+preset; Transform gets only the Transform part) and, optionally,
+``EARLY_STOPPING_KEY`` (``{"validation_fraction": f, "patience": n}``: early
+stopping on a share of the *training* rows; off by default).
 """
 from __future__ import annotations
 

@@ -9,8 +9,16 @@ Two named configurations:
   pipeline trains in minutes on a 2-core laptop. It uses Adam because a few
   hundred SGD steps at lr 0.005 do not move a freshly initialised network.
 
-The dict form (``to_dict``/``from_dict``) is what travels through TFX's
-``custom_config`` to ``preprocessing_fn`` and ``run_fn``.
+Each configuration is split by owner, as in tensorflow/models' ranking
+configs: a ``TransformConfig`` (what ``preprocessing_fn`` reads: image size,
+review length and vocabulary, OOV buckets, JPEG quality) and a
+``TrainerConfig`` (model, optimisation, accelerators). Only the Transform
+part is Transform's ``custom_config``, so a Trainer-only change (learning
+rate, dropout, variant) leaves Transform cached on a rerun; the Trainer's
+``run_fn`` gets the whole ``ModelConfig``. Every field of either part also
+reads as an attribute of the whole (``cfg.image_size``,
+``cfg.learning_rate``), and the flat dict form (``to_dict``/``from_dict``,
+``replace``, ``get_config`` overrides) uses those field names.
 """
 from __future__ import annotations
 
@@ -30,16 +38,48 @@ def keras_cache_weights_path() -> str:
   return os.path.join(keras_home, "models", VGG16_WEIGHTS_FILE)
 
 
+# Tuple fields (a JSON round trip gives lists).
+_TUPLE_FIELDS = {"cnn_filters", "hidden_units"}
+
+
+def _from_fields(cls, d: Dict[str, Any]):
+  """``cls(**d)``, naming unknown keys; JSON lists become tuples."""
+  fields = {f.name for f in dataclasses.fields(cls)}
+  unknown = set(d) - fields
+  if unknown:
+    raise ValueError(f"Unknown config keys: {sorted(unknown)}")
+  kw = dict(d)
+  for key in _TUPLE_FIELDS & set(kw):
+    if kw[key] is not None:
+      kw[key] = tuple(kw[key])
+  return cls(**kw)
+
+
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Hyper-parameters shared by Transform, Trainer and serving."""
-  name: str
-  # Transform
+class TransformConfig:
+  """What ``preprocessing_fn`` reads; the whole of Transform's custom_config.
+
+  Changing one of these changes the transformed data (and reruns
+  Transform); nothing else does.
+  """
   image_size: int  # images are resized to image_size x image_size x 3
   max_review_len: int  # review tokens are padded/truncated to this length
   review_vocab_size: int  # top-k words kept by compute_and_apply_vocabulary
   num_oov_buckets: int = 1
   jpeg_quality: int = 90  # quality of the compact transformed image
+
+  def to_dict(self) -> Dict[str, Any]:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, d: Dict[str, Any]) -> "TransformConfig":
+    return _from_fields(cls, d)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+  """Model, optimisation and accelerator values: read by the Trainer (and
+  the model it exports), never by Transform."""
   # Model
   # Which model of the family keras_model.variants.VARIANTS the Trainer
   # builds: bpr, vbpr, cfn-pure-2task, cfn-1task, cfan-1task, cfan-2task,
@@ -96,19 +136,60 @@ class ModelConfig:
     return dataclasses.asdict(self)
 
   @classmethod
+  def from_dict(cls, d: Dict[str, Any]) -> "TrainerConfig":
+    return _from_fields(cls, d)
+
+
+# Sub-config of each owner, by attribute name on ModelConfig.
+_PARTS = {"transform": TransformConfig, "trainer": TrainerConfig}
+# Flat field name -> the part that holds it (names are unique across parts).
+_PART_OF = {f.name: part for part, cls in _PARTS.items()
+            for f in dataclasses.fields(cls)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """A named configuration: one sub-config per owner.
+
+  ``transform`` is all Transform sees (its ``custom_config``); the Trainer,
+  the exported model and serving read the whole. Each field of the parts is
+  also a read-only attribute of the whole (see ``_flat_view``).
+  """
+  name: str
+  transform: TransformConfig
+  trainer: TrainerConfig
+
+  def to_dict(self) -> Dict[str, Any]:
+    """Flat dict: ``name`` and every field of both parts."""
+    return {"name": self.name, **self.transform.to_dict(),
+            **self.trainer.to_dict()}
+
+  @classmethod
   def from_dict(cls, d: Dict[str, Any]) -> "ModelConfig":
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(d) - fields
+    """Inverse of ``to_dict``; absent trainer fields take their defaults."""
+    unknown = set(d) - set(_PART_OF) - {"name"}
     if unknown:
       raise ValueError(f"Unknown config keys: {sorted(unknown)}")
-    kw = dict(d)
-    for key in ("cnn_filters", "hidden_units"):
-      if key in kw and kw[key] is not None:
-        kw[key] = tuple(kw[key])
-    return cls(**kw)
+    if "name" not in d:
+      raise ValueError("config dict has no 'name'")
+    parts = {part: part_cls.from_dict(
+        {k: v for k, v in d.items() if _PART_OF.get(k) == part})
+             for part, part_cls in _PARTS.items()}
+    return cls(name=d["name"], **parts)
 
   def replace(self, **changes: Any) -> "ModelConfig":
-    return dataclasses.replace(self, **changes)
+    """A copy with fields changed, by flat name (``learning_rate=0.1``) or
+    by part (``transform=TransformConfig(...)``)."""
+    unknown = set(changes) - set(_PART_OF) - {"name", *_PARTS}
+    if unknown:
+      raise TypeError(f"Unknown config fields: {sorted(unknown)}")
+    top = {k: v for k, v in changes.items() if k not in _PART_OF}
+    for part in _PARTS:
+      flat = {k: v for k, v in changes.items() if _PART_OF.get(k) == part}
+      if flat:
+        top[part] = dataclasses.replace(top.get(part, getattr(self, part)),
+                                        **flat)
+    return dataclasses.replace(self, **top)
 
   def resolve_vgg16_weights(self) -> Optional[str]:
     """Local path of ImageNet VGG-16 weights, or None when none is present."""
@@ -119,49 +200,66 @@ class ModelConfig:
     return None
 
 
+def _flat_view(part: str, field: str) -> property:
+  return property(lambda self: getattr(getattr(self, part), field),
+                  doc=f"``{part}.{field}``")
+
+
+for _field, _part in _PART_OF.items():
+  setattr(ModelConfig, _field, _flat_view(_part, _field))
+
+
 CONFIGS: Dict[str, ModelConfig] = {
     "paper": ModelConfig(
         name="paper",
-        image_size=320,
-        max_review_len=64,
-        review_vocab_size=20000,
-        backbone="vgg16",
-        embedding_dim=50,
-        word_embedding_dim=128,
-        gru_units=128,
-        hidden_units=(128, 64),
-        optimizer="sgd",
-        learning_rate=0.005,
-        lr_decay_rate=0.99,
-        lr_decay_steps=1000,
-        batch_size=64,
-        train_steps=20000,
-        eval_steps=200,
-        profile_len=192,
+        transform=TransformConfig(
+            image_size=320,
+            max_review_len=64,
+            review_vocab_size=20000,
+        ),
+        trainer=TrainerConfig(
+            backbone="vgg16",
+            embedding_dim=50,
+            word_embedding_dim=128,
+            gru_units=128,
+            hidden_units=(128, 64),
+            optimizer="sgd",
+            learning_rate=0.005,
+            lr_decay_rate=0.99,
+            lr_decay_steps=1000,
+            batch_size=64,
+            train_steps=20000,
+            eval_steps=200,
+            profile_len=192,
+        ),
     ),
     "cpu": ModelConfig(
         name="cpu",
-        # Best review-free AUC on held-out pairs (docs/model_quality.md).
-        variant="residual",
-        image_size=64,
-        max_review_len=32,
-        review_vocab_size=3000,
-        backbone="small_cnn",
-        cnn_filters=(32, 64, 64),
-        embedding_dim=16,
-        image_embedding_mean=1.0,
-        image_embedding_stddev=0.1,
-        word_embedding_dim=32,
-        gru_units=32,
-        hidden_units=(32,),
-        optimizer="adam",
-        learning_rate=0.003,
-        lr_decay_rate=0.99,
-        lr_decay_steps=1000,
-        batch_size=32,
-        train_steps=3000,
-        eval_steps=20,
-        profile_len=64,
+        transform=TransformConfig(
+            image_size=64,
+            max_review_len=32,
+            review_vocab_size=3000,
+        ),
+        trainer=TrainerConfig(
+            # Best review-free AUC on held-out pairs (docs/model_quality.md).
+            variant="residual",
+            backbone="small_cnn",
+            cnn_filters=(32, 64, 64),
+            embedding_dim=16,
+            image_embedding_mean=1.0,
+            image_embedding_stddev=0.1,
+            word_embedding_dim=32,
+            gru_units=32,
+            hidden_units=(32,),
+            optimizer="adam",
+            learning_rate=0.003,
+            lr_decay_rate=0.99,
+            lr_decay_steps=1000,
+            batch_size=32,
+            train_steps=3000,
+            eval_steps=20,
+            profile_len=64,
+        ),
     ),
 }
 DEFAULT_CONFIG = "cpu"

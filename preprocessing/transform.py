@@ -110,9 +110,14 @@ def vote_shares(votes: tf.Tensor) -> tf.Tensor:
 def preprocessing_fn(inputs: Dict[str, Any],
                      custom_config: Optional[Dict[str, Any]] = None
                      ) -> Dict[str, Any]:
-  """tf.Transform callback; ``custom_config`` is a ModelConfig dict."""
-  cfg = cfg_lib.ModelConfig.from_dict(custom_config) if custom_config else \
-      cfg_lib.get_config(cfg_lib.DEFAULT_CONFIG)
+  """tf.Transform callback; ``custom_config`` is a TransformConfig dict.
+
+  Only the Transform part of the config comes in, so a Trainer-only change
+  (learning rate, variant, ...) leaves Transform's inputs unchanged and a
+  rerun takes it from the cache.
+  """
+  cfg = cfg_lib.TransformConfig.from_dict(custom_config) if custom_config \
+      else cfg_lib.get_config(cfg_lib.DEFAULT_CONFIG).transform
   outputs: Dict[str, Any] = {}
 
   user = _dense_1d(inputs[F.USER_KEY], b"")
@@ -185,7 +190,8 @@ def run_transform(examples_pattern: str, out_dir: str,
 
   schema = schema_utils.schema_from_feature_spec(raw_feature_spec())
   source = tfxio.TFExampleRecord(file_pattern=examples_pattern, schema=schema)
-  fn = functools.partial(preprocessing_fn, custom_config=cfg.to_dict())
+  fn = functools.partial(preprocessing_fn,
+                         custom_config=cfg.transform.to_dict())
   options = beam.options.pipeline_options.PipelineOptions(beam_args or [])
   with beam.Pipeline(options=options) as p:
     with tft_beam.Context(temp_dir=os.path.join(out_dir, "tmp")):

@@ -11,6 +11,9 @@ no half-written output is ever read by a later step.
     written last (atomically) and removed first, the local runner's
     fingerprint is written after the job and removed before a rebuild, the
     report is copied to reports.tmp and renamed, predict's CSV likewise.
+(d) Transform's custom_config is only the Transform part of the config: a
+    Trainer-only change (learning rate, dropout, variant) reruns the
+    Trainer and leaves Transform cached.
 """
 from __future__ import annotations
 
@@ -30,13 +33,14 @@ import pytest
 
 import demo_data
 from preprocessing import build_examples
+from preprocessing import config as cfg_lib
 from tfx_pipeline import local_runner
 from tfx_pipeline import metadata
 from tfx_pipeline import predict
 from tfx_pipeline import prepare
 from tfx_pipeline import report
 from tests.conftest import (TINY_IMAGES, TINY_MIN_TAG_IMAGES, TINY_SEED,
-                            TINY_USERS)
+                            TINY_TRAIN_STEPS, TINY_USERS)
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -183,14 +187,14 @@ def _transform_once(instances, temp_dir: str):
   import tensorflow_transform.beam as tft_beam
   from tensorflow_transform.tf_metadata import dataset_metadata
   from tensorflow_transform.tf_metadata import schema_utils
-  from preprocessing import config as cfg_lib
   from preprocessing import features as F
   from preprocessing import transform
   # pylint: enable=g-import-not-at-top
   meta = dataset_metadata.DatasetMetadata(
       schema_utils.schema_from_feature_spec(transform.raw_feature_spec()))
-  fn = functools.partial(transform.preprocessing_fn,
-                         custom_config=cfg_lib.get_config("cpu").to_dict())
+  fn = functools.partial(
+      transform.preprocessing_fn,
+      custom_config=cfg_lib.get_config("cpu").transform.to_dict())
   with tft_beam.Context(temp_dir=temp_dir, force_tf_compat_v1=False):
     (rows, _), transform_fn = (
         (instances, meta) | tft_beam.AnalyzeAndTransformDataset(fn))
@@ -338,3 +342,64 @@ def test_predict_csv_is_never_half_written(tmp_path):
   assert sorted(os.listdir(tmp_path)) == ["scores.csv"]
   predict.write_rows(str(out), [row, row])
   assert out.read_text().count("\n") == 3
+
+
+# --------------------------------------------------------------------------
+# (d) a Trainer-only change keeps Transform cached
+# --------------------------------------------------------------------------
+def _node_parameters(cfg: cfg_lib.ModelConfig) -> Dict[str, str]:
+  """Component id -> its compiled parameters (part of TFX's cache key)."""
+  # pylint: disable=g-import-not-at-top
+  from tfx.dsl.compiler import compiler
+  from tfx_pipeline import pipeline as pipeline_lib
+  # pylint: enable=g-import-not-at-top
+  ir = compiler.Compiler().compile(pipeline_lib.create_pipeline(
+      pipeline_name="t", pipeline_root="/tmp/root", examples_dir="/tmp/ex",
+      serving_model_dir="/tmp/serving", model_config=cfg))
+  return {n.pipeline_node.node_info.id: str(n.pipeline_node.parameters)
+          for n in ir.nodes}
+
+
+@pytest.mark.parametrize("change,transform_reruns", [
+    ({"learning_rate": 0.01}, False),
+    ({"dropout": 0.5, "variant": "cfan-3task"}, False),
+    ({"train_steps": 7, "batch_size": 8}, False),
+    ({"image_size": 32}, True),
+    ({"review_vocab_size": 100}, True),
+    ({"jpeg_quality": 75}, True),
+])
+def test_transform_parameters_hold_only_transform_values(change,
+                                                         transform_reruns):
+  base = cfg_lib.get_config("cpu")
+  before, after = _node_parameters(base), _node_parameters(
+      base.replace(**change))
+  assert (before["Transform"] != after["Transform"]) == transform_reruns
+  assert before["Trainer"] != after["Trainer"]  # the Trainer gets it all
+  for node in ("ImportExampleGen", "StatisticsGen", "SchemaGen"):
+    assert before[node] == after[node]
+
+
+@pytest.mark.slow
+def test_learning_rate_change_reruns_trainer_not_transform(
+    tiny_pipeline_run, tmp_path):
+  """The session's tiny run again (a copy of its workdir), with another
+  learning rate: every data component, Transform included, is CACHED, and
+  the Trainer runs again with the new rate."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  from keras_model import trainer  # pylint: disable=g-import-not-at-top
+  data, workdir, first = tiny_pipeline_run
+  assert first.executions["Transform"] == "COMPLETE"
+  copy = str(tmp_path / "work")
+  shutil.copytree(workdir, copy)  # never touch the shared fixture's store
+  lr = 2 * cfg_lib.get_config("cpu").learning_rate
+  res = local_runner.run(data, copy, config_name="cpu",
+                         train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
+                         min_tag_images=TINY_MIN_TAG_IMAGES,
+                         config_overrides={"learning_rate": lr},
+                         floor_gate=False, log=lambda *a: None)
+  for node in DATA_COMPONENTS:
+    assert res.executions[node] == "CACHED", res.executions
+  assert res.executions["Trainer"] == "COMPLETE", res.executions
+  trainer_uri = metadata.latest_artifact_uri(copy, "ModelRun")
+  with open(os.path.join(trainer_uri, trainer.TRAIN_METRICS_FILE)) as fh:
+    assert json.load(fh)["config"]["learning_rate"] == lr

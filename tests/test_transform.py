@@ -87,7 +87,7 @@ def transformed(tmp_path_factory):
   meta = dataset_metadata.DatasetMetadata(
       schema_utils.schema_from_feature_spec(_feature_spec()))
   fn = functools.partial(transform.preprocessing_fn,
-                         custom_config=CFG.to_dict())
+                         custom_config=CFG.transform.to_dict())
   with tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False):
     (train_out, _), transform_fn = (
         (TRAIN, meta) | "Analyze" >> tft_beam.AnalyzeAndTransformDataset(fn))

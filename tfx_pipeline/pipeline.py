@@ -146,7 +146,9 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
           tfx.proto.Input.Split(name=n,
                                 pattern=build_examples.split_file_pattern(n))
           for n in (TRAIN_SPLIT, EVAL_SPLIT)]))
-  statistics_gen = tfx.components.StatisticsGen(
+  # TFX's StatisticsGen; examples that mix value types in one feature stop
+  # it with a listed anomaly (DataAnomaliesError), not a Beam traceback.
+  statistics_gen = cfan_components.StatisticsGen(
       examples=example_gen.outputs["examples"])
   if schema_path:
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
@@ -163,7 +165,9 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
       examples=example_gen.outputs["examples"],
       schema=schema_gen.outputs["schema"],
       preprocessing_fn=configs.PREPROCESSING_FN,
-      custom_config=model_config.to_dict())
+      # Only what preprocessing_fn reads: a Trainer-only change (learning
+      # rate, variant, ...) keeps Transform cached on a rerun.
+      custom_config=model_config.transform.to_dict())
   transform.add_upstream_node(anomalies_gate)  # no training on bad data
   trainer = tfx.components.Trainer(
       run_fn=configs.RUN_FN,
