@@ -10,6 +10,8 @@ kept (user, image) pairs are exactly the valid ones planted.
 Reader-level unit tests of the same inputs live in tests/test_ava_readers.py,
 tests/test_rating.py and tests/test_build_examples.py; the serving side
 (unknown user, garbage bytes, empty batch) is tests/test_bad_inputs_serving.py.
+The last section crafts examples whose feature types differ between examples
+(a pipeline-level case: StatisticsGen's listed anomaly).
 """
 from __future__ import annotations
 
@@ -547,3 +549,98 @@ def test_user_with_a_single_review_is_kept(hostile):
   assert [k for k in hostile.examples if k[0] == p.user] == [(p.user,
                                                               p.image)]
   assert hostile.summary["table1"]["reviews_per_user"]["min"] == 1
+
+
+# --------------------------------------------------------------------------
+# Pipeline level: a feature whose value type differs between examples
+# --------------------------------------------------------------------------
+def _mixed_type_examples(root: str, gzip: bool) -> str:
+  """Examples in build-examples' layout (one file per split) where
+  ``challenge_id`` is a float in the 4th training example and an int
+  elsewhere, and ``mean_score`` an int in the 2nd eval example."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  os.makedirs(root)
+  for split in F.SPLITS:
+    name = build_examples.split_file_pattern(split).replace(
+        "*", "mixed.tfrecord" + (".gz" if gzip else ""))
+    with tf.io.TFRecordWriter(os.path.join(root, name),
+                              "GZIP" if gzip else None) as w:
+      for i in range(12):
+        ex = tf.train.Example()
+        f = ex.features.feature
+        f[F.USER_KEY].bytes_list.value.append(f"u{i % 3}".encode())
+        f[F.LABEL_KEY].int64_list.value.append(i % 2)
+        if split == F.TRAIN_SPLIT and i == 3:
+          f[F.CHALLENGE_KEY].float_list.value.append(10.5)
+        else:
+          f[F.CHALLENGE_KEY].int64_list.value.append(10)
+        if split == F.EVAL_SPLIT and i == 1:
+          f[F.MEAN_SCORE_KEY].int64_list.value.append(5)
+        else:
+          f[F.MEAN_SCORE_KEY].float_list.value.append(5.5)
+        w.write(ex.SerializeToString())
+  return root
+
+
+MIXED_LINES = (
+    "split 'eval': feature 'mean_score': Mixed value types (examples with "
+    "float_list in 11 (first: examples-eval-mixed.tfrecord{ext} record 1), "
+    "int64_list in 1 (first: examples-eval-mixed.tfrecord{ext} record 2)",
+    "split 'train': feature 'challenge_id': Mixed value types (examples "
+    "with int64_list in 11 (first: examples-train-mixed.tfrecord{ext} "
+    "record 1), float_list in 1 (first: examples-train-mixed.tfrecord{ext} "
+    "record 4)")
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_mixed_type_anomalies_name_feature_types_and_record(tmp_path, gzip):
+  from tfx_pipeline import components  # pylint: disable=g-import-not-at-top
+  root = _mixed_type_examples(str(tmp_path / "ex"), gzip)
+  # One directory per split, as ExampleGen writes them.
+  uris = {}
+  for split in F.SPLITS:
+    uris[split] = str(tmp_path / f"Split-{split}")
+    os.makedirs(uris[split])
+    for path in glob.glob(os.path.join(root, f"examples-{split}-*")):
+      os.rename(path, os.path.join(uris[split], os.path.basename(path)))
+  lines = components.mixed_type_anomalies(uris)
+  ext = ".gz" if gzip else ""
+  assert len(lines) == 2
+  for got, want in zip(lines, MIXED_LINES):
+    assert got.startswith(want.format(ext=ext)), got
+
+
+@pytest.mark.slow
+def test_mixed_types_stop_the_run_with_listed_anomalies(tmp_path):
+  """Through the pipeline: ImportExampleGen, then StatisticsGen fails with
+  ``DataAnomaliesError`` naming both features (a ValueError: ``cfan run``
+  prints it and exits 2), not tfx_bsl's "Feature had wrong type" traceback;
+  nothing after StatisticsGen runs."""
+  from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+  from tfx.orchestration import pipeline as tfx_pipeline_lib  # pylint: disable=g-import-not-at-top
+  from preprocessing import config as cfg_lib  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import components  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import metadata  # pylint: disable=g-import-not-at-top
+  from tfx_pipeline import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  examples = _mixed_type_examples(str(tmp_path / "ex"), gzip=False)
+  run_dir = str(tmp_path / "run")
+  os.makedirs(run_dir)
+  p = pipeline_lib.create_pipeline(
+      pipeline_name="mixed-types", pipeline_root=os.path.join(run_dir, "tfx"),
+      examples_dir=examples, serving_model_dir=os.path.join(run_dir, "srv"),
+      model_config=cfg_lib.get_config("cpu"), beam_pipeline_args=BEAM_ARGS,
+      metadata_connection_config=metadata.connection_config(run_dir))
+  with pytest.raises(components.DataAnomaliesError) as exc:
+    tfx.orchestration.LocalDagRunner().run(
+        p, run_options=tfx_pipeline_lib.RunOptions(to_nodes=["Transform"]))
+  msg = str(exc.value)
+  assert isinstance(exc.value, ValueError)
+  assert msg.startswith("data validation failed: 2 anomaly(ies)")
+  # ImportExampleGen writes its own file names: the features and types.
+  assert ("split 'train': feature 'challenge_id': Mixed value types "
+          "(examples with int64_list in 11") in msg
+  assert "float_list in 1" in msg
+  assert "split 'eval': feature 'mean_score': Mixed value types" in msg
+  ran = metadata.latest_run_executions(run_dir)
+  assert ran["StatisticsGen"] == "FAILED"
+  assert not {"SchemaGen", "Transform", "Trainer"} & set(ran)

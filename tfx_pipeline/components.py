@@ -1,12 +1,16 @@
 """Custom TFX components of the CFAN pipeline."""
 
+import collections
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping
 
 from preprocessing import keras_env as _keras_env  # noqa: F401
 from tfx import v1 as tfx
+from tfx.components.statistics_gen import executor as statistics_executor
+from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact as artifact_lib
+from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 
 # "namespace.Name": the form KFP v2 requires of custom artifact types.
@@ -105,6 +109,78 @@ def check_anomalies(anomalies_uri: str, split_names: str) -> None:
         f"data validation failed: {len(problems)} anomaly(ies) against the "
         "schema; the run stops before Transform and training:\n  " +
         "\n  ".join(problems) + f"\n(details: {anomalies_uri})")
+
+
+def mixed_type_anomalies(split_uris: Mapping[str, str]) -> List[str]:
+  """One line per feature whose value type differs between examples.
+
+  TFDV infers one type per feature and StatisticsGen fails on the first
+  example of another type (tfx_bsl: "Feature had wrong type"), before any
+  schema is read; this names every such feature, its types with their
+  counts and where the first example of each type is.
+
+  Args:
+    split_uris: {split name: directory of its TFRecord files (GZIP when the
+      name ends in .gz)}.
+
+  Returns:
+    "split 'S': feature 'F': Mixed value types (...)" lines, sorted.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  lines = []
+  for split, uri in sorted(split_uris.items()):
+    kinds: Dict[str, collections.Counter] = collections.defaultdict(
+        collections.Counter)
+    first: Dict[tuple, str] = {}
+    for path in sorted(tf.io.gfile.glob(os.path.join(uri, "*"))):
+      records = tf.data.TFRecordDataset(
+          path, compression_type="GZIP" if path.endswith(".gz") else "")
+      for i, record in enumerate(records.as_numpy_iterator()):
+        for name, feature in tf.train.Example.FromString(
+            record).features.feature.items():
+          kind = feature.WhichOneof("kind")
+          if kind:  # a feature with no value list has no type
+            kinds[name][kind] += 1
+            first.setdefault((name, kind), f"{os.path.basename(path)} "
+                             f"record {i + 1}")
+    for name, counts in sorted(kinds.items()):
+      if len(counts) > 1:
+        found = ", ".join(f"{kind} in {n:,d} (first: {first[(name, kind)]})"
+                          for kind, n in counts.most_common())
+        lines.append(f"split '{split}': feature '{name}': Mixed value types "
+                     f"(examples with {found}; one type per feature is "
+                     "needed)")
+  return lines
+
+
+class _TypeCheckingStatisticsExecutor(statistics_executor.Executor):
+  """StatisticsGen's executor; when it fails on examples that mix value
+  types in one feature, the failure becomes ``DataAnomaliesError`` listing
+  each such feature (the scan runs only then: no cost on good data)."""
+
+  def Do(self, input_dict, output_dict, exec_properties) -> None:
+    try:
+      super().Do(input_dict, output_dict, exec_properties)
+    except Exception as e:  # pylint: disable=broad-except
+      examples = artifact_utils.get_single_instance(input_dict["examples"])
+      problems = mixed_type_anomalies({
+          split: artifact_utils.get_split_uri([examples], split)
+          for split in artifact_utils.decode_split_names(
+              examples.split_names)})
+      if not problems:
+        raise
+      raise DataAnomaliesError(
+          f"data validation failed: {len(problems)} anomaly(ies) in the "
+          "examples; the run stops at StatisticsGen, before Transform and "
+          "training:\n  " + "\n  ".join(problems) +
+          f"\n(examples: {examples.uri})") from e
+
+
+class StatisticsGen(tfx.components.StatisticsGen):
+  """TFX's StatisticsGen, whose failure on mixed value types is a listed
+  anomaly (``DataAnomaliesError``) instead of a Beam traceback."""
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(
+      _TypeCheckingStatisticsExecutor)
 
 
 @tfx.dsl.components.component
