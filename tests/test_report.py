@@ -118,6 +118,16 @@ def test_every_slice_and_the_ece_come_from_tfma(tfma_run):
         metrics.accuracy(y[mask], p[mask]))
     assert personal["ece"] == pytest.approx(
         metrics.expected_calibration_error(y[mask], p[mask]), abs=1e-9)
+    # The reliability diagram's bins: the rows of each equal-width bin.
+    bins = personal["reliability"]
+    idx = np.clip((p[mask] * metrics.ECE_BINS).astype(int), 0,
+                  metrics.ECE_BINS - 1)
+    assert bins["counts"] == pytest.approx(
+        np.bincount(idx, minlength=metrics.ECE_BINS))
+    assert bins["label_sums"] == pytest.approx(
+        np.bincount(idx, y[mask], minlength=metrics.ECE_BINS))
+    assert bins["prob_sums"] == pytest.approx(
+        np.bincount(idx, p[mask], minlength=metrics.ECE_BINS), abs=1e-4)
     # TFMA's AUC is approximate (bucketed thresholds).
     assert personal["auc"] == pytest.approx(metrics.auc(y[mask], p[mask]),
                                             abs=0.01)
@@ -167,6 +177,7 @@ def test_report_layout_from_a_real_tfma_result(tfma_run, tmp_path):
   lines = "\n".join(report.format_metrics(m))
   assert "floor: mean_vote" in lines and "(trainer)" in lines
   assert f"slice {SLICE_FEATURE}=cold" in lines
+  assert "reliability" in o["review_free"]["personal"]
   paths = report.write_report(m, str(tmp_path / "r"))
   assert os.path.getsize(paths["figure"]) > 1000
   with open(paths["metrics"]) as fh:

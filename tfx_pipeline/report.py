@@ -1,14 +1,15 @@
 """Run report: what TFMA measured, beside the Trainer's figures and the floors.
 
 The ``CfanReport`` component (``components.py``) reads three sources and
-writes ``metrics.json`` and a Fig. 7-style chart:
+writes ``metrics.json`` and a Fig. 7-style chart (accuracy and AUC per
+slice):
 
 * the Evaluator's TFMA result (``read_tfma``): the review-free protocol
   (signature ``serving_review_free``, what deployed users get) for every
   slice TFMA produced: overall, per tag and per any other slicing feature
   (e.g. warm/cold images). Per slice: both rating heads' accuracy and AUC,
-  the personal head's ECE (from TFMA's calibration histogram, ``ECE_BINS``
-  equal-width bins) and the tag head's accuracy;
+  the personal head's ECE and reliability bins (from TFMA's calibration
+  histogram, ``ECE_BINS`` equal-width bins) and the tag head's accuracy;
 * the Trainer's ``train_metrics.json`` (its ModelRun artifact): the
   review-given protocol (the paper's: Keras ``evaluate`` on the same eval
   split, overall only) and the temperature-scaling decision (ECE before and
@@ -17,7 +18,8 @@ writes ``metrics.json`` and a Fig. 7-style chart:
   from the training rows, ``evaluation.metrics``), per slice name.
 
 ``metrics.json`` labels where each figure comes from (``sources`` and each
-protocol block's ``source``).
+protocol block's ``source``). ``report_html`` turns it, the chart and the
+data build's summary into the run's one page, ``reports/index.html``.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import json
 import math
 import os
 import shutil
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from evaluation import metrics as metrics_lib
 from preprocessing import features as F
@@ -78,12 +80,17 @@ def _candidate(key) -> bool:
           not getattr(key, "is_diff", False))
 
 
-def _ece_of_histogram(buckets) -> float:
-  """ECE of a TFMA calibration histogram with ECE_BINS buckets on [0, 1].
+def _calibration_bins(buckets) -> Dict[str, List[float]]:
+  """Per-bin totals of a TFMA calibration histogram (ECE_BINS on [0, 1]).
 
   TFMA adds an underflow (p < 0) and an overflow (p >= 1) bucket; they are
   merged into the first and last bin, as ``expected_calibration_error``
   clips p.
+
+  Returns:
+    {"label_sums", "prob_sums", "counts"}: one value per equal-width bin,
+    the inputs of ``metrics_lib.binned_calibration_error`` and of the
+    reliability diagram.
   """
   bins = metrics_lib.ECE_BINS
   label_sums, prob_sums, counts = ([0.0] * bins for _ in range(3))
@@ -93,11 +100,16 @@ def _ece_of_histogram(buckets) -> float:
     label_sums[i] += b.total_weighted_label.value
     prob_sums[i] += b.total_weighted_refined_prediction.value
     counts[i] += b.num_weighted_examples.value
-  return metrics_lib.binned_calibration_error(label_sums, prob_sums, counts)
+  return {"label_sums": label_sums, "prob_sums": prob_sums, "counts": counts}
+
+
+def _ece_of_bins(bins: Mapping[str, Sequence[float]]) -> float:
+  return metrics_lib.binned_calibration_error(
+      bins["label_sums"], bins["prob_sums"], bins["counts"])
 
 
 def read_tfma(evaluation_uri: str) -> Dict[SliceKey, Dict[str, Dict[str,
-                                                                     float]]]:
+                                                                     Any]]]:
   """Every slice's metrics from the Evaluator's ModelEvaluation artifact.
 
   Args:
@@ -110,7 +122,7 @@ def read_tfma(evaluation_uri: str) -> Dict[SliceKey, Dict[str, Dict[str,
     plot when TFMA computed one.
   """
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
-  out: Dict[SliceKey, Dict[str, Dict[str, float]]] = {}
+  out: Dict[SliceKey, Dict[str, Dict[str, Any]]] = {}
   for per_slice in tfma.load_metrics(evaluation_uri):
     by_output = out.setdefault(_slice_key(per_slice.slice_key), {})
     for kv in per_slice.metric_keys_and_values:
@@ -122,8 +134,11 @@ def read_tfma(evaluation_uri: str) -> Dict[SliceKey, Dict[str, Dict[str,
     for kv in per_slice.plot_keys_and_values:
       if (_candidate(kv.key) and kv.key.name in _CALIBRATION_PLOT_NAMES and
           kv.value.HasField("calibration_histogram_buckets")):
-        by_output.setdefault(kv.key.output_name, {})["ece"] = (
-            _ece_of_histogram(kv.value.calibration_histogram_buckets.buckets))
+        bins = _calibration_bins(
+            kv.value.calibration_histogram_buckets.buckets)
+        head = by_output.setdefault(kv.key.output_name, {})
+        head["ece"] = _ece_of_bins(bins)
+        head["reliability"] = bins
   return out
 
 
@@ -161,8 +176,9 @@ def _rename(values: Mapping[str, float], names: Mapping[str, str]
                          if old in values}
   if "count" in out:
     out["count"] = int(round(out["count"]))
-  if "ece" in values:
-    out["ece"] = values["ece"]
+  for passed in ("ece", "reliability"):  # from the calibration plot
+    if passed in values:
+      out[passed] = values[passed]
   return out
 
 
@@ -278,66 +294,81 @@ def build_report(tfma_slices: Mapping[SliceKey, Mapping[str, Mapping[str,
 # ----------------------------------------------------------------------------
 # Figure 7
 # ----------------------------------------------------------------------------
-def _accuracy(block: Mapping[str, Any], protocol: str, head: str) -> float:
-  return block.get(protocol, {}).get(head, {}).get("accuracy", float("nan"))
+def _metric(block: Mapping[str, Any], protocol: str, head: str,
+            metric: str) -> float:
+  return block.get(protocol, {}).get(head, {}).get(metric, float("nan"))
 
 
-def _best_floor_accuracy(block: Mapping[str, Any]) -> float:
+def _best_floor_value(block: Mapping[str, Any], metric: str) -> float:
+  """The best floor's ``metric`` (best by that metric); NaN if none."""
   floors = block.get("floors")
   if not floors:
     return float("nan")
   try:
-    return floors[metrics_lib.best_floor(floors, "accuracy")]["accuracy"]
-  except ValueError:  # no floor with a finite accuracy
+    return floors[metrics_lib.best_floor(floors, metric)][metric]
+  except ValueError:  # no floor with a finite value
     return float("nan")
 
 
+def slice_groups(report: Mapping[str, Any]
+                 ) -> List[Tuple[str, Mapping[str, Any]]]:
+  """(name, block) per tag, then per other slice value, overall last."""
+  groups = list(report["per_tag"].items())
+  for feature, per_value in report.get("slices", {}).items():
+    if feature != F.TAG_KEY:
+      groups += [(f"{feature}={v}", b) for v, b in per_value.items()]
+  groups.append((OVERALL, report["overall"]))
+  return groups
+
+
 def _plot_per_tag(report: Mapping[str, Any], path: str,
-                 title: str = "Accuracy per slice (eval split)") -> str:
-  """Grouped bars per tag, then the other slices, the overall group last.
+                 title: str = "Per slice on the eval split") -> str:
+  """Accuracy (top) and AUC (bottom): grouped bars per tag, then the other
+  slices, the overall group last.
 
   Bars: the personal and the agnostic head (review-free, TFMA) in every
   group; the personal head with the review given (Trainer) and the best
-  floor (by accuracy) where the report has them.
+  floor (by that panel's metric) where the report has them.
   """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  groups = list(report["per_tag"].items())
-  for feature, per_value in report.get("slices", {}).items():
-    if feature != F.TAG_KEY:
-      groups += [(f"{feature}={v}", b) for v, b in per_value.items()]
-  groups.append((OVERALL, report["overall"]))
+  groups = slice_groups(report)
   series = [
       ("personal, review-free (TFMA)",
-       lambda d: _accuracy(d, REVIEW_FREE, "personal")),
+       lambda d, m: _metric(d, REVIEW_FREE, "personal", m)),
       ("user-agnostic head b_v (TFMA)",
-       lambda d: _accuracy(d, REVIEW_FREE, "agnostic")),
+       lambda d, m: _metric(d, REVIEW_FREE, "agnostic", m)),
       ("personal, review given (Trainer)",
-       lambda d: _accuracy(d, REVIEW_GIVEN, "personal")),
-      ("best floor", _best_floor_accuracy),
+       lambda d, m: _metric(d, REVIEW_GIVEN, "personal", m)),
+      ("best floor", _best_floor_value),
   ]
   x = np.arange(len(groups))
   width = 0.8 / len(series)
-  fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(groups) + 2), 5))
-  for i, (label, get) in enumerate(series):
-    vals = np.asarray([get(d) for _, d in groups], np.float64)
-    shown = np.isfinite(vals)
-    if shown.any():
-      ax.bar(x[shown] + (i - (len(series) - 1) / 2) * width, vals[shown],
-             width, label=label)
-  ax.set_xticks(x)
-  ax.set_xticklabels([f"{n}\n(n={d['rows']})" for n, d in groups],
-                     rotation=45, ha="right", fontsize=8)
-  ax.set_ylim(0, 1)
-  ax.set_ylabel("accuracy")
-  ax.set_title(title)
-  ax.axvline(len(groups) - 1.5, color="grey", lw=0.8, ls=":")
-  ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32),
-            ncol=len(series), frameon=False)
-  fig.tight_layout()
+  fig, axes = plt.subplots(2, 1, sharex=True,
+                           figsize=(max(8, 0.9 * len(groups) + 2), 8))
+  for ax, metric, label_y in ((axes[0], "accuracy", "accuracy"),
+                              (axes[1], "auc", "AUC")):
+    for i, (label, get) in enumerate(series):
+      vals = np.asarray([get(d, metric) for _, d in groups], np.float64)
+      shown = np.isfinite(vals)
+      if shown.any():
+        ax.bar(x[shown] + (i - (len(series) - 1) / 2) * width, vals[shown],
+               width, label=label, color=f"C{i}")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(label_y)
+    ax.axvline(len(groups) - 1.5, color="grey", lw=0.8, ls=":")
+  axes[1].axhline(0.5, color="grey", lw=0.8, ls="--")  # chance AUC
+  axes[1].set_xticks(x)
+  axes[1].set_xticklabels([f"{n}\n(n={d['rows']})" for n, d in groups],
+                          rotation=45, ha="right", fontsize=8)
+  axes[0].set_title(title)
+  handles, labels = axes[0].get_legend_handles_labels()
+  fig.legend(handles, labels, fontsize=8, loc="lower center",
+             ncol=len(series), frameon=False)
+  fig.tight_layout(rect=(0, 0.04, 1, 1))
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fig.savefig(path, dpi=110)
   plt.close(fig)
