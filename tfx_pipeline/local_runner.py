@@ -91,6 +91,7 @@ def run(data_dir: str, workdir: str, *, config_name: str =
   from tfx_pipeline import gate as gate_lib
   from tfx_pipeline import pipeline as pipeline_lib
   from tfx_pipeline import report as report_lib
+  from tfx_pipeline import report_html
   # pylint: enable=g-import-not-at-top
   t0 = time.time()
   workdir = os.path.abspath(workdir)
@@ -136,6 +137,10 @@ def run(data_dir: str, workdir: str, *, config_name: str =
   if report_uri:
     report_lib.publish(report_uri, report_dir)
     metrics = report_lib.load_metrics(report_dir)
+    report_html.write_run_page(
+        report_dir, summary, gate_line=gate_line, examples_dir=os.path.join(
+            examples_root, build_examples.EXAMPLES_SUBDIR), log=log,
+        model_dir=pushed or metadata.latest_artifact_uri(workdir, "Model"))
   return RunResult(workdir=workdir, executions=executions,
                    pushed_model=pushed, serving_dir=serving_dir,
                    report_dir=report_dir, metrics=metrics,
@@ -155,6 +160,10 @@ def format_result(res: RunResult) -> str:
     lines.append(res.gate)
   lines.append(f"pushed model: {res.pushed_model or 'none (not blessed)'}")
   lines.append(f"report:       {res.report_dir}")
+  if res.report_dir:
+    from tfx_pipeline import report_html  # pylint: disable=g-import-not-at-top
+    lines.append(f"report page:  "
+                 f"{os.path.join(res.report_dir, report_html.PAGE_FILE)}")
   lines.append(f"ML Metadata:  "
                f"{os.path.join(res.workdir, metadata.METADATA_FILE)}")
   lines.append(f"done in {res.seconds / 60:.1f} min")
