@@ -47,3 +47,21 @@ fi
 $UV sync --frozen --extra dev --python "$PY"
 .venv/bin/python -m pip --version >/dev/null 2>&1 || $UV pip install --python .venv/bin/python --quiet pip
 echo "setup: .venv ready ($(.venv/bin/python -c 'import tfx, tensorflow as tf, keras; print("tfx", tfx.__version__, "| tensorflow", tf.__version__, "| keras", keras.__version__)' 2>/dev/null))"
+
+# Headless Chromium (Debian's chromium) renders the run report page in
+# tests/test_report_html.py, which skips without it. Installed here when
+# apt-get is usable (root, or password-less sudo); setup never fails for it.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || { sudo -n true >/dev/null 2>&1 && SUDO="sudo -n"; } || SUDO="none"
+  if command -v apt-get >/dev/null 2>&1 && [ "$SUDO" != none ]; then
+    echo "setup: installing chromium and fonts-dejavu-core (renders the report page in a test)"
+    export DEBIAN_FRONTEND=noninteractive
+    { $SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1 ||
+      { $SUDO apt-get update >/dev/null 2>&1 &&
+        $SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1; }; } ||
+      echo "setup: could not install chromium; the report-page render test will skip (install: apt-get install chromium)"
+  else
+    echo "setup: chromium not found; the report-page render test will skip (install: sudo apt-get install chromium)"
+  fi
+fi
