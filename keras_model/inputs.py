@@ -131,6 +131,7 @@ class Rows:
     self._files = list(files) if files is not None else None
     self._tft_output = tft_output
     self._columns = dict(columns) if columns is not None else None
+    self._num_rows: Optional[int] = None
 
   @classmethod
   def from_files(cls, file_patterns: Sequence[str],
@@ -149,6 +150,19 @@ class Rows:
                                  shuffle=shuffle, seed=seed, columns=columns)
     return columns_dataset(self._columns, batch_size, shuffle=shuffle,
                            seed=seed, columns=columns)
+
+  def num_rows(self) -> int:
+    """How many rows (files: one pass over the records, not parsed)."""
+    if self._num_rows is None:
+      if self._files is not None:
+        records = tf.data.TFRecordDataset(_expand(self._files),
+                                          compression_type="GZIP")
+        self._num_rows = int(records.reduce(
+            np.int64(0), lambda n, _: n + 1).numpy())
+      else:
+        self._num_rows = (len(next(iter(self._columns.values())))
+                          if self._columns else 0)
+    return self._num_rows
 
   def collect(self, columns: Sequence[str]) -> Dict[str, np.ndarray]:
     """The named columns of every row, in row (file) order, as numpy.

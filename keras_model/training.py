@@ -48,6 +48,7 @@ from keras_model import profiles as profiles_lib
 from keras_model import signatures
 from keras_model import variants
 from preprocessing import features as F
+from preprocessing import progress
 from preprocessing.config import ModelConfig
 
 # Batch size of the passes that only score rows (BPR threshold, calibration,
@@ -353,7 +354,9 @@ def train(rows: inputs.Rows, vocab: inputs.Vocab, cfg: ModelConfig,
   history = train_model.fit(
       train_ds, steps_per_epoch=steps_per_epoch, epochs=epochs,
       validation_data=val_ds, validation_steps=val_steps,
-      callbacks=callbacks, verbose=options.verbose)
+      callbacks=callbacks + [progress.keras_callback(
+          f"training {variant.label}", steps_per_epoch * epochs)],
+      verbose=options.verbose)
   threshold = None
   if variant.pairwise:  # decision threshold t of sigma(x_ui - t)
     threshold = variants.fit_threshold(model, inputs.model_dataset(
@@ -384,9 +387,12 @@ def _train_staged(variant, model, train_model, eval_model, cfg: ModelConfig,
   fit_cols = selection.columns([ROLE_FIT], names)
   val_cols = (selection.columns([ROLE_VALIDATION], names)
               if counts["validation"] else None)
+  reporter = progress.Reporter(f"training {variant.label}", 1, unit="fit")
+  reporter.update(0, force=True)
   history, steps = variant.staged_fit(model, fit_cols, val_cols, cfg,
                                       steps=options.steps,
                                       num_images=vocab.num_images)
+  reporter.update(1, note=f"{counts['fit']:,d} rows, {steps:,d} batches")
   return Trained(variant=variant, model=model, train_model=train_model,
                  eval_model=eval_model, cfg=cfg, profile_table=table,
                  lookup=lookup, training_rows=selection, rows=counts,
@@ -412,6 +418,9 @@ def evaluate_protocols(trained: Trained, rows: inputs.Rows,
     reads the user's serving profile.
   """
   cfg, net = trained.cfg, trained.eval_model
+  # As many steps as the rows fill: Keras warns "Your input ran out of
+  # data" when it finds the end of a dataset of unknown length (TFRecords).
+  steps = steps or max(1, math.ceil(rows.num_rows() / cfg.batch_size))
   out = {}
   for name, mode in PROTOCOLS:
     ds = variants.fit_dataset(net, inputs.model_dataset(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -20,7 +21,9 @@ from typing import List, Optional, Sequence
 from preprocessing import keras_env as _keras_env  # noqa: F401
 from preprocessing import config as cfg_lib
 from preprocessing import features as F
+from preprocessing import progress as progress_lib
 from tfx_pipeline import beam_presets
+from tfx_pipeline import console
 
 BEAM_PRESETS = sorted(beam_presets.PRESETS)
 
@@ -33,14 +36,18 @@ def _split_beam_args(argv: Sequence[str]):
   return argv, []
 
 
-def _print_progress(stage: str, done: int, total: int) -> None:
-  if not sys.stderr.isatty() and done < total:
-    return  # logs get one line per stage, not a redrawn bar
-  width = 30
-  filled = int(width * done / total) if total else width
-  end = "\n" if done >= total else "\r"
-  print(f"  {stage:<10s} [{'#' * filled}{'.' * (width - filled)}] "
-        f"{done:,d}/{total:,d}", end=end, file=sys.stderr, flush=True)
+def _demo_data_progress():
+  """demo_data's ``progress(stage, done, total)``: one progress bar per
+  stage (drawn by ``tfx_pipeline.console``)."""
+  reporters = {}
+
+  def progress(stage: str, done: int, total: int) -> None:
+    if stage not in reporters:
+      reporters[stage] = progress_lib.Reporter(
+          "demo data", total, unit=stage.rstrip("s"))
+    reporters[stage].update(done)
+
+  return progress
 
 
 # ----------------------------------------------------------------------------
@@ -53,7 +60,7 @@ def cmd_demo_data(args: argparse.Namespace, beam_args: List[str]) -> int:
   summary = demo_data.generate(
       args.out, users=args.users, images=args.images, seed=args.seed,
       scale=args.scale, layout=args.layout, difficulty=args.difficulty,
-      progress=None if args.quiet else _print_progress)
+      progress=None if args.quiet else _demo_data_progress())
   print(f"wrote AVA-review directory {args.out} in {time.time() - t0:.1f} s")
   print(json.dumps({k: v for k, v in summary.items()
                     if isinstance(v, (int, float, str))}, indent=2))
@@ -87,8 +94,9 @@ def cmd_run(args: argparse.Namespace, beam_args: List[str]) -> int:
       args.data, args.workdir, config_name=args.config, beam_args=beam_args,
       train_steps=args.train_steps, min_auc=args.min_auc,
       min_tag_images=args.min_tag_images, min_tag_share=args.min_tag_share,
-      schema_path=args.schema)
-  print(local_runner.format_result(res))
+      schema_path=args.schema,
+      log=console.stage)
+  print(local_runner.format_result(res, components=False))
   return 0
 
 
@@ -99,16 +107,16 @@ def cmd_demo(args: argparse.Namespace, beam_args: List[str]) -> int:
   t0 = time.time()
   data_dir = os.path.join(args.workdir, "data")
   if not os.path.exists(os.path.join(data_dir, F.AVA_FILE)):
-    print(f"demo: generating demo data in {data_dir}", file=sys.stderr)
+    console.stage(f"demo: generating demo data in {data_dir}")
     demo_data.generate(data_dir, users=args.users, images=args.images,
-                       seed=args.seed, progress=_print_progress)
+                       seed=args.seed, progress=_demo_data_progress())
   else:
-    print(f"demo: reusing demo data in {data_dir}", file=sys.stderr)
+    console.stage(f"demo: reusing demo data in {data_dir}")
   res = local_runner.run(
       data_dir, args.workdir, config_name=args.config, beam_args=beam_args,
       train_steps=args.train_steps, min_auc=args.min_auc,
-      min_tag_images=cfg_lib.DEMO_MIN_TAG_IMAGES)
-  print(local_runner.format_result(res))
+      min_tag_images=cfg_lib.DEMO_MIN_TAG_IMAGES, log=console.stage)
+  print(local_runner.format_result(res, components=False))
   print(f"demo data:    {data_dir}")
   print(f"total:        {(time.time() - t0) / 60:.1f} min")
   return 0
@@ -503,7 +511,20 @@ def build_parser() -> argparse.ArgumentParser:
   _add_explain_parser(sub)
   _add_experiment_parser(sub)
   _add_configs_parser(sub)
+  for p in sub.choices.values():
+    p.add_argument("--verbose", action="store_true",
+                   help="show everything on the terminal as it happens "
+                   "(TensorFlow, absl, Beam and TFX logs, warnings); by "
+                   "default it goes to the command's log file only "
+                   f"(WORKDIR/{console.LOGS_DIR}/COMMAND-TIME.log)")
   return parser
+
+
+# Where each command's log goes: its work or output directory's logs/
+# (demo-data's OUT is the data directory, whose files are fingerprinted, and
+# the others write no directory: console.FALLBACK_LOG_ROOT).
+_LOG_ROOT_ARG = {"run": "workdir", "demo": "workdir",
+                 "build-examples": "out", "experiment": "out"}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -517,11 +538,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                            beam_args)
   except ValueError as e:
     parser.error(str(e))
-  try:
-    return args.func(args, beam_args)
-  except (FileNotFoundError, ValueError) as e:
-    print(f"cfan {args.command}: error: {e}", file=sys.stderr)
-    return 2
+  log_root = getattr(args, _LOG_ROOT_ARG.get(args.command, ""), None)
+  with console.session(args.command, log_root, args.verbose) as session:
+    try:
+      return args.func(args, beam_args)
+    except (FileNotFoundError, ValueError) as e:
+      logging.getLogger(__name__).info("cfan %s failed", args.command,
+                                       exc_info=True)
+      print(f"cfan {args.command}: error: {e}", file=sys.stderr)
+      return 2
+    except Exception as e:  # pylint: disable=broad-except
+      logging.getLogger(__name__).error("cfan %s failed", args.command,
+                                        exc_info=True)
+      print(f"cfan {args.command}: failed: {type(e).__name__}: {e}\n"
+            f"(traceback in {session.log_file})", file=sys.stderr)
+      return 1
 
 
 def entry_point() -> None:

@@ -12,10 +12,11 @@ root), ``metadata.sqlite``, ``serving/`` (Pusher), ``reports/``.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import time
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from preprocessing import keras_env as _keras_env  # noqa: F401
 from preprocessing import config as cfg_lib
@@ -101,6 +102,8 @@ def run(data_dir: str, workdir: str, *, config_name: str =
                                     min_tag_images=min_tag_images,
                                     min_tag_share=min_tag_share,
                                     beam_args=beam_args, log=log)
+  for line in _examples_lines(summary):
+    log(line)
   model_config = cfg_lib.get_config(config_name, **(config_overrides or {}))
   beam = list(beam_args) or pipeline_lib.default_beam_args(
       summary["reviews"]["kept"], os.cpu_count() or 1)
@@ -148,12 +151,41 @@ def run(data_dir: str, workdir: str, *, config_name: str =
                    gate=gate_line)
 
 
-def format_result(res: RunResult) -> str:
-  """The summary ``cfan run`` prints."""
+def _examples_lines(summary: Dict[str, Any]) -> List[str]:
+  """Two stage lines of counts: reviews kept/rejected, images and split."""
+  r, sp = summary["reviews"], summary["split"]
+  reasons = sorted(summary["rejects_by_reason"].items(), key=lambda kv: -kv[1])
+  why = ", ".join(f"{k} {n:,d}" for k, n in reasons[:3])
+  more = f", {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
+  evals = " + ".join(f"{v} {sp[f'{F.EVAL_SPLIT}_{v}']['rows']:,d}"
+                     for v in F.SLICE_VALUES)
+  return [f"      reviews: {r['kept']:,d} of {r['in']:,d} kept"
+          + (f" (rejected: {why}{more})" if why else ""),
+          f"      examples: {summary['images']['with_kept_reviews']:,d} "
+          f"images, {len(summary['major_tags'])} major tags; train "
+          f"{sp[F.TRAIN_SPLIT]['rows']:,d} rows, eval {evals} rows"]
+
+
+def format_result(res: RunResult, components: bool = True) -> str:
+  """The summary ``cfan run`` prints.
+
+  Args:
+    res: the run.
+    components: list every component's state (else one line of counts:
+      the console has shown each component as it finished).
+
+  Returns:
+    The lines.
+  """
   from tfx_pipeline import report as report_lib  # pylint: disable=g-import-not-at-top
-  lines = ["components:"]
-  for node, state in res.executions.items():
-    lines.append(f"  {node:<34s} {state}")
+  if components:
+    lines = ["components:"]
+    for node, state in res.executions.items():
+      lines.append(f"  {node:<34s} {state}")
+  else:
+    states = collections.Counter(res.executions.values())
+    lines = ["components: " + ", ".join(
+        f"{n} {state.lower()}" for state, n in sorted(states.items()))]
   if res.metrics:
     lines += report_lib.format_metrics(res.metrics)
   if res.gate:
