@@ -23,6 +23,7 @@ from preprocessing import config as cfg_lib
 from preprocessing import features as F
 from tfx_pipeline import configs
 from tfx_pipeline import metadata
+from tfx_pipeline import preflight
 from tfx_pipeline import prepare
 
 EXAMPLES_DIR, PIPELINE_ROOT_DIR = "examples", "tfx"
@@ -83,7 +84,14 @@ def run(data_dir: str, workdir: str, *, config_name: str =
 
   Returns:
     The RunResult.
+
+  Raises:
+    preflight.PreflightError: what a later stage needs is missing (weights,
+      a writable workdir, disk space, the locked versions); raised in
+      seconds, before any Beam stage.
   """
+  preflight.check(data_dir, os.path.abspath(workdir), cfg_lib.get_config(
+      config_name, **(config_overrides or {})), log=log)
   # pylint: disable=g-import-not-at-top
   from tfx import v1 as tfx
   from preprocessing import build_examples
