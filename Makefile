@@ -16,8 +16,9 @@ $(VENV)/.stamp: uv.lock pyproject.toml scripts/setup.sh
 setup: $(VENV)/.stamp
 
 ## demo: demo data -> labelled examples -> TFX pipeline -> pushed model -> report
+## (one line per stage; the full log is in $(DEMO_DIR)/logs/, VERBOSE=1 shows it all)
 demo: setup
-	$(VENV)/bin/cfan demo --workdir $(DEMO_DIR)
+	$(VENV)/bin/cfan demo --workdir $(DEMO_DIR) $(if $(VERBOSE),--verbose)
 
 ## test: fast suite, then the slow (end-to-end) suite
 test: setup
