@@ -171,6 +171,17 @@ def test_cli_error_goes_to_the_terminal_traceback_to_the_log(tmp_path,
   assert "Traceback" in _log_text(out)
 
 
+def test_remote_output_dir_logs_locally(capfd):
+  """``build-examples --out gs://...``: the log goes to the local fallback
+  directory, not to a local folder named "gs:"."""
+  with console.session("build-examples", "gs://bucket/out", False) as s:
+    pass
+  assert s.log_file.startswith(os.path.join(console.FALLBACK_LOG_ROOT,
+                                            console.LOGS_DIR, "build-"))
+  assert os.path.isfile(s.log_file) and not os.path.exists("gs:")
+  assert capfd.readouterr().err == f"log: {s.log_file}\n"
+
+
 def _write_rows(path: str, cols: dict) -> dict:
   """Writes ``cols`` as GZIP tf.Examples; returns their feature spec."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top

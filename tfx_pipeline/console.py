@@ -197,13 +197,15 @@ def session(command: str, log_root: Optional[str], verbose: bool
   Args:
     command: the subcommand (names the log file).
     log_root: the command's work or output directory (the log goes to its
-      ``logs/``); None: ``FALLBACK_LOG_ROOT``.
+      ``logs/``); None or a remote URL: ``FALLBACK_LOG_ROOT``.
     verbose: show everything on the terminal too.
 
   Yields:
     The ``Session``.
   """
-  path = log_path(log_root or FALLBACK_LOG_ROOT, command)
+  if not log_root or "://" in log_root:  # no directory, or gs:// etc.
+    log_root = FALLBACK_LOG_ROOT
+  path = log_path(log_root, command)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   env_before = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
   if verbose and "tensorflow" not in sys.modules:
