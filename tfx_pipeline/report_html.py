@@ -181,16 +181,20 @@ def _page_groups(metrics: Mapping[str, Any]
           [g for g in groups if g[0] in tags])
 
 
-def _vs_floor(auc: Optional[float], floors: Optional[Mapping[str, Any]]
-              ) -> Cell:
-  """The AUC cell, red when not above the slice's best floor AUC."""
-  if not floors or auc is None or not math.isfinite(auc):
-    return auc
+def _best_auc_floor(floors: Mapping[str, Any]) -> Optional[str]:
+  """The name of the floor with the highest AUC; None if none has one."""
   try:
-    best = floors[metrics_lib.best_floor(floors, "auc")]["auc"]
-  except ValueError:
+    return metrics_lib.best_floor(floors, "auc") if floors else None
+  except ValueError:  # no floor with a finite AUC
+    return None
+
+
+def _vs_floor(auc: Optional[float], floors: Mapping[str, Any]) -> Cell:
+  """The AUC cell, red when not above the slice's best floor AUC."""
+  best = _best_auc_floor(floors)
+  if best is None or auc is None or not math.isfinite(auc):
     return auc
-  return (auc, "above" if auc > best else "below")
+  return (auc, "above" if auc > floors[best]["auc"] else "below")
 
 
 def _slices_section(metrics: Mapping[str, Any]) -> str:
@@ -207,13 +211,10 @@ def _slices_section(metrics: Mapping[str, Any]) -> str:
     floors = block.get("floors") or {}
     if floors:
       with_floors.append(name)
-    try:
-      best = metrics_lib.best_floor(floors, "auc") if floors else None
-    except ValueError:
-      best = None
     row: List[Cell] = [name, block.get("rows"), block.get("positive_ratio"),
                        p.get("accuracy"), _vs_floor(p.get("auc"), floors),
-                       p.get("ece"), a.get("accuracy"), a.get("auc"), best]
+                       p.get("ece"), a.get("accuracy"), a.get("auc"),
+                       _best_auc_floor(floors)]
     for f in metrics_lib.FLOOR_NAMES:
       if f in floors:
         row.append(f"{_fmt(floors[f].get('accuracy'))} / "
