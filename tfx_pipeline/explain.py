@@ -128,7 +128,7 @@ def image_maps(scorer, model_bytes: bytes, panels: Sequence[Panel],
       kind, driver = saliency.ATTENTION, attention_driver(p, known)
     else:  # a single filled cell: the model has no attention
       kind = saliency.OCCLUSION
-      driver = f"p_personal change when each of {grid}x{grid} cells is covered"
+      driver = f"each of {grid}x{grid} cells covered in turn"
       values = _occlusion(scorer, model_bytes, p, grid)
     weights = saliency.importance(values, kind)
     peak = np.unravel_index(int(np.argmax(weights)), weights.shape)
@@ -224,9 +224,12 @@ def draw(photo: np.ndarray, results: Sequence[Dict[str, object]],
     im = ax.imshow(m, cmap="jet", alpha=0.5, vmin=vmin, vmax=vmax)
     head = "" if r["known_user"] or r[F.PERSONAL_OUTPUT] != r[
         F.AGNOSTIC_OUTPUT] else " (unknown user: agnostic)"
+    how = r["driver"]
+    if r["map_kind"] == saliency.OCCLUSION:
+      how = (f"{how}; largest change "
+             f"{float(np.abs(np.asarray(r['values'])).max()):.4f}")
     ax.set_title(f"user {r['user']}: p_personal {r[F.PERSONAL_OUTPUT]:.3f}"
-                 f"{head}\n{_KIND_LABEL[r['map_kind']]}: {r['driver']}",
-                 fontsize=8)
+                 f"{head}\n{_KIND_LABEL[r['map_kind']]}\n{how}", fontsize=8)
   for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
