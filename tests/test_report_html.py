@@ -243,6 +243,7 @@ def test_page_shows_the_inputs_figures(page_dir):
   assert '<td class="above">0.833</td>' in slices
   s = _summary()
   assert f"{s['eq7_consistency']:.3f}" in page
+  assert f"2 major tags: {', '.join(TAGS)}" in page
   rejects = page[page.index('<table id="rejects">'):]
   assert "<td>11</td>" in rejects and '<td class="above">holds</td>' in (
       rejects)

@@ -320,6 +320,8 @@ def _table1_section(summary: Mapping[str, Any]) -> str:
       "table1-tags", "Table 1: per major tag",
       ["tag", "images", "reviews", "good reviews", "good share",
        "images with b_v = 1"], tag_rows))
+  tags = summary.get("major_tags") or []
+  parts.append(_para(f"{len(tags)} major tags: {', '.join(tags)}"))
   eq7 = summary.get("eq7_consistency")
   parts.append(f'<p id="eq7"><b>Eq. 7 consistency</b> (share of an image\'s '
                f"recovered ratings that agree with its vote-based label "
