@@ -73,6 +73,10 @@ def test_quiet_session_routes_noise_to_the_log(tmp_path, capfd):
     console.stage("a\nmulti-line detail block")
     _noise()
     _tfx_component("Transform", cached=False)
+    # TF's SavedModel writer saves and restores absl's verbosity around an
+    # export; TFX's INFO records must still come through afterwards.
+    from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+    absl_logging.set_verbosity(absl_logging.get_verbosity())
     _tfx_component("SchemaGen", cached=True)
     reporter = progress.Reporter("training cfan", 3)
     for i in range(1, 4):

@@ -117,7 +117,6 @@ def cmd_demo(args: argparse.Namespace, beam_args: List[str]) -> int:
       train_steps=args.train_steps, min_auc=args.min_auc,
       min_tag_images=cfg_lib.DEMO_MIN_TAG_IMAGES, log=console.stage)
   print(local_runner.format_result(res, components=False))
-  print(f"demo data:    {data_dir}")
   print(f"total:        {(time.time() - t0) / 60:.1f} min")
   return 0
 

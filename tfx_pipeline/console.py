@@ -32,6 +32,8 @@ import time
 import warnings
 from typing import Dict, Iterator, Optional, TextIO
 
+from absl import logging as absl_logging
+
 from preprocessing import progress as progress_lib
 
 LOGS_DIR = "logs"
@@ -230,6 +232,12 @@ def session(command: str, log_root: Optional[str], verbose: bool
   term_handler = _TerminalHandler(terminal, everything=verbose)
   root.handlers = [file_handler, term_handler]
   root.setLevel(logging.INFO)
+  # absl's own verbosity too: TensorFlow's SavedModel writer saves and
+  # restores it around every export (autotrackable.py), which would leave
+  # absl at WARNING (its default) and drop TFX's INFO records mid-run.
+  absl_logger = logging.getLogger("absl")
+  absl_level, absl_verbosity = absl_logger.level, absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.INFO)
   logging.captureWarnings(True)
   log_stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} "
                    f"cfan {command} (pid {os.getpid()})\n")
@@ -241,6 +249,8 @@ def session(command: str, log_root: Optional[str], verbose: bool
     logging.getLogger(LOGGER).info("log: %s", path)
     logging.captureWarnings(False)
     root.handlers, root.level = saved_handlers, saved_level
+    absl_logging.set_verbosity(absl_verbosity)
+    absl_logger.setLevel(absl_level)
     sys.stderr.flush()
     if saved_fd2 is not None:
       os.dup2(saved_fd2, 2)

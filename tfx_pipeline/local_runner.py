@@ -12,7 +12,6 @@ root), ``metadata.sqlite``, ``serving/`` (Pusher), ``reports/``.
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import os
 import time
@@ -179,21 +178,18 @@ def format_result(res: RunResult, components: bool = True) -> str:
 
   Args:
     res: the run.
-    components: list every component's state (else one line of counts:
-      the console has shown each component as it finished).
+    components: list every component's state (False: the console has
+      shown each component as it finished).
 
   Returns:
     The lines.
   """
   from tfx_pipeline import report as report_lib  # pylint: disable=g-import-not-at-top
+  lines = []
   if components:
-    lines = ["components:"]
+    lines.append("components:")
     for node, state in res.executions.items():
       lines.append(f"  {node:<34s} {state}")
-  else:
-    states = collections.Counter(res.executions.values())
-    lines = ["components: " + ", ".join(
-        f"{n} {state.lower()}" for state, n in sorted(states.items()))]
   if res.metrics:
     lines += report_lib.format_metrics(res.metrics)
   if res.gate:
