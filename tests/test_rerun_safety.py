@@ -380,26 +380,27 @@ def test_transform_parameters_hold_only_transform_values(change,
 
 
 @pytest.mark.slow
-def test_learning_rate_change_reruns_trainer_not_transform(
-    tiny_pipeline_run, tmp_path):
-  """The session's tiny run again (a copy of its workdir), with another
-  learning rate: every data component, Transform included, is CACHED, and
-  the Trainer runs again with the new rate."""
-  import shutil  # pylint: disable=g-import-not-at-top
+def test_learning_rate_change_reruns_trainer_not_transform(tiny_demo_data,
+                                                           tmp_path):
+  """A run, then the same run with another learning rate in the same
+  workdir: every data component, Transform included, is CACHED, and the
+  Trainer runs again with the new rate. (Its own workdir: a copy of another
+  run's would move the examples, and ImportExampleGen's input_base is part
+  of every downstream cache key.)"""
   from keras_model import trainer  # pylint: disable=g-import-not-at-top
-  data, workdir, first = tiny_pipeline_run
-  assert first.executions["Transform"] == "COMPLETE"
-  copy = str(tmp_path / "work")
-  shutil.copytree(workdir, copy)  # never touch the shared fixture's store
+  workdir = str(tmp_path / "work")
+  run = functools.partial(
+      local_runner.run, tiny_demo_data, workdir, config_name="cpu",
+      train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
+      min_tag_images=TINY_MIN_TAG_IMAGES, floor_gate=False,
+      log=lambda *a: None)
+  first = run()
+  assert first.executions["Transform"] == "COMPLETE", first.executions
   lr = 2 * cfg_lib.get_config("cpu").learning_rate
-  res = local_runner.run(data, copy, config_name="cpu",
-                         train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
-                         min_tag_images=TINY_MIN_TAG_IMAGES,
-                         config_overrides={"learning_rate": lr},
-                         floor_gate=False, log=lambda *a: None)
+  res = run(config_overrides={"learning_rate": lr})
   for node in DATA_COMPONENTS:
     assert res.executions[node] == "CACHED", res.executions
   assert res.executions["Trainer"] == "COMPLETE", res.executions
-  trainer_uri = metadata.latest_artifact_uri(copy, "ModelRun")
+  trainer_uri = metadata.latest_artifact_uri(workdir, "ModelRun")
   with open(os.path.join(trainer_uri, trainer.TRAIN_METRICS_FILE)) as fh:
     assert json.load(fh)["config"]["learning_rate"] == lr
