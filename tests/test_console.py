@@ -172,7 +172,23 @@ def test_cli_error_goes_to_the_terminal_traceback_to_the_log(tmp_path,
                    str(out)]) == 2
   err = capsys.readouterr().err
   assert "cfan build-examples: error:" in err and "Traceback" not in err
-  assert "Traceback" in _log_text(out)
+  # The failed command created no output directory, not even for its log.
+  assert not os.path.exists(out)
+  log_file = err.rstrip("\n").split("\n")[-1][len("log: "):]
+  assert log_file.startswith(console.FALLBACK_LOG_ROOT)
+  with open(log_file) as fh:
+    assert "Traceback" in fh.read()
+
+
+def test_log_moves_into_the_directory_the_command_made(tmp_path, capfd):
+  work = tmp_path / "work"
+  with console.session("run", str(work), verbose=False):
+    os.makedirs(work)
+    console.stage("stage line")
+  assert "stage line" in _log_text(work)
+  last = capfd.readouterr().err.rstrip("\n").split("\n")[-1]
+  assert last.startswith(
+      f"log: {os.path.join(str(work), console.LOGS_DIR, 'run-')}"), last
 
 
 def test_remote_output_dir_logs_locally(capfd):

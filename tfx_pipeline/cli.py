@@ -538,7 +538,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   except ValueError as e:
     parser.error(str(e))
   log_root = getattr(args, _LOG_ROOT_ARG.get(args.command, ""), None)
-  with console.session(args.command, log_root, args.verbose) as session:
+  with console.session(args.command, log_root, args.verbose):
     try:
       return args.func(args, beam_args)
     except (FileNotFoundError, ValueError) as e:
@@ -549,8 +549,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as e:  # pylint: disable=broad-except
       logging.getLogger(__name__).error("cfan %s failed", args.command,
                                         exc_info=True)
-      print(f"cfan {args.command}: failed: {type(e).__name__}: {e}\n"
-            f"(traceback in {session.log_file})", file=sys.stderr)
+      print(f"cfan {args.command}: failed: {type(e).__name__}: {e} "
+            "(traceback in the log)", file=sys.stderr)
       return 1
 
 

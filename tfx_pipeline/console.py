@@ -26,6 +26,7 @@ import dataclasses
 import datetime
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -174,7 +175,8 @@ class Session:
   """A running command's output setup (``session``).
 
   Attributes:
-    log_file: the command's log file.
+    log_file: the command's log file while it runs (it moves into the work
+      directory at the end when the command created that directory).
     verbose: everything is shown on the terminal.
     terminal: the terminal stream (stderr before the session started).
   """
@@ -206,6 +208,12 @@ def session(command: str, log_root: Optional[str], verbose: bool
     The ``Session``.
   """
   if not log_root or "://" in log_root:  # no directory, or gs:// etc.
+    log_root = FALLBACK_LOG_ROOT
+  # A directory the command has not created yet is not created for the log
+  # alone (a command that fails early leaves nothing behind): the log starts
+  # in the fallback directory and moves there if the command made it.
+  final_root = log_root
+  if not os.path.isdir(log_root):
     log_root = FALLBACK_LOG_ROOT
   path = log_path(log_root, command)
   os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -246,7 +254,6 @@ def session(command: str, log_root: Optional[str], verbose: bool
       warnings.simplefilter("default")  # each warning once, into the log
       yield Session(log_file=path, verbose=verbose, terminal=terminal)
   finally:
-    logging.getLogger(LOGGER).info("log: %s", path)
     logging.captureWarnings(False)
     root.handlers, root.level = saved_handlers, saved_level
     absl_logging.set_verbosity(absl_verbosity)
@@ -255,10 +262,17 @@ def session(command: str, log_root: Optional[str], verbose: bool
     if saved_fd2 is not None:
       os.dup2(saved_fd2, 2)
       os.close(saved_fd2)
+    log_stream.close()
+    if final_root != log_root and os.path.isdir(final_root):
+      moved = os.path.join(final_root, LOGS_DIR, os.path.basename(path))
+      os.makedirs(os.path.dirname(moved), exist_ok=True)
+      shutil.move(path, moved)
+      path = moved
+    terminal.write(f"log: {path}\n")
+    terminal.flush()
     if terminal is not saved_stderr:
       terminal.close()
     sys.stderr = saved_stderr
-    log_stream.close()
     if env_before is None:
       os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
     else:
