@@ -129,18 +129,28 @@ def subject_mass(trained, tft_output, vocab, data_dir: str,
     ``keras_model.saliency.subject_mass``'s dict plus "map" (the kind) and
     "seconds".
   """
-  # pylint: disable=g-import-not-at-top
-  from keras_model import saliency
-  from keras_model import training
-  from preprocessing import ava
-  from tfx_pipeline import explain
-  from tfx_pipeline import predict
-  # pylint: enable=g-import-not-at-top
+  from keras_model import training  # pylint: disable=g-import-not-at-top
   t0 = time.time()
   unit = {"temperature": 1.0}
   training.export(trained, tft_output, vocab,
                   {"review_given": unit, "review_free": unit}, export_dir)
-  scorer = predict.Scorer(export_dir)
+  res = subject_mass_of_export(export_dir, data_dir, image_ids, users, truth,
+                               images)
+  return {**res, "seconds": time.time() - t0}
+
+
+def subject_mass_of_export(model_dir: str, data_dir: str,
+                           image_ids: Sequence[str], users: Sequence[str],
+                           truth: Dict[str, Any],
+                           images: int = SUBJECT_IMAGES) -> Dict[str, Any]:
+  """``subject_mass`` of a model already exported to ``model_dir``."""
+  # pylint: disable=g-import-not-at-top
+  from keras_model import saliency
+  from preprocessing import ava
+  from tfx_pipeline import explain
+  from tfx_pipeline import predict
+  # pylint: enable=g-import-not-at-top
+  scorer = predict.Scorer(model_dir)
   first_user: Dict[str, str] = {}
   for v, u in zip(image_ids, users):
     first_user.setdefault(str(v), str(u))
@@ -157,8 +167,7 @@ def subject_mass(trained, tft_output, vocab, data_dir: str,
     maps.append(r["map"])
     kinds.add(r["map_kind"])
     boxes.append(truth["images"][v]["subject_box"])
-  return {**saliency.subject_mass(maps, boxes), "map": "/".join(sorted(kinds)),
-          "seconds": time.time() - t0}
+  return {**saliency.subject_mass(maps, boxes), "map": "/".join(sorted(kinds))}
 
 
 def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
@@ -272,7 +281,9 @@ def _subject_line(m: Dict[str, Any]) -> str:
           f"eval photos, review-free: {m['mass_in_box']:.3f} of its mass on "
           f"the subject box the generator drew, which covers "
           f"{m['box_area']:.3f} of the photo (chance); lift "
-          f"{m['lift']:.2f}.")
+          f"{m['lift']:.2f}; the maps' average, the same for every photo "
+          "(a fixed spatial bias), would put "
+          f"{m.get('mean_map_mass', float('nan')):.3f} there.")
 
 
 def _verdict_line(res: Dict[str, Any]) -> str:

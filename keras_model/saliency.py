@@ -18,7 +18,11 @@ occlusion: the absolute changes, since a cell matters whether it raises or
 lowers the score). ``box_mass`` is the share of that mass inside a box given
 as fractions of width and height (the demo generator's subject box);
 ``box_area`` is the box's share of the photo, the mass a map without any
-preference for the subject would put there (the chance level).
+preference for the subject would put there (the chance level). A map can
+beat chance by a fixed spatial bias alone (demo subjects sit near the
+centre), so ``subject_mass`` also scores the maps' own average, the same
+map for every photo: per-photo maps that follow the subject put more mass
+on it than their average does.
 """
 from __future__ import annotations
 
@@ -165,12 +169,21 @@ def subject_mass(maps: Sequence[np.ndarray], boxes: Sequence[Sequence[float]]
   Returns:
     {"images", "mass_in_box" (mean share of mass inside the box),
     "box_area" (mean area share: the chance level), "lift" (their ratio;
-    1 = no preference for the subject)}.
+    1 = no preference for the subject), "mean_map_mass" (the same for the
+    maps' average, normalised, put on every photo: what a fixed spatial bias
+    alone reaches; NaN when the maps differ in shape)}.
   """
   if len(maps) != len(boxes) or not maps:
     raise ValueError(f"need one box per map and at least one map, got "
                      f"{len(maps)} maps and {len(boxes)} boxes")
   mass = float(np.mean([box_mass(m, b) for m, b in zip(maps, boxes)]))
   area = float(np.mean([box_area(b) for b in boxes]))
+  shapes = {np.shape(m) for m in maps}
+  fixed = float("nan")
+  if len(shapes) == 1:
+    mean_map = np.mean([np.asarray(m, np.float64) / np.sum(m) for m in maps],
+                       axis=0)
+    fixed = float(np.mean([box_mass(mean_map, b) for b in boxes]))
   return {"images": len(maps), "mass_in_box": mass, "box_area": area,
-          "lift": mass / area if area > 0 else float("nan")}
+          "lift": mass / area if area > 0 else float("nan"),
+          "mean_map_mass": fixed}

@@ -43,6 +43,15 @@ def test_subject_mass_and_importance():
   assert res["mass_in_box"] == pytest.approx((1.0 + 0.25) / 2)
   assert res["box_area"] == pytest.approx((1 / 16 + 1 / 4) / 2)
   assert res["lift"] == pytest.approx(res["mass_in_box"] / res["box_area"])
+  # Their average: (a + uniform) / 2 on both boxes.
+  assert res["mean_map_mass"] == pytest.approx(
+      ((1 + 1 / 16) / 2 + (1 + 4 / 16) / 2) / 2)
+  # A map that moves with the subject beats its own average.
+  follow = [np.eye(4)[i][:, None] * np.eye(4)[i][None, :] for i in range(4)]
+  boxes = [(i / 4, i / 4, (i + 1) / 4, (i + 1) / 4) for i in range(4)]
+  res = saliency.subject_mass(follow, boxes)
+  assert res["mass_in_box"] == pytest.approx(1.0)
+  assert res["mean_map_mass"] == pytest.approx(0.25)
   with pytest.raises(ValueError, match="one box per map"):
     saliency.subject_mass([a], [])
   signed = np.array([[0.3, -0.1], [0.0, -0.6]])
