@@ -16,7 +16,10 @@ sharpness, colourfulness, centredness), on a sparse design:
 * ``taste``: + true taste: attributes + one-hot user x true z (4 per user);
 * ``tags``: + tag taste: taste + the image's true tags (one indicator per
   tag of the generator's tag list), shared and x one-hot user (the
-  generator's other per-user term).
+  generator's other per-user term);
+* ``known``: + known taste: tags + the planted taste_u . z_v as one column
+  (a diagnostic, not a ceiling of any model: what the taste would add if it
+  did not have to be estimated from ~20-30 reviews per user).
 
 Each model's L2 strength C and a scale of its per-user interaction blocks
 (a scale s multiplies their penalty by 1/s^2) are chosen by 3-fold
@@ -53,17 +56,18 @@ MODELS = (("leniency", "(a) crowd + leniency"),
           ("slope", "(b) + vote slope"),
           ("attributes", "(c) + true attributes (z)"),
           ("taste", "(d) + true taste (user x z)"),
-          ("tags", "(e) + tag taste"))
+          ("tags", "(e) + tag taste"),
+          ("known", "(f) + known taste (diagnostic)"))
 MODEL_KEYS = tuple(k for k, _ in MODELS)
 LABELS = dict(MODELS)
 # The model whose figure answers the question.
 TASTE = "taste"
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-SCALE_GRID = (0.5, 1.0, 2.0)
+SCALE_GRID = (0.25, 0.5, 1.0, 2.0)
 FOLDS = 3
 # Row columns of the pure fitting function.
-USER, VOTE, Z, TAGS, LABEL, SLICE = ("user", "vote", "z", "tags", "label",
-                                     "slice")
+USER, VOTE, Z, TAGS, KNOWN, LABEL, SLICE = (
+    "user", "vote", "z", "tags", "known_taste", "label", "slice")
 Rows = Dict[str, np.ndarray]
 
 
@@ -86,8 +90,8 @@ def design(rows: Rows, num_users: int, model: str, scale: float = 1.0):
 
   Args:
     rows: {USER: index in [0, num_users), VOTE: centred mean vote, Z: [n, 4]
-      true attributes, TAGS: [n, T] tag indicators} (Z and TAGS only for the
-      models that use them).
+      true attributes, TAGS: [n, T] tag indicators, KNOWN: the planted
+      taste . z} (Z, TAGS and KNOWN only for the models that use them).
     num_users: the number of user indices.
     model: which columns (each model adds a block to the previous one).
     scale: multiplies the per-user interaction blocks (slope, taste, tags;
@@ -108,12 +112,13 @@ def design(rows: Rows, num_users: int, model: str, scale: float = 1.0):
   upto = MODEL_KEYS.index(model)
   # (level, columns shared by every user or None, per-user columns or None)
   extra = [(1, None, vote), (2, rows.get(Z), None), (3, None, rows.get(Z)),
-           (4, rows.get(TAGS), rows.get(TAGS))]
+           (4, rows.get(TAGS), rows.get(TAGS)), (5, rows.get(KNOWN), None)]
   for level, shared, per_user in extra:
     if upto < level:
       break
     if shared is not None:
-      blocks.append(sparse.csr_matrix(np.asarray(shared, np.float64)))
+      blocks.append(sparse.csr_matrix(
+          np.asarray(shared, np.float64).reshape(len(users), -1)))
     if per_user is not None:
       blocks.append(scale * _per_user(users, per_user, num_users))
   return sparse.hstack(blocks, format="csr")
@@ -196,9 +201,11 @@ def fit_models(train: Rows, test: Rows, num_users: int, *, seed: int = 0,
 # ----------------------------------------------------------------------------
 # One setting of the demo data
 # ----------------------------------------------------------------------------
-def _true_features(truth: Mapping[str, Any], image_ids: Sequence[str],
-                   data_dir: str) -> Dict[str, np.ndarray]:
-  """{Z: [n, 4] true attributes, TAGS: [n, T] tag indicators} per image."""
+def _true_features(truth: Mapping[str, Any], users: Sequence[str],
+                   image_ids: Sequence[str], data_dir: str
+                   ) -> Dict[str, np.ndarray]:
+  """{Z: [n, 4] true attributes, TAGS: [n, T] tag indicators, KNOWN: the
+  planted taste . z} of (user, image) rows."""
   from demo_data import truth as truth_lib  # pylint: disable=g-import-not-at-top
   tags = list(truth["model"]["tags"])
   z, t = [], np.zeros((len(image_ids), len(tags)))
@@ -211,16 +218,21 @@ def _true_features(truth: Mapping[str, Any], image_ids: Sequence[str],
     for tag in img["tags"]:
       if tag in tags:
         t[i, tags.index(tag)] = 1.0
-  return {Z: np.asarray(z, np.float64), TAGS: t}
+  taste = np.asarray([truth["users"][str(u)]["taste"] for u in users],
+                     np.float64)
+  z = np.asarray(z, np.float64)
+  return {Z: z, TAGS: t, KNOWN: (taste * z).sum(axis=1)}
 
 
-def _train_image_ids(tft_output, train: Mapping[str, np.ndarray]) -> List[str]:
-  """Raw image id of every training row, through Transform's vocabulary."""
-  vocab = tft_output.vocabulary_by_name(F.IMAGE_VOCAB)
-  idx = np.asarray(train[F.IMAGE_ID_XF], np.int64)
+def _train_ids(tft_output, train: Mapping[str, np.ndarray], column: str,
+               vocab_name: str) -> List[str]:
+  """Raw id of every training row's ``column``, through Transform's
+  vocabulary ``vocab_name``."""
+  vocab = tft_output.vocabulary_by_name(vocab_name)
+  idx = np.asarray(train[column], np.int64)
   if len(idx) and idx.max() >= len(vocab):
     raise ValueError(f"{int((idx >= len(vocab)).sum())} training rows have "
-                     f"an image outside Transform's {F.IMAGE_VOCAB}")
+                     f"a {column} outside Transform's {vocab_name}")
   return [(v.decode("utf-8") if isinstance(v, bytes) else str(v))
           for v in np.asarray(vocab, dtype=object)[idx]]
 
@@ -253,13 +265,15 @@ def measure(data_dir: str, work_dir: str, *, seed: int,
   truth = truth_lib.load_truth(data_dir)
   num_users = len(tft_output.vocabulary_by_name(F.USER_VOCAB)) + 1  # + OOV
   rows = []
-  for cols, images in ((train, _train_image_ids(tft_output, train)),
-                       (test, ids[F.IMAGE_ID_KEY])):
+  named = ((train, _train_ids(tft_output, train, F.USER_XF, F.USER_VOCAB),
+            _train_ids(tft_output, train, F.IMAGE_ID_XF, F.IMAGE_VOCAB)),
+           (test, ids[F.USER_KEY], ids[F.IMAGE_ID_KEY]))
+  for cols, users, images in named:
     rows.append({USER: np.minimum(cols[F.USER_XF].astype(np.int64),
                                   num_users - 1),
                  VOTE: cols[F.MEAN_SCORE_KEY] - metrics.VOTE_CENTRE,
                  LABEL: cols[F.LABEL_KEY].astype(np.int64),
-                 **_true_features(truth, images, data_dir)})
+                 **_true_features(truth, users, images, data_dir)})
   rows[1][SLICE] = slices
   fits = fit_models(rows[0], rows[1], num_users, seed=seed)
   floors = {k: mq._sliced(v)  # pylint: disable=protected-access
@@ -356,6 +370,7 @@ def _reading(doc: Dict[str, Any]) -> List[str]:
     slope = mean(lambda r: r["models"]["slope"]["auc"][o])
     attributes = mean(lambda r: r["models"]["attributes"]["auc"][o])
     tags = mean(lambda r: r["models"]["tags"]["auc"][o])
+    known = mean(lambda r: r["models"]["known"]["auc"][o])
     oracle = mean(lambda r: r["oracle_auc"][o])
     wins = {s: sum(r["models"][TASTE]["auc"][s] > r["best_floor"][s]["auc"]
                    for r in runs) for s in mq.SLICES}
@@ -367,8 +382,8 @@ def _reading(doc: Dict[str, Any]) -> List[str]:
         + f". Over {LABELS['slope']} ({slope:.3f}) the shared true "
         f"attributes add {_signed(attributes - slope)}, the per-user taste "
         f"over them {_signed(taste - attributes)} more, tag taste "
-        f"{_signed(tags - taste)} more ({tags:.3f}); the oracle is "
-        f"{oracle:.3f}, "
+        f"{_signed(tags - taste)} more ({tags:.3f}). With the taste known "
+        f"instead of estimated: {known:.3f}; the oracle is {oracle:.3f}, "
         f"{_signed(oracle - taste)} above {LABELS[TASTE]}.")
   return lines
 
@@ -397,7 +412,9 @@ def render(doc: Dict[str, Any]) -> str:
       "true visual attributes z (brightness, sharpness, colourfulness, "
       "centredness), shared by every user, the features no model of the "
       "pixels can beat; (d) + user x z (a true taste: 4 per user); (e) + "
-      "the image's true tags, shared and x user. C "
+      "the image's true tags, shared and x user; (f), a diagnostic beyond "
+      "any model: + the planted taste_u . z_v as one column (the taste "
+      "known, not estimated). C "
       f"({', '.join(f'{c:g}' for c in a['c_grid'])}) and a scale of the "
       "per-user blocks "
       f"({', '.join(f'{s:g}' for s in a['scale_grid'])}; penalty / "

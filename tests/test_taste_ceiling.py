@@ -33,6 +33,7 @@ def _planted(seed: int = 0):
     v = rng.integers(0, IMAGES, len(u))
     p = metrics.sigmoid(quality[v] + (taste[u] * z[v]).sum(1) + lenient[u])
     out = {tc.USER: u, tc.VOTE: vote[v], tc.Z: z[v], tc.TAGS: tags[v],
+           tc.KNOWN: (taste[u] * z[v]).sum(1),
            tc.LABEL: (rng.random(len(u)) < p).astype(np.int64), "p": p}
     out[tc.SLICE] = np.where(np.arange(len(u)) % 3 == 0 if cold else
                              np.zeros(len(u), bool), F.SLICE_COLD,
@@ -54,7 +55,7 @@ def test_design_blocks_grow_model_by_model():
   train, _ = _planted()
   widths = [tc.design(train, USERS, m).shape[1] for m in tc.MODEL_KEYS]
   assert widths == [1 + USERS, 1 + 2 * USERS, 5 + 2 * USERS, 5 + 6 * USERS,
-                    8 + 9 * USERS]
+                    8 + 9 * USERS, 9 + 9 * USERS]
   x = tc.design(train, USERS, "taste", scale=2.0).toarray()
   row, u = 5, int(train[tc.USER][5])
   shared = 1 + 2 * USERS  # vote, user one-hot, user x vote
@@ -77,6 +78,8 @@ def test_true_taste_beats_leniency_on_held_out_rows(fitted):
   for s in mq.SLICES:
     assert c[s] > a[s] + 0.05, (s, a[s], c[s])
     assert c[s] > shared[s] + 0.05, (s, shared[s], c[s])
+  # The taste known exactly beats the taste estimated from 40 rows a user.
+  assert fits["known"]["auc"][mq.OVERALL] > c[mq.OVERALL] + 0.01
   assert c[mq.OVERALL] <= metrics.auc(test[tc.LABEL], test["p"]) + 0.02
   for m in fits.values():
     assert m["C"] in (0.1, 1.0) and m["scale"] in (1.0, 2.0)
