@@ -577,12 +577,12 @@ class _Epochs:
     self.done, self.total, self.report = 0, max(1, int(total)), report
 
   def tick(self, note: str) -> None:
-    self.done = min(self.done + 1, self.total)
+    self.done = min(self.done + 1, self.total - 1)
     if self.report is not None:
       self.report(self.done, self.total, note)
 
   def skip_to(self, done: int, note: str) -> None:
-    self.done = min(max(self.done, done), self.total)
+    self.done = min(max(self.done, done), self.total - 1)
     if self.report is not None:
       self.report(self.done, self.total, note)
 
@@ -636,7 +636,10 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
   image_epochs = _epochs(cfg.image_epochs, steps, len(images["id"]) - n_val,
                          cfg.batch_size)
   head_fits = (1 + len(cfg.taste_l2_grid)) * cfg.cv_folds + 1
-  epochs = _Epochs(image_epochs + head_fits * cfg.personal_epochs, progress)
+  # One unit more than the epochs: the caller reports the end (one finished
+  # line per stage).
+  epochs = _Epochs(image_epochs + head_fits * cfg.personal_epochs + 1,
+                   progress)
   stage1 = _fit_image_model(image_model, images, cfg, steps,
                             cfan.make_optimizer(cfg), epochs)
   epochs.skip_to(image_epochs, "stage 1 done")
@@ -665,7 +668,6 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
   logging.info("residual: stage 2 on %d rows", len(labels))
   stage2 = _fit_personal_head(head, rows, pair_keys, cfg, epochs)
   per_fit = math.ceil(len(labels) / cfg.personal_batch_size)
-  epochs.skip_to(epochs.total, "done")
   fits = len(stage2["cv"]) * cfg.cv_folds + 1
   batches = (len(stage1["loss"]) * math.ceil(len(images["id"]) /
                                              cfg.batch_size) +

@@ -166,11 +166,11 @@ def test_staged_fit_learns_a_taste_the_votes_cannot_show():
   cfg = _cfg(image_epochs=2, personal_epochs=20, taste_l2_grid=(1e-2,))
   model = variants.build_variant("residual", cfg, num_users=41, num_images=61,
                                  num_tags=NUM_TAGS, review_vocab_size=5)
-  train = _planted_rows(1, taste=2.5)
+  train = _planted_rows(1, taste=4.0)
   history, _ = residual.fit_staged(model, train, None, cfg, steps=3000,
                                    num_images=61)
   assert history["taste_l2"] is not None, history["cv"]
-  test = _planted_rows(2, taste=2.5)
+  test = _planted_rows(2, taste=4.0)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   pixels = np.stack([tf.io.decode_jpeg(j).numpy() for j in
                      test[F.IMAGE_XF]]).astype(np.float32)
@@ -181,6 +181,6 @@ def test_staged_fit_learns_a_taste_the_votes_cannot_show():
   floor = metrics.floor_scores(train[F.USER_XF], train[F.LABEL_KEY],
                                test[F.USER_XF], mean_vote)["vote_plus_user"]
   y = test[F.LABEL_KEY]
-  # Measured: 0.791 vs the floor's 0.768; the planted logit itself scores
-  # 0.900, and 0.818 without its taste term.
-  assert metrics.auc(y, p) > metrics.auc(y, floor) + 0.02
+  # Measured: 0.772 and 0.776 in two runs vs the floor's 0.705; the planted
+  # logit itself scores 0.934, and 0.763 without its taste term.
+  assert metrics.auc(y, p) > metrics.auc(y, floor) + 0.04
