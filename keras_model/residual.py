@@ -77,9 +77,10 @@ TASTE = "user_taste"
 # Centring of the vote statistics (AVA's mean vote is ~5.4, its spread ~1.4).
 _VOTE_MEAN_CENTRE = 5.4
 _VOTE_SD_CENTRE = 1.4
-# Share of the distinct training images (stage 1) / of the training pairs
-# (stage 2, when the caller carved none) that validate, by a stable hash.
+# Share of the distinct training images that validate stage 1 (by a stable
+# hash of the image index, salted with _IMAGE_VALIDATION_SALT).
 VALIDATION_SHARE = 0.1
+_IMAGE_VALIDATION_SALT = 17
 AGNOSTIC_LOSS_WEIGHT = 0.1
 _SCORE_BATCH = 256
 
@@ -430,7 +431,8 @@ def _fit_image_model(image_model: keras.Model, images: Dict[str, np.ndarray],
             F.AGNOSTIC_OUTPUT: keras.losses.BinaryCrossentropy()},
       loss_weights={F.VOTE_DIST_OUTPUT: 1.0,
                     F.AGNOSTIC_OUTPUT: AGNOSTIC_LOSS_WEIGHT})
-  val = _stable_share(images["id"], 17, VALIDATION_SHARE)
+  val = _stable_share(images["id"], _IMAGE_VALIDATION_SALT,
+                      VALIDATION_SHARE)
   if val.all() or not val.any():
     val = np.zeros(len(val), bool)
   fit = ~val
@@ -632,7 +634,8 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
                len(images["id"]))
   image_model = model.get_layer(IMAGE_MODEL)
   head = model.get_layer(PERSONAL_HEAD)
-  n_val = int(_stable_share(images["id"], 17, VALIDATION_SHARE).sum())
+  n_val = int(_stable_share(images["id"], _IMAGE_VALIDATION_SALT,
+                                VALIDATION_SHARE).sum())
   image_epochs = _epochs(cfg.image_epochs, steps, len(images["id"]) - n_val,
                          cfg.batch_size)
   head_fits = (1 + len(cfg.taste_l2_grid)) * cfg.cv_folds + 1
