@@ -34,7 +34,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -253,7 +253,8 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
     res["models"][name] = _sliced(scored["free"])
     res["train"][name] = {"steps": trained.steps,
                           "seconds": trained.seconds,
-                          "measured": common.stamp()}
+                          "measured": common.stamp(),
+                          **_selection(trained.history)}
     log(f"[mq] {name:<10s} {trained.steps} steps {trained.seconds:.0f} s; "
         "review-free AUC " + " / ".join(
             f"{res['models'][name][s]['auc']:.3f}" for s in SLICES))
@@ -265,6 +266,15 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
   res["verdict"] = _verdict(res)
   res["seconds"] = time.time() - t0 + float((earlier or {}).get("seconds", 0))
   return res
+
+
+def _selection(history: Mapping[str, Any]) -> Dict[str, Any]:
+  """A staged model's stage-2 choice (taste L2 and its cross-validation)."""
+  if "cv" not in history:
+    return {}
+  return {"taste_l2": history.get("taste_l2"),
+          "cv": [{k: (None if v is None else float(v))
+                  for k, v in row.items()} for row in history["cv"]]}
 
 
 def _f(x: Optional[float]) -> str:
@@ -374,9 +384,23 @@ def render(doc: Dict[str, Any]) -> str:
     if when:
       lines += ["Measured: " + "; ".join(f"{k} {v}" for k, v in
                                          sorted(when.items())) + ".", ""]
+    choice = res.get("train", {}).get(res.get("default"), {})
+    if "cv" in choice:
+      lines += [_selection_line(choice), ""]
     if "subject_mass" in res:
       lines += [_subject_line(res["subject_mass"]), ""]
   return "\n".join(lines)
+
+
+def _selection_line(choice: Mapping[str, Any]) -> str:
+  def l2(x):
+    return "no taste" if x is None else f"taste L2 {x:g}"
+  rows = "; ".join(
+      f"{l2(r['taste_l2'])}: log loss {r['oof_log_loss']:.4f}, AUC "
+      f"{r['oof_auc']:.3f}" + ("" if r["taste_l2"] is None else
+                               f", z {r['z']:+.1f}") for r in choice["cv"])
+  return (f"Default's stage 2 chose **{l2(choice['taste_l2'])}** by "
+          f"cross-validation on the training pairs (out of fold: {rows}).")
 
 
 def _write(doc: Dict[str, Any], json_path: str, md_path: str) -> None:
