@@ -29,7 +29,6 @@ photo (chance) (``subject_mass``).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -333,21 +332,24 @@ def _verdict_line(res: Dict[str, Any]) -> str:
   return f"Default ({res['default']}): " + "; ".join(parts) + "."
 
 
+def settings_line(doc: Dict[str, Any]) -> str:
+  """Which demo settings a document over them asked for and which ran."""
+  a = doc["args"]
+  ran = [f"{r['difficulty']}/seed {r['seed']}" for r in doc["settings"]]
+  return (f"Settings requested: {', '.join(a['difficulties'])} x seeds "
+          f"{', '.join(str(s) for s in a['seeds'])}; {a['users']} users, "
+          f"{a['images']} images each. **Ran: {', '.join(ran) or 'none'}.**")
+
+
 def render(doc: Dict[str, Any]) -> str:
   """docs/model_quality.md from the JSON document."""
   a = doc["args"]
-  ran = [f"{r['difficulty']}/seed {r['seed']}" for r in doc["settings"]]
   lines = [
       "# Model quality on held-out pairs",
       "",
-      f"Produced by `{doc['command']}` on {doc['date']} "
-      f"({doc['machine']['cpus']} CPUs, Python {doc['machine']['python']}, "
-      f"{doc['machine']['platform']}); {doc['seconds'] / 60:.1f} min wall in "
-      f"all. JSON: `{doc['json']}`.",
+      common.produced_by(doc),
       "",
-      f"Settings requested: {', '.join(a['difficulties'])} x seeds "
-      f"{', '.join(str(s) for s in a['seeds'])}; {a['users']} users, "
-      f"{a['images']} images each. **Ran: {', '.join(ran) or 'none'}.**"
+      settings_line(doc)
       + (f" Not run: {', '.join(doc['not_run'])}." if doc["not_run"] else ""),
       "",
       "Protocol: `demo_data.generate(difficulty=...)`, build-examples' "
@@ -403,13 +405,6 @@ def _selection_line(choice: Mapping[str, Any]) -> str:
           f"cross-validation on the training pairs (out of fold: {rows}).")
 
 
-def _write(doc: Dict[str, Any], json_path: str, md_path: str) -> None:
-  common.write_json(json_path, doc)
-  with open(md_path + ".tmp", "w") as fh:
-    fh.write(render(doc))
-  os.replace(md_path + ".tmp", md_path)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--out", default=common.DEFAULT_OUT)
@@ -453,13 +448,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   t0 = time.time()
   grid = [(d, s) for s in args.seeds for d in args.difficulties]
   doc: Dict[str, Any] = {
-      "command": " ".join(["python -m benchmarks.model_quality"] + given),
-      "json": (os.path.relpath(json_path, common.ROOT)
-               if os.path.abspath(json_path).startswith(common.ROOT + os.sep)
-               else json_path),
-      "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-          "%Y-%m-%d %H:%M UTC"),
-      "machine": common.machine(),
+      **common.doc_header("benchmarks.model_quality", given, json_path),
       "args": {"difficulties": args.difficulties, "seeds": args.seeds,
                "users": args.users, "images": args.images,
                "steps": args.steps, "peer_steps": args.peer_steps},
@@ -508,7 +497,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          (difficulty, seed) else r for r in doc["settings"]]
     doc["seconds"] = earlier + time.time() - t0
     if not args.no_doc:
-      _write(doc, json_path, args.doc)
+      common.write_doc(doc, json_path, args.doc, render)
   print(render(doc))
   if args.no_doc:
     common.write_json(json_path, doc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from benchmarks import common
 from benchmarks import model_quality as mq
 
 
@@ -32,3 +33,15 @@ def test_selection_line_names_the_choice_and_the_evidence():
   assert "chose **no taste**" in line
   assert "taste L2 0.01: log loss 0.5400, AUC 0.720, z +2.5" in line
   assert "no taste: log loss 0.5500, AUC 0.700;" in line  # no z for the base
+
+
+def test_doc_header_names_the_command_and_the_json_inside_the_repo(tmp_path):
+  head = common.doc_header("benchmarks.model_quality", ["--seeds", "1"],
+                           mq.JSON)
+  assert head["command"] == "python -m benchmarks.model_quality --seeds 1"
+  assert head["json"] == "docs/model_quality.json"
+  outside = str(tmp_path / "mq.json")
+  assert common.doc_header("m", [], outside)["json"] == outside
+  line = common.produced_by({**head, "seconds": 90.0})
+  assert "`python -m benchmarks.model_quality --seeds 1`" in line
+  assert "1.5 min wall" in line and "JSON: `docs/model_quality.json`" in line
