@@ -349,11 +349,13 @@ VARIANTS: Dict[str, VariantBuilder] = {
         VariantBuilder("mtrl-cnn", "MTRLCNN-like", build_mtrl_cnn,
                        pairwise=False, uses_review=False, uses_pixels=True,
                        description="image only; aesthetic + tag heads"),
-        VariantBuilder("residual", "Residual (crowd + user offset)",
+        VariantBuilder("residual", "Residual (crowd + user + taste)",
                        residual.build_residual, pairwise=False,
                        uses_review=False, uses_pixels=True,
-                       description="vote-distribution CNN + per-user "
-                       "leniency and taste over image, tag and votes",
+                       description="vote-distribution CNN; crowd term at "
+                       "the vote floor + per-user leniency, vote slope and "
+                       "taste over photo descriptors (taste L2 by "
+                       "cross-validation)",
                        staged_fit=residual.fit_staged,
                        staged_columns=residual.FIT_COLUMNS),
     )
