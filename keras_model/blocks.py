@@ -198,6 +198,11 @@ class FanOutToRows(layers.Layer):
   Inputs ``[per_image [U, ...], slot int [B]]``: row b gets
   ``per_image[slot[b]]``. The gradient of each image's features is the sum
   of its rows' gradients, as if the backbone had run once per row.
+
+  Slots index the batch's own images, so feed whole batches (tf.data, as
+  ``signatures.model_inputs_from_transformed`` builds them), never numpy
+  arrays that Keras would slice into batches. U varies between batches:
+  under XLA (``cfg.xla``) each new U compiles once.
   """
 
   def call(self, per_image, slot):
