@@ -31,6 +31,24 @@ def machine() -> Dict[str, Any]:
           "platform": platform.platform()}
 
 
+def stamp() -> str:
+  """UTC time and the commit of the code being measured ("+dirty" when a
+  tracked Python file has uncommitted changes): which code produced a
+  stored figure."""
+  when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+  try:
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=True
+                          ).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain",
+                            "--untracked-files=no", "--", "*.py"],
+                           capture_output=True, text=True, check=True
+                           ).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return f"{when}, commit unknown"
+  return f"{when}, commit {head}{'+dirty' if dirty else ''}"
+
+
 def demo_dataset(out_root: str, scale: float, seed: int = 0) -> str:
   """Demo AVA-review directory of about scale*1000 reviews (cached)."""
   import demo_data  # pylint: disable=g-import-not-at-top

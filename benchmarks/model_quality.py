@@ -52,6 +52,8 @@ SEEDS = (0, 1)
 USERS, IMAGES = 150, 1000
 QUICK = {"users": 30, "images": 200, "steps": 40, "peer_steps": 40}
 PEERS = ("vbpr", "bpr")
+# --models name of the pipeline's default (whatever its variant is).
+DEFAULT_MODEL = "default"
 OVERALL = "overall"
 SLICES = (OVERALL, F.SLICE_WARM, F.SLICE_COLD)
 # The long-term target of issue 10: review-free AUC >= TARGET x oracle.
@@ -88,6 +90,8 @@ def _verdict(res: Dict[str, Any]) -> Dict[str, Any]:
   """Whether the default beats the best floor and VBPR on each slice."""
   default = res["default"]
   out: Dict[str, Any] = {}
+  if default not in res["models"]:
+    return out
   for s in SLICES:
     floors = {k: v[s] for k, v in res["floors"].items()}
     best = metrics.best_floor(floors)
@@ -171,7 +175,9 @@ def subject_mass_of_export(model_dir: str, data_dir: str,
 
 
 def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
-            peer_steps: int, log: Log = print) -> Dict[str, Any]:
+            peer_steps: int, log: Log = print,
+            models: Optional[Sequence[str]] = None,
+            earlier: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   """One setting: Transform once, train the default and the peers, score.
 
   Args:
@@ -181,6 +187,11 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
     steps: training steps of the default model.
     peer_steps: training steps of VBPR and BPR.
     log: where progress lines go.
+    models: which to train: DEFAULT_MODEL (the cpu config's variant) and/or
+      PEERS; all by default.
+    earlier: this setting's result from an earlier run (same data, sizes
+      and steps): the models not trained now keep their earlier figures,
+      each with the date and commit it was measured at.
 
   Returns:
     {"rows", "default", "models": {variant: {slice: metrics}},
@@ -224,15 +235,25 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
   }
   log(f"[mq] {res['rows']} rows; oracle AUC "
       + " / ".join(f"{oracle[s]:.3f}" for s in SLICES))
+  if earlier:
+    for key in ("models", "train"):
+      res[key].update({k: v for k, v in earlier.get(key, {}).items()
+                       if k in PEERS or k == cfg.variant})
+    if "subject_mass" in earlier and earlier.get("default") == cfg.variant:
+      res["subject_mass"] = earlier["subject_mass"]
+  wanted = set(models or (DEFAULT_MODEL,) + PEERS)
   rows = inputs.Rows.from_columns(train)
   for name, n in [(cfg.variant, steps)] + [(p, peer_steps) for p in PEERS]:
+    if (DEFAULT_MODEL if name == cfg.variant else name) not in wanted:
+      continue
     mcfg = cfg.replace(variant=name, train_steps=n)
     trained = training.train(rows, vocab, mcfg, training.FitOptions(steps=n))
     scored = results_lib.evaluate(trained, test, slices, ("free",),
                                   vocab.num_tags)
     res["models"][name] = _sliced(scored["free"])
     res["train"][name] = {"steps": trained.steps,
-                          "seconds": trained.seconds}
+                          "seconds": trained.seconds,
+                          "measured": common.stamp()}
     log(f"[mq] {name:<10s} {trained.steps} steps {trained.seconds:.0f} s; "
         "review-free AUC " + " / ".join(
             f"{res['models'][name][s]['auc']:.3f}" for s in SLICES))
@@ -242,7 +263,7 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
           ids[F.USER_KEY], truth, os.path.join(work_dir, "subject_export"))
       log("[mq] " + _subject_line(res["subject_mass"]))
   res["verdict"] = _verdict(res)
-  res["seconds"] = time.time() - t0
+  res["seconds"] = time.time() - t0 + float((earlier or {}).get("seconds", 0))
   return res
 
 
@@ -288,6 +309,8 @@ def _subject_line(m: Dict[str, Any]) -> str:
 
 def _verdict_line(res: Dict[str, Any]) -> str:
   v = res["verdict"]
+  if not v:
+    return f"Default ({res['default']}): not measured in this setting yet."
   parts = []
   for s in SLICES:
     x = v[s]
@@ -330,7 +353,8 @@ def render(doc: Dict[str, Any]) -> str:
       "Accuracy and ECE are overall.",
       "",
   ]
-  for r in doc["settings"]:
+  for r in sorted(doc["settings"], key=lambda r: (
+      r["seed"], DIFFICULTIES.index(r["difficulty"]))):
     res = r["result"]
     lines += [
         f"## {r['difficulty']}, seed {r['seed']}",
@@ -345,6 +369,11 @@ def render(doc: Dict[str, Any]) -> str:
         _verdict_line(res),
         "",
     ]
+    when = {k: v["measured"] for k, v in res.get("train", {}).items()
+            if v.get("measured")}
+    if when:
+      lines += ["Measured: " + "; ".join(f"{k} {v}" for k, v in
+                                         sorted(when.items())) + ".", ""]
     if "subject_mass" in res:
       lines += [_subject_line(res["subject_mass"]), ""]
   return "\n".join(lines)
@@ -376,7 +405,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   ap.add_argument("--no-doc", action="store_true")
   ap.add_argument("--resume", action="store_true",
                   help="keep the settings the JSON already holds for the "
-                  "same sizes and steps; run only the others")
+                  "same sizes and steps; run only the others (with "
+                  "--models: run those models in every requested setting "
+                  "and keep the JSON's figures of the others)")
+  ap.add_argument("--models", nargs="+", default=None,
+                  choices=(DEFAULT_MODEL,) + PEERS,
+                  help="train only these (default: the pipeline's default "
+                  "and every peer); each figure records when and at which "
+                  "commit it was measured")
   args = ap.parse_args(argv)
   given = list(sys.argv[1:] if argv is None else argv)
   if args.quick:
@@ -412,15 +448,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       old = json.load(fh)
     if all(old["args"].get(k) == doc["args"][k]
            for k in ("users", "images", "steps", "peer_steps")):
-      doc["settings"] = [r for r in old["settings"]
-                         if (r["difficulty"], r["seed"]) in grid]
+      # Every setting the JSON holds stays in it (the document grows).
+      doc["settings"] = list(old["settings"])
+      for key in ("difficulties", "seeds"):
+        doc["args"][key] = sorted(
+            set(old["args"][key]) | set(doc["args"][key]),
+            key=(DIFFICULTIES.index if key == "difficulties" else int))
+      doc["not_run"] = [x for x in old.get("not_run", [])
+                        if x not in doc["not_run"]] + doc["not_run"]
       doc["command"] = f"{old['command'].strip()}, resumed by {doc['command']}"
       earlier = doc["seconds"] = float(old["seconds"])
-  done = {(r["difficulty"], r["seed"]) for r in doc["settings"]}
-  for d, s in done:
-    doc["not_run"].remove(f"{d}/seed {s}")
+  kept = {(r["difficulty"], r["seed"]): r["result"] for r in doc["settings"]}
+  for d, s in kept:
+    if f"{d}/seed {s}" in doc["not_run"]:
+      doc["not_run"].remove(f"{d}/seed {s}")
   for difficulty, seed in grid:
-    if (difficulty, seed) in done:
+    earlier_res = kept.get((difficulty, seed))
+    if earlier_res is not None and not args.models:
       continue
     print(f"== {difficulty} seed {seed}", flush=True)
     data_dir = _data_dir(args.out, difficulty, seed, args.users, args.images,
@@ -428,11 +472,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     res = measure(data_dir, os.path.join(os.path.dirname(data_dir), "work"),
                   seed=seed, steps=args.steps or cpu_steps,
                   peer_steps=args.peer_steps or cpu_steps,
-                  log=lambda m: print(m, flush=True))
+                  log=lambda m: print(m, flush=True), models=args.models,
+                  earlier=earlier_res)
     print(_verdict_line(res), flush=True)
-    doc["settings"].append({"difficulty": difficulty, "seed": seed,
-                            "result": res})
-    doc["not_run"].remove(f"{difficulty}/seed {seed}")
+    entry = {"difficulty": difficulty, "seed": seed, "result": res}
+    if earlier_res is None:
+      doc["settings"].append(entry)
+      doc["not_run"].remove(f"{difficulty}/seed {seed}")
+    else:
+      doc["settings"] = [entry if (r["difficulty"], r["seed"]) ==
+                         (difficulty, seed) else r for r in doc["settings"]]
     doc["seconds"] = earlier + time.time() - t0
     if not args.no_doc:
       _write(doc, json_path, args.doc)

@@ -6,7 +6,9 @@ input pipeline vs in-memory tensors, storage and the AVA projection. Writes
 ``bench_runs/*.json`` and rewrites ``docs/benchmarks.md`` with the figures and
 the command that produced them. Last, ``benchmarks.model_quality`` (the
 default model vs the floors, VBPR and BPR on held-out pairs) writes
-``docs/model_quality.md`` (``--no-model-quality`` skips it).
+``docs/model_quality.md``, then ``benchmarks.taste_ceiling`` (what per-user
+taste over the generator's true image features adds over the floors on the
+same data) ``docs/taste_ceiling.md`` (``--no-model-quality`` skips both).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from benchmarks import common
 from benchmarks import model_quality
 from benchmarks import preprocess
 from benchmarks import storage
+from benchmarks import taste_ceiling
 from benchmarks import trainer_input
 
 DOC = os.path.join(common.ROOT, "docs", "benchmarks.md")
@@ -178,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   if not args.no_model_quality:
     print("== model quality", flush=True)
     model_quality.main(["--out", args.out] + (["--no-doc"] if args.no_doc
+                                              else []))
+    print("== taste ceiling", flush=True)
+    taste_ceiling.main(["--out", args.out] + (["--no-doc"] if args.no_doc
                                               else []))
   return 0
 

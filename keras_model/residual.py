@@ -14,25 +14,31 @@ earth mover's distance loss) and a small per-user *residual* on top of it
    image's AVA vote shares) and the user-agnostic probability
    P(mean vote > 5) (binary cross-entropy on b_v).
 2. **Personal head** (``build_personal_head``), trained on the training
-   reviews with the image model frozen (its outputs computed once per
-   image)::
+   reviews with the image model frozen (its outputs, and the photo's
+   hand-made descriptors ``d_v`` of ``keras_model.descriptors``, computed
+   once per image)::
 
-     logit = g(s_v) + b_u + t_u . [P h_v, onehot(tag_v), s_v]
+     logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . tanh(P d_v)
 
    ``s_v`` = statistics of the image's vote shares (mean, spread, CDF): the
    *known* AVA votes when the image has them, the image model's predicted
-   shares when it has none (a new photo). During training the known votes
-   are replaced by the prediction with probability ``cfg.vote_dropout``, so
-   the head has seen both and there is no train/serve skew. ``b_u`` is the
-   user's leniency, ``t_u`` their taste over the image embedding (projected
-   by ``P`` to ``cfg.taste_dim``), the tag and the vote statistics; both are
-   zero-initialised and L2-regularised (``cfg.taste_l2``), so a user with
-   few reviews stays near the crowd, and an unknown user (OOV index) gets
-   exactly the crowd's prediction.
+   shares when it has none (a new photo), each with its own crowd weights;
+   in training the known votes are hidden with probability
+   ``cfg.vote_dropout`` so that the predicted path learns too. Both start
+   at the ``vote_plus_user`` floor's vote term. ``b_u`` is the user's
+   leniency, ``a_u`` how much more or less than the crowd they follow the
+   vote, ``t_u`` their taste over the descriptors (brightness, contrast,
+   colourfulness, sharpness, where the subject sits, ...). Per-user terms
+   start at zero and are L2-regularised, so a user with few reviews stays
+   near the crowd and an unknown user (OOV index) gets the crowd's
+   prediction.
 
-Both stages stop early on rows carved from the *training* split (images for
-stage 1, (user, image) pairs for stage 2), never on the eval split the
-pipeline's gate uses, and keep their best weights.
+Stage 1 stops early on a share of the distinct *training* images. Stage 2
+does not early-stop on a validation score (a few hundred pairs make that
+score too noisy to choose weights by): it chooses the taste L2 among
+``cfg.taste_l2_grid`` and "no taste" by cross-validation over the training
+pairs (taste only when it wins by ``cfg.taste_min_z`` standard errors), then
+fits every training row to convergence. Why: docs/model_quality.md.
 
 The exported model (``build_residual``) composes the two with the data
 contract's inputs {USER_XF, IMAGE_PIXELS_KEY, VOTES_XF, TAG_XF} and outputs
@@ -42,7 +48,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 from preprocessing import keras_env as _keras_env  # noqa: F401  (must be first)
 
@@ -54,6 +61,7 @@ import tensorflow as tf
 
 from evaluation import metrics
 from keras_model import blocks
+from keras_model import descriptors
 from preprocessing import features as F
 from preprocessing import transform as transform_lib
 from preprocessing.config import ModelConfig
@@ -61,12 +69,18 @@ from preprocessing.config import ModelConfig
 IMAGE_MODEL = "image_model"
 PERSONAL_HEAD = "personal_head"
 IMAGE_EMBEDDING = "image_embedding"
+DESCRIPTORS = "image_descriptors"
+DESCRIPTOR_NORM = "descriptor_norm"
+CROWD_KNOWN = "crowd_known"
+CROWD_PREDICTED = "crowd_predicted"
+TASTE = "user_taste"
 # Centring of the vote statistics (AVA's mean vote is ~5.4, its spread ~1.4).
 _VOTE_MEAN_CENTRE = 5.4
 _VOTE_SD_CENTRE = 1.4
-# Share of the distinct training images (stage 1) / of the training pairs
-# (stage 2, when the caller carved none) that validate, by a stable hash.
+# Share of the distinct training images that validate stage 1 (by a stable
+# hash of the image index, salted with _IMAGE_VALIDATION_SALT).
 VALIDATION_SHARE = 0.1
+_IMAGE_VALIDATION_SALT = 17
 AGNOSTIC_LOSS_WEIGHT = 0.1
 _SCORE_BATCH = 256
 
@@ -85,54 +99,6 @@ class VoteStats(layers.Layer):
 
   def compute_output_shape(self, input_shape):
     return (input_shape[0], 8)
-
-
-class KnownOrPredictedVotes(layers.Layer):
-  """The known vote shares where an image has votes, else the predicted ones.
-
-  In training, known votes are also replaced by the prediction with
-  probability ``drop`` so that the head learns to use both.
-  """
-
-  def __init__(self, drop: float = 0.0, **kwargs):
-    super().__init__(**kwargs)
-    self.drop = float(drop)
-
-  def call(self, inputs, training=None):
-    votes, predicted = inputs
-    total = ops.sum(votes, -1, keepdims=True)
-    known = total > 0
-    if training and self.drop > 0:
-      keep = keras.random.uniform(ops.shape(total)) >= self.drop
-      known = ops.logical_and(known, keep)
-    return ops.where(known, votes / ops.maximum(total, 1e-6),
-                     ops.stop_gradient(predicted))
-
-  def compute_output_shape(self, input_shapes):
-    return input_shapes[0]
-
-  def get_config(self):
-    return {**super().get_config(), "drop": self.drop}
-
-
-class TagOneHot(layers.Layer):
-  """Tag index -> one-hot over ``num_tags``; negatives (no tag) -> last (OOV)."""
-
-  def __init__(self, num_tags: int, **kwargs):
-    super().__init__(**kwargs)
-    self.num_tags = int(num_tags)
-
-  def call(self, tag):
-    tag = ops.cast(ops.reshape(tag, (-1,)), "int32")
-    tag = ops.where(tag < 0, self.num_tags - 1,
-                    ops.minimum(tag, self.num_tags - 1))
-    return ops.one_hot(tag, self.num_tags)
-
-  def compute_output_shape(self, input_shape):
-    return (input_shape[0], self.num_tags)
-
-  def get_config(self):
-    return {**super().get_config(), "num_tags": self.num_tags}
 
 
 def emd_loss(y_true, y_pred):
@@ -169,33 +135,147 @@ def build_image_model(cfg: ModelConfig, *,
                               F.AGNOSTIC_OUTPUT: agnostic}, name=IMAGE_MODEL)
 
 
+@keras.saving.register_keras_serializable(package="cfan")
+class SettableL2(keras.regularizers.Regularizer):
+  """L2 whose strength the fit may change between compiles (model selection
+  over ``cfg.taste_l2_grid`` reuses one head)."""
+
+  def __init__(self, l2: float = 0.0):
+    self.l2 = float(l2)
+
+  def __call__(self, x):
+    return self.l2 * ops.sum(ops.square(x))
+
+  def get_config(self):
+    return {"l2": self.l2}
+
+
+class VotesKnown(layers.Layer):
+  """1.0 where an image has AVA votes, else 0.0 ([B, 1]).
+
+  In training a known row is also marked unknown with probability ``drop``,
+  so that the predicted-votes path of the head learns from the same users
+  and images (no train/serve skew for a new photo).
+  """
+
+  def __init__(self, drop: float = 0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.drop = float(drop)
+
+  def call(self, votes, training=None):
+    known = ops.sum(votes, -1, keepdims=True) > 0
+    if training and self.drop > 0:
+      keep = keras.random.uniform(ops.shape(known)) >= self.drop
+      known = ops.logical_and(known, keep)
+    return ops.cast(known, "float32")
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0], 1)
+
+  def get_config(self):
+    return {**super().get_config(), "drop": self.drop}
+
+
+class Select(layers.Layer):
+  """[mask, a, b] -> mask * a + (1 - mask) * b."""
+
+  def call(self, inputs):
+    mask, a, b = inputs
+    return mask * a + (1.0 - mask) * b
+
+  def compute_output_shape(self, input_shapes):
+    return input_shapes[1]
+
+
+class StopGradient(layers.Layer):
+  def call(self, x):
+    return ops.stop_gradient(x)
+
+
+class TagIndex(layers.Layer):
+  """Tag index [B]; negatives (no tag) and overflow -> the last (OOV) class."""
+
+  def __init__(self, num_tags: int, **kwargs):
+    super().__init__(**kwargs)
+    self.num_tags = int(num_tags)
+
+  def call(self, tag):
+    tag = ops.cast(ops.reshape(tag, (-1,)), "int32")
+    return ops.where(tag < 0, self.num_tags - 1,
+                     ops.minimum(tag, self.num_tags - 1))
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0],)
+
+  def get_config(self):
+    return {**super().get_config(), "num_tags": self.num_tags}
+
+
+class FirstColumn(layers.Layer):
+  def call(self, x):
+    return x[:, :1]
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0], 1)
+
+
 def build_personal_head(cfg: ModelConfig, *, num_users: int,
                         num_tags: int) -> keras.Model:
-  """{USER_XF, IMAGE_EMBEDDING, VOTE_DIST_OUTPUT, VOTES_XF, TAG_XF} -> p."""
+  """{USER_XF, DESCRIPTORS, VOTE_DIST_OUTPUT, VOTES_XF, TAG_XF} -> p.
+
+  logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . tanh(P norm(d_v))
+
+  ``s_v`` are the statistics of the image's known AVA vote shares, or of
+  the image model's predicted shares when it has none; each source has its
+  own crowd weights (``crowd_known`` / ``crowd_predicted``; the fit starts
+  both at the vote floor of ``evaluation.metrics``), ``mean_v`` is the
+  centred mean vote of that source. ``tag_t`` is a per-tag offset shared by
+  all users; ``b_u`` the user's leniency, ``a_u`` how much more (or less)
+  than the crowd the user follows the crowd's vote, ``t_u`` the user's taste
+  over ``d_v``, the photo's hand-made descriptors (``keras_model.descriptors``,
+  standardised on the training images) projected to ``cfg.taste_dim``.
+  The per-user terms start at zero and are L2-regularised, so a user with
+  few reviews stays near the crowd and an unknown user (OOV index) gets the
+  crowd's prediction.
+  """
   user = keras.Input(shape=(), dtype="int64", name=F.USER_XF)
-  h_v = keras.Input(shape=(cfg.image_feature_dim,), name=IMAGE_EMBEDDING)
+  d_v = keras.Input(shape=(descriptors.NUM_DESCRIPTORS,), name=DESCRIPTORS)
   predicted = keras.Input(shape=(F.AVA_NUM_SCORES,), name=F.VOTE_DIST_OUTPUT)
   votes = keras.Input(shape=(F.AVA_NUM_SCORES,), name=F.VOTES_XF)
   tag = keras.Input(shape=(), dtype="int64", name=F.TAG_XF)
-  s_v = VoteStats()(KnownOrPredictedVotes(cfg.vote_dropout,
-                                          name="known_or_predicted")(
-                                              [votes, predicted]))
-  reg = keras.regularizers.l2(cfg.taste_l2)
-  z_v = layers.Concatenate(name="taste_features")([
-      layers.Dense(cfg.taste_dim, activation="tanh", name="taste_projection")(
-          h_v), TagOneHot(num_tags)(tag), s_v])
-  leniency = layers.Flatten()(layers.Embedding(
-      num_users, 1, embeddings_initializer="zeros", embeddings_regularizer=reg,
-      name="user_leniency")(user))
-  taste = layers.Flatten()(layers.Embedding(
-      num_users, z_v.shape[-1], embeddings_initializer="zeros",
-      embeddings_regularizer=reg, name="user_taste")(user))
+  known = VotesKnown(cfg.vote_dropout, name="votes_known")(votes)
+  s_known = VoteStats(name="known_vote_stats")(votes)
+  s_pred = VoteStats(name="predicted_vote_stats")(
+      StopGradient(name="frozen_prediction")(predicted))
+  crowd = Select(name="crowd_logit")([
+      known, layers.Dense(1, name=CROWD_KNOWN)(s_known),
+      layers.Dense(1, name=CROWD_PREDICTED)(s_pred)])
+  mean_v = Select(name="mean_vote")([known, FirstColumn()(s_known),
+                                      FirstColumn()(s_pred)])
+  user_reg = keras.regularizers.l2(cfg.user_l2)
+
+  def per_user(width: int, name: str, reg) -> keras.KerasTensor:
+    return layers.Flatten()(layers.Embedding(
+        num_users, width, embeddings_initializer="zeros",
+        embeddings_regularizer=reg, name=name)(user))
+
+  tag_offset = layers.Flatten()(layers.Embedding(
+      num_tags, 1, embeddings_initializer="zeros",
+      embeddings_regularizer=user_reg, name="tag_offset")(
+          TagIndex(num_tags, name="tag_index")(tag)))
+  z_v = layers.Dense(cfg.taste_dim, activation="tanh",
+                     name="taste_projection")(
+                         layers.Normalization(name=DESCRIPTOR_NORM)(d_v))
   logit = layers.Add(name="personal_logit")([
-      layers.Dense(1, name="crowd_logit")(s_v), leniency,
-      layers.Dot(axes=-1)([taste, z_v])])
+      crowd, tag_offset, per_user(1, "user_leniency", user_reg),
+      layers.Multiply(name="user_vote_slope_term")([
+          per_user(1, "user_vote_slope", user_reg), mean_v]),
+      layers.Dot(axes=-1, name="user_taste_term")([
+          per_user(cfg.taste_dim, TASTE, SettableL2(cfg.taste_l2_grid[0])),
+          z_v])])
   p = layers.Activation("sigmoid", dtype="float32", name=F.PERSONAL_OUTPUT)(
       logit)
-  return keras.Model({F.USER_XF: user, IMAGE_EMBEDDING: h_v,
+  return keras.Model({F.USER_XF: user, DESCRIPTORS: d_v,
                       F.VOTE_DIST_OUTPUT: predicted, F.VOTES_XF: votes,
                       F.TAG_XF: tag}, p, name=PERSONAL_HEAD)
 
@@ -231,7 +311,8 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
   }
   image = image_model(inputs[F.IMAGE_PIXELS_KEY])
   p = head({F.USER_XF: inputs[F.USER_XF],
-            IMAGE_EMBEDDING: image[IMAGE_EMBEDDING],
+            DESCRIPTORS: descriptors.ImageDescriptors(name=DESCRIPTORS)(
+                inputs[F.IMAGE_PIXELS_KEY]),
             F.VOTE_DIST_OUTPUT: image[F.VOTE_DIST_OUTPUT],
             F.VOTES_XF: inputs[F.VOTES_XF], F.TAG_XF: inputs[F.TAG_XF]})
   outputs = {
@@ -251,11 +332,21 @@ FIT_COLUMNS = (F.USER_XF, F.IMAGE_ID_XF, F.IMAGE_XF, F.VOTES_XF, F.TAG_XF,
                F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY)
 
 
+def _stable_hash(keys: np.ndarray, salt: int) -> np.ndarray:
+  x = (keys.astype(np.uint64) + np.uint64(salt)) * np.uint64(0x9E3779B97F4A7C15)
+  return x ^ (x >> np.uint64(29))
+
+
 def _stable_share(keys: np.ndarray, salt: int, share: float) -> np.ndarray:
   """Boolean mask: a stable pseudo-random ``share`` of integer ``keys``."""
-  x = (keys.astype(np.uint64) + np.uint64(salt)) * np.uint64(0x9E3779B97F4A7C15)
-  x ^= x >> np.uint64(29)
-  return (x % np.uint64(10_000)) < np.uint64(int(round(share * 10_000)))
+  return ((_stable_hash(keys, salt) % np.uint64(10_000)) <
+          np.uint64(int(round(share * 10_000))))
+
+
+def _stable_fold(keys: np.ndarray, salt: int, folds: int) -> np.ndarray:
+  """A stable pseudo-random fold 0..folds-1 of each integer key."""
+  return ((_stable_hash(keys, salt) >> np.uint64(16)) %
+          np.uint64(folds)).astype(np.int64)
 
 
 def _decode(jpegs: np.ndarray, size: int) -> np.ndarray:
@@ -327,7 +418,8 @@ def _fit_with_early_stopping(model: keras.Model, epochs: int,
 
 
 def _fit_image_model(image_model: keras.Model, images: Dict[str, np.ndarray],
-                     cfg: ModelConfig, steps: int, optimizer) -> Dict[str, list]:
+                     cfg: ModelConfig, steps: int, optimizer,
+                     epochs: Optional["_Epochs"] = None) -> Dict[str, list]:
   """Stage 1: vote shares (EMD) and b_v from the distinct training images."""
   train_view = keras.Model(
       image_model.input,
@@ -339,7 +431,8 @@ def _fit_image_model(image_model: keras.Model, images: Dict[str, np.ndarray],
             F.AGNOSTIC_OUTPUT: keras.losses.BinaryCrossentropy()},
       loss_weights={F.VOTE_DIST_OUTPUT: 1.0,
                     F.AGNOSTIC_OUTPUT: AGNOSTIC_LOSS_WEIGHT})
-  val = _stable_share(images["id"], 17, VALIDATION_SHARE)
+  val = _stable_share(images["id"], _IMAGE_VALIDATION_SALT,
+                      VALIDATION_SHARE)
   if val.all() or not val.any():
     val = np.zeros(len(val), bool)
   fit = ~val
@@ -351,9 +444,12 @@ def _fit_image_model(image_model: keras.Model, images: Dict[str, np.ndarray],
     xb = x[fit].copy()
     flip = rng.random(len(xb)) < 0.5  # left-right mirror: same aesthetics
     xb[flip] = xb[flip, :, ::-1]
-    return train_view.fit(xb, {k: v[fit] for k, v in y.items()},
+    loss = train_view.fit(xb, {k: v[fit] for k, v in y.items()},
                           batch_size=cfg.batch_size, epochs=1, verbose=0,
                           shuffle=True).history["loss"][-1]
+    if epochs is not None:
+      epochs.tick("stage 1: vote distributions of the images")
+    return loss
 
   def neg_val_emd() -> float:
     pred = train_view.predict(x[val], batch_size=_SCORE_BATCH, verbose=0)
@@ -367,95 +463,218 @@ def _fit_image_model(image_model: keras.Model, images: Dict[str, np.ndarray],
   return {"loss": h["loss"], "val_emd": [-v for v in h["val"]]}
 
 
+def _crowd_at_floor(head: keras.Model, base_rate: float) -> None:
+  """Both crowd layers = the ``vote_plus_user`` floor's vote term.
+
+  metrics.VOTE_SLOPE per vote point on the centred mean vote, and the bias
+  that makes a mean vote of metrics.VOTE_CENTRE give the training base
+  rate: the head starts where the floor is and learns from there.
+  """
+  w = np.zeros((8, 1), np.float32)
+  w[0, 0] = metrics.VOTE_SLOPE
+  b = (metrics.logit(np.asarray(base_rate)) +
+       metrics.VOTE_SLOPE * (_VOTE_MEAN_CENTRE - metrics.VOTE_CENTRE))
+  for name in (CROWD_KNOWN, CROWD_PREDICTED):
+    head.get_layer(name).set_weights([w, np.full((1,), b, np.float32)])
+
+
+def _set_taste(head: keras.Model, l2: Optional[float]) -> None:
+  """Taste off (None: frozen at zero) or trainable with L2 ``l2``."""
+  layer = head.get_layer(TASTE)
+  layer.trainable = l2 is not None
+  layer.embeddings.regularizer.l2 = 0.0 if l2 is None else float(l2)
+
+
+def _fit_converged(head: keras.Model, x: Dict[str, np.ndarray],
+                   y: np.ndarray, cfg: ModelConfig,
+                   callbacks: Sequence[keras.callbacks.Callback] = ()
+                   ) -> List[float]:
+  """``cfg.personal_epochs`` epochs of Adam with a cosine decay: to
+  convergence, with the L2 terms as the only brake (no early stopping on a
+  noisy validation score)."""
+  batch = cfg.personal_batch_size
+  schedule = keras.optimizers.schedules.CosineDecay(
+      cfg.personal_learning_rate,
+      max(1, cfg.personal_epochs * math.ceil(len(y) / batch)))
+  head.compile(optimizer=keras.optimizers.Adam(schedule),
+               loss=keras.losses.BinaryCrossentropy())
+  return head.fit(x, y, batch_size=batch, epochs=cfg.personal_epochs,
+                  verbose=0, shuffle=True,
+                  callbacks=list(callbacks)).history["loss"]
+
+
+def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+  p = np.clip(np.asarray(p, np.float64).reshape(-1), 1e-7, 1 - 1e-7)
+  y = np.asarray(y, np.float64).reshape(-1)
+  return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
 def _fit_personal_head(head: keras.Model, rows: Dict[str, np.ndarray],
-                       val_rows: Dict[str, np.ndarray], cfg: ModelConfig,
-                       steps: int, optimizer) -> Dict[str, list]:
-  """Stage 2: the personal head on the rows, early stopping on val AUC."""
-  head.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy())
+                       pair_keys: np.ndarray, cfg: ModelConfig,
+                       epochs: Optional[_Epochs] = None) -> Dict[str, Any]:
+  """Stage 2: choose the taste L2 by cross-validation, then fit on all rows.
+
+  Candidates: no taste, then each of ``cfg.taste_l2_grid``. Each is fitted
+  to convergence on ``cfg.cv_folds`` - 1 folds of the training pairs and
+  scored on the held-out fold (out-of-fold log loss per row). Taste is
+  kept only when its out-of-fold log loss beats the no-taste head's by more
+  than ``cfg.taste_min_z`` standard errors of the paired per-row difference
+  (the best such candidate wins): on data where a user's few reviews cannot
+  tell their taste from noise the head stays at crowd + leniency + slope.
+
+  Returns:
+    {"loss": final fit's loss per epoch, "taste_l2": the choice (None: no
+    taste), "cv": [{"taste_l2", "oof_auc", "oof_log_loss", "z"}]}.
+  """
   x_names = list(head.input.keys())
   x = {k: rows[k] for k in x_names}
   y = rows[F.LABEL_KEY]
+  start = head.get_weights()
 
-  def fit_epoch() -> float:
-    return head.fit(x, y, batch_size=cfg.batch_size, epochs=1, verbose=0,
-                    shuffle=True).history["loss"][-1]
+  def _callbacks(note: str) -> List[keras.callbacks.Callback]:
+    return [epochs.callback(note)] if epochs is not None else []
 
-  def val_auc() -> float:
-    p = head.predict({k: val_rows[k] for k in x_names},
-                     batch_size=_SCORE_BATCH, verbose=0)
-    return metrics.auc(val_rows[F.LABEL_KEY], p)
+  folds = _stable_fold(pair_keys, 31, max(cfg.cv_folds, 1))
+  cv: List[Dict[str, Any]] = []
+  base_loss, chosen, chosen_loss = None, None, math.inf
+  candidates = [None] + list(cfg.taste_l2_grid)
+  if cfg.cv_folds < 2 or len(y) < 10 * cfg.cv_folds:
+    candidates = [None]
+  for l2 in candidates if len(candidates) > 1 else []:
+    oof = np.zeros(len(y))
+    for f in range(cfg.cv_folds):
+      held = folds == f
+      head.set_weights(start)
+      _set_taste(head, l2)
+      _fit_converged(head, {k: v[~held] for k, v in x.items()}, y[~held],
+                     cfg, _callbacks(f"stage 2: taste L2 {l2}, fold {f + 1}"))
+      oof[held] = np.asarray(head.predict(
+          {k: v[held] for k, v in x.items()}, batch_size=_SCORE_BATCH,
+          verbose=0)).reshape(-1)
+    loss = _row_log_loss(y, oof)
+    z = 0.0
+    if base_loss is None:
+      base_loss, chosen_loss = loss, float(loss.mean())
+    else:
+      gain = base_loss - loss
+      z = float(gain.mean() / max(gain.std() / math.sqrt(len(gain)), 1e-12))
+      if z > cfg.taste_min_z and loss.mean() < chosen_loss:
+        chosen, chosen_loss = l2, float(loss.mean())
+    cv.append({"taste_l2": l2, "oof_auc": metrics.auc(y, oof),
+               "oof_log_loss": float(loss.mean()), "z": z})
+    logging.info("residual: taste L2 %s: out-of-fold AUC %.4f, log loss "
+                 "%.4f, z %.2f", l2, cv[-1]["oof_auc"], loss.mean(), z)
+  head.set_weights(start)
+  _set_taste(head, chosen)
+  return {"loss": _fit_converged(head, x, y, cfg, _callbacks(
+      f"stage 2: final fit, taste L2 {chosen}")), "taste_l2": chosen,
+          "cv": cv}
 
-  h = _fit_with_early_stopping(
-      head, _epochs(cfg.personal_epochs, steps, len(y), cfg.batch_size),
-      fit_epoch, val_auc if len(val_rows[F.LABEL_KEY]) else None,
-      cfg.early_stopping_patience)
-  return {"loss": h["loss"], "val_auc": h["val"]}
+
+class _Epochs:
+  """Counts the epochs of every fit of a staged run for a progress line."""
+
+  def __init__(self, total: int, report: Optional[Callable[[int, int, str],
+                                                           None]]):
+    self.done, self.total, self.report = 0, max(1, int(total)), report
+
+  def tick(self, note: str) -> None:
+    self.done = min(self.done + 1, self.total - 1)
+    if self.report is not None:
+      self.report(self.done, self.total, note)
+
+  def skip_to(self, done: int, note: str) -> None:
+    self.done = min(max(self.done, done), self.total - 1)
+    if self.report is not None:
+      self.report(self.done, self.total, note)
+
+  def callback(self, note: str) -> keras.callbacks.Callback:
+    return keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: self.tick(note))
 
 
 def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
                val_cols: Optional[Mapping[str, np.ndarray]],
-               cfg: ModelConfig, *, steps: int, num_images: int
-               ) -> Tuple[Dict[str, list], int]:
+               cfg: ModelConfig, *, steps: int, num_images: int,
+               progress: Optional[Callable[[int, int, str], None]] = None
+               ) -> Tuple[Dict[str, Any], int]:
   """Trains a ``build_residual`` model in its two stages.
+
+  Stage 1 (the image model) stops early on a share of the distinct training
+  images (by EMD); stage 2 (the personal head) uses every training row: it
+  selects its taste regularisation by cross-validation over the training
+  pairs and is then fitted to convergence (``_fit_personal_head``).
 
   Args:
     model: the composed model (its image model and head are trained in
       place).
     fit_cols: FIT_COLUMNS of the training rows to fit on.
-    val_cols: FIT_COLUMNS of training rows held out for early stopping, or
-      None to carve ``VALIDATION_SHARE`` of the pairs from ``fit_cols``.
-    cfg: epochs, patience, batch size, optimizer.
-    steps: about how many batches each stage may take (capped by
-      ``cfg.image_epochs`` / ``cfg.personal_epochs``).
-    num_images: size of the image index (pair keys for carving).
+    val_cols: FIT_COLUMNS of further training rows (the Trainer's
+      validation role), or None; they are training rows like the others.
+    cfg: epochs, patience, batch sizes, learning rates, the taste grid.
+    steps: about how many batches stage 1 may take (capped by
+      ``cfg.image_epochs``).
+    num_images: size of the image index (pair keys of the folds).
+    progress: called with (epochs done, epochs planned, what is running)
+      after every epoch of every fit (stage 1, each cross-validation fit,
+      the final fit).
 
   Returns:
-    (the history of both stages: {"image_loss", "image_val_emd", "loss",
-    "val_auc"}, one value per epoch; the number of batches run).
+    ({"image_loss", "image_val_emd": per stage-1 epoch; "loss": per epoch of
+    the final stage-2 fit; "taste_l2": the selected L2 or None; "cv": the
+    candidates' out-of-fold scores}, the number of batches run).
   """
   from keras_model import cfan  # pylint: disable=g-import-not-at-top
-  cols = {k: np.asarray(v) for k, v in fit_cols.items()}
-  if val_cols is None or len(np.asarray(val_cols[F.LABEL_KEY])) == 0:
-    key = (cols[F.USER_XF].reshape(-1).astype(np.int64) * int(num_images) +
-           cols[F.IMAGE_ID_XF].reshape(-1).astype(np.int64))
-    carve = _stable_share(key, 29, VALIDATION_SHARE)
-    if carve.all():
-      carve[:] = False
-    val_cols = {k: v[carve] for k, v in cols.items()}
-    cols = {k: v[~carve] for k, v in cols.items()}
-  val_cols = {k: np.asarray(v) for k, v in val_cols.items()}
-  both = {k: np.concatenate([cols[k], val_cols[k]]) for k in cols}
+  both = {k: np.asarray(v) for k, v in fit_cols.items()}
+  if val_cols is not None and len(np.asarray(val_cols[F.LABEL_KEY])):
+    both = {k: np.concatenate([both[k], np.asarray(val_cols[k])])
+            for k in both}
   position, images = _image_table(both, cfg.image_size)
   logging.info("residual: stage 1 on %d distinct training images",
                len(images["id"]))
   image_model = model.get_layer(IMAGE_MODEL)
   head = model.get_layer(PERSONAL_HEAD)
+  n_val = int(_stable_share(images["id"], _IMAGE_VALIDATION_SALT,
+                                VALIDATION_SHARE).sum())
+  image_epochs = _epochs(cfg.image_epochs, steps, len(images["id"]) - n_val,
+                         cfg.batch_size)
+  head_fits = (1 + len(cfg.taste_l2_grid)) * cfg.cv_folds + 1
+  # One unit more than the epochs: the caller reports the end (one finished
+  # line per stage).
+  epochs = _Epochs(image_epochs + head_fits * cfg.personal_epochs + 1,
+                   progress)
   stage1 = _fit_image_model(image_model, images, cfg, steps,
-                            cfan.make_optimizer(cfg))
-  # Stage 2: the CNN once per distinct image, frozen.
+                            cfan.make_optimizer(cfg), epochs)
+  epochs.skip_to(image_epochs, "stage 1 done")
+  # Stage 2: the CNN and the descriptors once per distinct image, frozen.
   out = image_model.predict(images["pixels"], batch_size=_SCORE_BATCH,
                             verbose=0)
-  n_fit = len(cols[F.LABEL_KEY])
-
-  def head_rows(sl: slice) -> Dict[str, np.ndarray]:
-    pos = position[sl]
-    return {
-        F.USER_XF: both[F.USER_XF].reshape(-1)[sl].astype(np.int64),
-        IMAGE_EMBEDDING: out[IMAGE_EMBEDDING][pos],
-        F.VOTE_DIST_OUTPUT: out[F.VOTE_DIST_OUTPUT][pos],
-        F.VOTES_XF: both[F.VOTES_XF].reshape(-1, F.AVA_NUM_SCORES)[sl]
-                    .astype(np.float32),
-        F.TAG_XF: both[F.TAG_XF].reshape(-1)[sl].astype(np.int64),
-        F.LABEL_KEY: both[F.LABEL_KEY].reshape(-1, 1)[sl].astype(np.float32),
-    }
-
-  logging.info("residual: stage 2 on %d rows (%d validate)", n_fit,
-               len(val_cols[F.LABEL_KEY]))
-  stage2 = _fit_personal_head(head, head_rows(slice(0, n_fit)),
-                              head_rows(slice(n_fit, None)), cfg, steps,
-                              cfan.make_optimizer(cfg))
+  desc_layer = model.get_layer(DESCRIPTORS)
+  desc = np.concatenate([
+      np.asarray(desc_layer(images["pixels"][i:i + _SCORE_BATCH]))
+      for i in range(0, len(images["id"]), _SCORE_BATCH)]) if len(
+          images["id"]) else np.zeros((0, descriptors.NUM_DESCRIPTORS))
+  head.get_layer(DESCRIPTOR_NORM).adapt(desc)
+  labels = both[F.LABEL_KEY].reshape(-1).astype(np.float32)
+  _crowd_at_floor(head, metrics.base_rate(labels.sum(), len(labels)))
+  rows = {
+      F.USER_XF: both[F.USER_XF].reshape(-1).astype(np.int64),
+      DESCRIPTORS: desc[position].astype(np.float32),
+      F.VOTE_DIST_OUTPUT: out[F.VOTE_DIST_OUTPUT][position],
+      F.VOTES_XF: both[F.VOTES_XF].reshape(-1, F.AVA_NUM_SCORES)
+                  .astype(np.float32),
+      F.TAG_XF: both[F.TAG_XF].reshape(-1).astype(np.int64),
+      F.LABEL_KEY: labels.reshape(-1, 1),
+  }
+  pair_keys = (rows[F.USER_XF] * int(num_images) +
+               both[F.IMAGE_ID_XF].reshape(-1).astype(np.int64))
+  logging.info("residual: stage 2 on %d rows", len(labels))
+  stage2 = _fit_personal_head(head, rows, pair_keys, cfg, epochs)
+  per_fit = math.ceil(len(labels) / cfg.personal_batch_size)
+  fits = len(stage2["cv"]) * cfg.cv_folds + 1
   batches = (len(stage1["loss"]) * math.ceil(len(images["id"]) /
                                              cfg.batch_size) +
-             len(stage2["loss"]) * math.ceil(n_fit / cfg.batch_size))
+             fits * cfg.personal_epochs * per_fit)
   return {"image_loss": stage1["loss"], "image_val_emd": stage1["val_emd"],
-          "loss": stage2["loss"], "val_auc": stage2["val_auc"]}, batches
+          "loss": stage2["loss"], "taste_l2": stage2["taste_l2"],
+          "cv": stage2["cv"]}, batches

@@ -36,7 +36,7 @@ import dataclasses
 import logging
 import math
 import time
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -387,12 +387,21 @@ def _train_staged(variant, model, train_model, eval_model, cfg: ModelConfig,
   fit_cols = selection.columns([ROLE_FIT], names)
   val_cols = (selection.columns([ROLE_VALIDATION], names)
               if counts["validation"] else None)
-  reporter = progress.Reporter(f"training {variant.label}", 1, unit="fit")
-  reporter.update(0, force=True)
+  reporter: List[progress.Reporter] = []
+
+  def report(done: int, total: int, note: str) -> None:
+    if not reporter:
+      reporter.append(progress.Reporter(f"training {variant.label}", total,
+                                        unit="epoch"))
+    reporter[0].update(done, note=note, force=done >= total)
+
   history, steps = variant.staged_fit(model, fit_cols, val_cols, cfg,
                                       steps=options.steps,
-                                      num_images=vocab.num_images)
-  reporter.update(1, note=f"{counts['fit']:,d} rows, {steps:,d} batches")
+                                      num_images=vocab.num_images,
+                                      progress=report)
+  if reporter:
+    reporter[0].update(reporter[0].total, force=True,
+                       note=f"{counts['fit']:,d} rows, {steps:,d} batches")
   return Trained(variant=variant, model=model, train_model=train_model,
                  eval_model=eval_model, cfg=cfg, profile_table=table,
                  lookup=lookup, training_rows=selection, rows=counts,

@@ -129,7 +129,7 @@ class VariantBuilder:
     description: one line for tables and ``--help``.
     staged_fit: trains itself in stages instead of one ``fit`` of the
       compiled model: ``staged_fit(model, fit_cols, val_cols, cfg, *,
-      steps, num_images) -> history`` on numpy columns of the training
+      steps, num_images, progress) -> history`` on numpy columns of the training
       rows (``keras_model.residual.fit_staged``); None for the others.
       Returns (history, batches run).
     staged_columns: the transformed columns ``staged_fit`` reads.

@@ -38,18 +38,17 @@ def keras_cache_weights_path() -> str:
   return os.path.join(keras_home, "models", VGG16_WEIGHTS_FILE)
 
 
-# Tuple fields (a JSON round trip gives lists).
-_TUPLE_FIELDS = {"cnn_filters", "hidden_units"}
-
-
 def _from_fields(cls, d: Dict[str, Any]):
-  """``cls(**d)``, naming unknown keys; JSON lists become tuples."""
+  """``cls(**d)``, naming unknown keys; JSON lists become tuples (for the
+  fields annotated ``Tuple[...]``)."""
   fields = {f.name for f in dataclasses.fields(cls)}
   unknown = set(d) - fields
   if unknown:
     raise ValueError(f"Unknown config keys: {sorted(unknown)}")
   kw = dict(d)
-  for key in _TUPLE_FIELDS & set(kw):
+  tuples = {f.name for f in dataclasses.fields(cls)
+            if str(f.type).startswith(("Tuple", "tuple", "typing.Tuple"))}
+  for key in tuples & set(kw):
     if kw[key] is not None:
       kw[key] = tuple(kw[key])
   return cls(**kw)
@@ -109,18 +108,27 @@ class TrainerConfig:
   batch_size: int = 32
   train_steps: int = 1000
   eval_steps: int = 50
-  # The residual variant (keras_model.residual): image embedding size,
-  # taste projection size, L2 on the per-user leniency and taste, the share
-  # of training rows whose known votes are replaced by the predicted ones,
-  # epochs of stage 1 (images) and stage 2 (personal head), and the early
-  # stopping patience of both (epochs without a better validation score).
+  # The residual variant (keras_model.residual). Stage 1 (image model):
+  # embedding size, epochs, early-stopping patience (epochs without a better
+  # validation EMD). Stage 2 (personal head): taste projection size; L2 on
+  # the per-user leniency and vote slope and the per-tag offset; the taste
+  # L2 candidates, chosen by cv_folds-fold cross-validation on the training
+  # pairs (taste is kept only if it beats no taste by taste_min_z standard
+  # errors of out-of-fold log loss); the share of training rows whose known
+  # votes are hidden so the predicted-votes path learns too; epochs, batch
+  # size and peak learning rate (Adam, cosine decay) of each fit.
   image_feature_dim: int = 32
-  taste_dim: int = 8
-  taste_l2: float = 3e-4
-  vote_dropout: float = 0.25
   image_epochs: int = 20
-  personal_epochs: int = 40
   early_stopping_patience: int = 5
+  taste_dim: int = 4
+  user_l2: float = 1e-3
+  taste_l2_grid: Tuple[float, ...] = (3e-2, 1e-2, 3e-3)
+  cv_folds: int = 3
+  taste_min_z: float = 2.0
+  vote_dropout: float = 0.25
+  personal_epochs: int = 40
+  personal_batch_size: int = 256
+  personal_learning_rate: float = 1e-2
   # Review-free training: probability that an example's review is replaced
   # by its user's profile text during training (so both paths work).
   review_free_prob: float = 0.5

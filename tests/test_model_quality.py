@@ -21,12 +21,6 @@ MIN_TAG_IMAGES = 40
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #10 is open: on this directory the default (residual) "
-    "model ties the best floor overall (0.692 vs vote+user 0.692) and loses "
-    "to the mean vote on cold images (0.656 vs 0.663); strict, so the test "
-    "fails as soon as the model beats it and the mark must go")
 def test_default_model_beats_the_mean_vote_on_held_out_pairs(tmp_path):
   import demo_data  # pylint: disable=g-import-not-at-top
   from tfx_pipeline import local_runner  # pylint: disable=g-import-not-at-top

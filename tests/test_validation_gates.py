@@ -314,7 +314,9 @@ def test_cfan_run_prints_anomalies_and_exits_nonzero(tiny_pipeline_run,
        f"--beam-arg={BEAM_ARGS[0]}", f"--beam-arg={BEAM_ARGS[1]}"],
       capture_output=True, text=True, timeout=600, cwd=REPO)
   assert proc.returncode == 2, proc.stderr[-3000:]
-  assert "reviews   in" in proc.stdout  # in = kept + rejected, printed
+  # in = kept + rejected, printed among the stage lines (the console's
+  # terminal stream, stderr; stdout holds only a command's result lines)
+  assert "reviews   in" in proc.stderr, proc.stderr[-3000:]
   err = proc.stderr
   assert "cfan run: error: data validation failed" in err, err[-3000:]
   assert "feature 'tag': Unexpected string values" in err

@@ -434,7 +434,8 @@ def _add_score_folder_parser(sub) -> None:
 
 def _add_explain_parser(sub) -> None:
   """``cfan explain``."""
-  p = sub.add_parser("explain", help="draw the attention map (Eq. 5) "
+  p = sub.add_parser("explain", help="draw the attention map (Eq. 5; an "
+                     "occlusion map for a model without attention) "
                      "over a photo for one user, or two side by side")
   p.add_argument("--model", required=True,
                  help="serving dir (highest version used) or a SavedModel")

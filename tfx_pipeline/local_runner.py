@@ -159,15 +159,17 @@ def run(data_dir: str, workdir: str, *, config_name: str =
 
 
 def _examples_lines(summary: Dict[str, Any]) -> List[str]:
-  """Two stage lines of counts: reviews kept/rejected, images and split."""
-  r, sp = summary["reviews"], summary["split"]
+  """Two stage lines of counts: reviews in = kept + rejected (the top
+  reasons), images and split."""
+  sp = summary["split"]
   reasons = sorted(summary["rejects_by_reason"].items(), key=lambda kv: -kv[1])
   why = ", ".join(f"{k} {n:,d}" for k, n in reasons[:3])
   more = f", {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
   evals = " + ".join(f"{v} {sp[f'{F.EVAL_SPLIT}_{v}']['rows']:,d}"
                      for v in F.SLICE_VALUES)
-  return [f"      reviews: {r['kept']:,d} of {r['in']:,d} kept"
-          + (f" (rejected: {why}{more})" if why else ""),
+  from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
+  accounting = build_examples.format_accounting(summary).splitlines()[0]
+  return [f"      {accounting}" + (f" ({why}{more})" if why else ""),
           f"      examples: {summary['images']['with_kept_reviews']:,d} "
           f"images, {len(summary['major_tags'])} major tags; train "
           f"{sp[F.TRAIN_SPLIT]['rows']:,d} rows, eval {evals} rows"]
