@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from preprocessing import keras_env as _keras_env  # noqa: F401
 
@@ -126,6 +126,38 @@ def write_json(path: str, obj: Any) -> str:
     json.dump(obj, fh, indent=2, sort_keys=True, default=float)
   os.replace(tmp, path)
   return path
+
+
+def doc_header(module: str, given: Sequence[str], json_path: str
+               ) -> Dict[str, Any]:
+  """The head of a benchmark's JSON document: its command line, where the
+  JSON lies (relative to the repository when inside it), when and where."""
+  json_path = os.path.abspath(json_path)
+  return {
+      "command": " ".join([f"python -m {module}"] + list(given)),
+      "json": (os.path.relpath(json_path, ROOT)
+               if json_path.startswith(ROOT + os.sep) else json_path),
+      "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+      "machine": machine(),
+  }
+
+
+def produced_by(doc: Dict[str, Any]) -> str:
+  """The sentence under a benchmark document's title: how and where its
+  figures were made (from ``doc_header``'s fields and ``doc["seconds"]``)."""
+  m = doc["machine"]
+  return (f"Produced by `{doc['command']}` on {doc['date']} ({m['cpus']} "
+          f"CPUs, Python {m['python']}, {m['platform']}); "
+          f"{doc['seconds'] / 60:.1f} min wall in all. JSON: `{doc['json']}`.")
+
+
+def write_doc(doc: Dict[str, Any], json_path: str, md_path: str,
+              render: Callable[[Dict[str, Any]], str]) -> None:
+  """The JSON and its rendered Markdown, each replaced atomically."""
+  write_json(json_path, doc)
+  with open(md_path + ".tmp", "w") as fh:
+    fh.write(render(doc))
+  os.replace(md_path + ".tmp", md_path)
 
 
 def table(rows: Sequence[Dict[str, Any]], columns: Sequence[str],

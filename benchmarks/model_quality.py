@@ -29,12 +29,11 @@ photo (chance) (``subject_mass``).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -253,7 +252,8 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
     res["models"][name] = _sliced(scored["free"])
     res["train"][name] = {"steps": trained.steps,
                           "seconds": trained.seconds,
-                          "measured": common.stamp()}
+                          "measured": common.stamp(),
+                          **_selection(trained.history)}
     log(f"[mq] {name:<10s} {trained.steps} steps {trained.seconds:.0f} s; "
         "review-free AUC " + " / ".join(
             f"{res['models'][name][s]['auc']:.3f}" for s in SLICES))
@@ -265,6 +265,15 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
   res["verdict"] = _verdict(res)
   res["seconds"] = time.time() - t0 + float((earlier or {}).get("seconds", 0))
   return res
+
+
+def _selection(history: Mapping[str, Any]) -> Dict[str, Any]:
+  """A staged model's stage-2 choice (taste L2 and its cross-validation)."""
+  if "cv" not in history:
+    return {}
+  return {"taste_l2": history.get("taste_l2"),
+          "cv": [{k: (None if v is None else float(v))
+                  for k, v in row.items()} for row in history["cv"]]}
 
 
 def _f(x: Optional[float]) -> str:
@@ -323,21 +332,24 @@ def _verdict_line(res: Dict[str, Any]) -> str:
   return f"Default ({res['default']}): " + "; ".join(parts) + "."
 
 
+def settings_line(doc: Dict[str, Any]) -> str:
+  """Which demo settings a document over them asked for and which ran."""
+  a = doc["args"]
+  ran = [f"{r['difficulty']}/seed {r['seed']}" for r in doc["settings"]]
+  return (f"Settings requested: {', '.join(a['difficulties'])} x seeds "
+          f"{', '.join(str(s) for s in a['seeds'])}; {a['users']} users, "
+          f"{a['images']} images each. **Ran: {', '.join(ran) or 'none'}.**")
+
+
 def render(doc: Dict[str, Any]) -> str:
   """docs/model_quality.md from the JSON document."""
   a = doc["args"]
-  ran = [f"{r['difficulty']}/seed {r['seed']}" for r in doc["settings"]]
   lines = [
       "# Model quality on held-out pairs",
       "",
-      f"Produced by `{doc['command']}` on {doc['date']} "
-      f"({doc['machine']['cpus']} CPUs, Python {doc['machine']['python']}, "
-      f"{doc['machine']['platform']}); {doc['seconds'] / 60:.1f} min wall in "
-      f"all. JSON: `{doc['json']}`.",
+      common.produced_by(doc),
       "",
-      f"Settings requested: {', '.join(a['difficulties'])} x seeds "
-      f"{', '.join(str(s) for s in a['seeds'])}; {a['users']} users, "
-      f"{a['images']} images each. **Ran: {', '.join(ran) or 'none'}.**"
+      settings_line(doc)
       + (f" Not run: {', '.join(doc['not_run'])}." if doc["not_run"] else ""),
       "",
       "Protocol: `demo_data.generate(difficulty=...)`, build-examples' "
@@ -374,16 +386,23 @@ def render(doc: Dict[str, Any]) -> str:
     if when:
       lines += ["Measured: " + "; ".join(f"{k} {v}" for k, v in
                                          sorted(when.items())) + ".", ""]
+    choice = res.get("train", {}).get(res.get("default"), {})
+    if "cv" in choice:
+      lines += [_selection_line(choice), ""]
     if "subject_mass" in res:
       lines += [_subject_line(res["subject_mass"]), ""]
   return "\n".join(lines)
 
 
-def _write(doc: Dict[str, Any], json_path: str, md_path: str) -> None:
-  common.write_json(json_path, doc)
-  with open(md_path + ".tmp", "w") as fh:
-    fh.write(render(doc))
-  os.replace(md_path + ".tmp", md_path)
+def _selection_line(choice: Mapping[str, Any]) -> str:
+  def l2(x):
+    return "no taste" if x is None else f"taste L2 {x:g}"
+  rows = "; ".join(
+      f"{l2(r['taste_l2'])}: log loss {r['oof_log_loss']:.4f}, AUC "
+      f"{r['oof_auc']:.3f}" + ("" if r["taste_l2"] is None else
+                               f", z {r['z']:+.1f}") for r in choice["cv"])
+  return (f"Default's stage 2 chose **{l2(choice['taste_l2'])}** by "
+          f"cross-validation on the training pairs (out of fold: {rows}).")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -429,13 +448,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   t0 = time.time()
   grid = [(d, s) for s in args.seeds for d in args.difficulties]
   doc: Dict[str, Any] = {
-      "command": " ".join(["python -m benchmarks.model_quality"] + given),
-      "json": (os.path.relpath(json_path, common.ROOT)
-               if os.path.abspath(json_path).startswith(common.ROOT + os.sep)
-               else json_path),
-      "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-          "%Y-%m-%d %H:%M UTC"),
-      "machine": common.machine(),
+      **common.doc_header("benchmarks.model_quality", given, json_path),
       "args": {"difficulties": args.difficulties, "seeds": args.seeds,
                "users": args.users, "images": args.images,
                "steps": args.steps, "peer_steps": args.peer_steps},
@@ -484,7 +497,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          (difficulty, seed) else r for r in doc["settings"]]
     doc["seconds"] = earlier + time.time() - t0
     if not args.no_doc:
-      _write(doc, json_path, args.doc)
+      common.write_doc(doc, json_path, args.doc, render)
   print(render(doc))
   if args.no_doc:
     common.write_json(json_path, doc)

@@ -35,7 +35,6 @@ Bayes-optimal AUC of the same rows (``demo_data.truth.oracle_auc``). If even
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import sys
 import time
@@ -391,16 +390,10 @@ def _reading(doc: Dict[str, Any]) -> List[str]:
 def render(doc: Dict[str, Any]) -> str:
   """docs/taste_ceiling.md from the JSON document."""
   a = doc["args"]
-  ran = [f"{r['difficulty']}/seed {r['seed']}" for r in doc["settings"]]
   lines = [
       "# Taste ceiling: per-user taste over the TRUE image features",
       "",
-      f"Produced by `{doc['command']}` on {doc['date']} "
-      f"({doc['machine']['cpus']} CPUs, Python {doc['machine']['python']}); "
-      f"{doc['seconds'] / 60:.1f} min wall in all. JSON: `{doc['json']}`. "
-      f"Settings: {', '.join(a['difficulties'])} x seeds "
-      f"{', '.join(str(s) for s in a['seeds'])}; {a['users']} users, "
-      f"{a['images']} images each. **Ran: {', '.join(ran) or 'none'}.**",
+      common.produced_by(doc) + " " + mq.settings_line(doc),
       "",
       "The question: how much can a per-user taste over *perfect* image "
       "features add over the floors at this data size? The same data, "
@@ -450,13 +443,6 @@ def render(doc: Dict[str, Any]) -> str:
   return "\n".join(lines)
 
 
-def _write(doc: Dict[str, Any], json_path: str, md_path: str) -> None:
-  common.write_json(json_path, doc)
-  with open(md_path + ".tmp", "w") as fh:
-    fh.write(render(doc))
-  os.replace(md_path + ".tmp", md_path)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--out", default=common.DEFAULT_OUT)
@@ -475,13 +461,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                else args.json)
   t0 = time.time()
   doc: Dict[str, Any] = {
-      "command": " ".join(["python -m benchmarks.taste_ceiling"] + given),
-      "json": (os.path.relpath(json_path, common.ROOT)
-               if os.path.abspath(json_path).startswith(common.ROOT + os.sep)
-               else json_path),
-      "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-          "%Y-%m-%d %H:%M UTC"),
-      "machine": common.machine(),
+      **common.doc_header("benchmarks.taste_ceiling", given, json_path),
       "args": {"difficulties": args.difficulties, "seeds": args.seeds,
                "users": args.users, "images": args.images,
                "c_grid": list(C_GRID), "scale_grid": list(SCALE_GRID),
@@ -502,7 +482,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       if args.no_doc:
         common.write_json(json_path, doc)
       else:
-        _write(doc, json_path, args.doc)
+        common.write_doc(doc, json_path, args.doc, render)
   print(render(doc))
   print(f"wrote {json_path}" + ("" if args.no_doc else f" and {args.doc}"))
   return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks import common
 from benchmarks import model_quality as mq
 from benchmarks import taste_ceiling as tc
 from evaluation import metrics
@@ -106,9 +107,8 @@ def test_render_reports_the_verdict_from_the_figures(fitted):
          "models": fits, "floors": floors, "best_floor": best,
          "oracle_auc": {sl: metrics.auc(y, test["p"]) for sl in mq.SLICES},
          "seconds": 1.0, "measured": "now"}
-  doc = {"command": "python -m benchmarks.taste_ceiling", "date": "today",
-         "json": "docs/taste_ceiling.json", "seconds": 60.0,
-         "machine": {"cpus": 2, "python": "3"},
+  doc = {**common.doc_header("benchmarks.taste_ceiling", [],
+                             tc.JSON), "seconds": 60.0,
          "args": {"difficulties": ["hard"], "seeds": [0], "users": USERS,
                   "images": IMAGES, "c_grid": [0.1, 1.0],
                   "scale_grid": [1.0, 2.0], "folds": 3},

@@ -1,0 +1,47 @@
+"""The model-quality benchmark's record of the default's stage-2 choice.
+
+The benchmark itself (``python -m benchmarks.model_quality``) trains models
+on the prepared demo settings and is not run here; ``tests/
+test_model_quality.py`` (slow) is its learning test.
+"""
+from __future__ import annotations
+
+import json
+
+from benchmarks import common
+from benchmarks import model_quality as mq
+
+
+def _history(chosen):
+  return {"loss": [0.6, 0.5], "taste_l2": chosen, "cv": [
+      {"taste_l2": None, "oof_auc": 0.70, "oof_log_loss": 0.55, "z": 0.0},
+      {"taste_l2": 0.01, "oof_auc": 0.72, "oof_log_loss": 0.54, "z": 2.5}]}
+
+
+def test_selection_keeps_the_choice_and_every_candidate():
+  sel = mq._selection(_history(0.01))  # pylint: disable=protected-access
+  assert sel["taste_l2"] == 0.01
+  assert [r["taste_l2"] for r in sel["cv"]] == [None, 0.01]
+  json.dumps(sel)  # lands in the benchmark's JSON as it is
+  # A single-stage model (no cross-validation) records nothing extra.
+  assert mq._selection({"loss": [0.5]}) == {}  # pylint: disable=protected-access
+
+
+def test_selection_line_names_the_choice_and_the_evidence():
+  line = mq._selection_line(  # pylint: disable=protected-access
+      mq._selection(_history(None)))  # pylint: disable=protected-access
+  assert "chose **no taste**" in line
+  assert "taste L2 0.01: log loss 0.5400, AUC 0.720, z +2.5" in line
+  assert "no taste: log loss 0.5500, AUC 0.700;" in line  # no z for the base
+
+
+def test_doc_header_names_the_command_and_the_json_inside_the_repo(tmp_path):
+  head = common.doc_header("benchmarks.model_quality", ["--seeds", "1"],
+                           mq.JSON)
+  assert head["command"] == "python -m benchmarks.model_quality --seeds 1"
+  assert head["json"] == "docs/model_quality.json"
+  outside = str(tmp_path / "mq.json")
+  assert common.doc_header("m", [], outside)["json"] == outside
+  line = common.produced_by({**head, "seconds": 90.0})
+  assert "`python -m benchmarks.model_quality --seeds 1`" in line
+  assert "1.5 min wall" in line and "JSON: `docs/model_quality.json`" in line
