@@ -47,14 +47,21 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       "",
       "## 1. Preprocessing throughput vs the raw decode limit",
       "",
-      common.table([t], ["kept", "build_examples_reviews_per_s",
-                         "transform_reviews_per_s", "raw_decode_resize_per_s",
-                         "transform_over_limit", "build_examples_over_limit"]),
+      common.table([t], ["kept", "images", "build_examples_images_per_s",
+                         "transform_cpu_images_per_s",
+                         "raw_decode_resize_cpu_images_per_s",
+                         "transform_cpu_over_limit",
+                         "build_examples_over_limit"]),
       "",
-      "`raw_decode_resize_per_s` is a tf.data loop of `decode_image` + resize "
-      "to the `cpu` size over the same stored image bytes (one per review); "
-      "the stage rates include Beam start-up and, for Transform, the analysis "
-      "pass and re-encoding the resized JPEG.",
+      common.table([t], ["images", "transform_paper_images_per_s",
+                         "raw_decode_resize_paper_images_per_s",
+                         "transform_paper_over_limit"]),
+      "",
+      "`raw_decode_resize_*_images_per_s` is a tf.data loop of `decode_image` "
+      "+ resize over the same stored photos, one decode per image, to the "
+      "`cpu` size and to 320 px (`paper`); the stage rates are images per "
+      "second of wall time and include Beam start-up and, for Transform, the "
+      "analysis pass and re-encoding the resized JPEG.",
       "",
       "## 2. DirectRunner: in memory vs multi-processing",
       "",
@@ -82,6 +89,16 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
                           "tfrecords_steps_per_s", "in_memory_steps_per_s",
                           "ratio_tfrecords_over_memory"]),
       "",
+      common.table([ti], ["examples", "distinct_images",
+                          "shuffled_backbone_rows_per_epoch",
+                          "shuffled_reviews_per_backbone_row",
+                          "file_order_backbone_rows_per_epoch",
+                          "file_order_reviews_per_backbone_row"]),
+      "",
+      "Backbone rows per epoch: the distinct images of each batch, summed "
+      "(what a slot-reading variant's CNN runs on), for the training "
+      "shuffle (runs of consecutive rows) and for the files' row order.",
+      "",
       "## 5. Storage and the AVA-scale projection",
       "",
       common.table([{"what": k, **{c: st[k][c] for c in (
@@ -103,6 +120,17 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       f"per-review layout stays within 0.5x the raw JPEG corpus only if raw "
       f"AVA JPEGs average at least {p['raw_kb_per_image_needed_for_half_labelled']:.0f}"
       f" kB; one copy per image needs {p['raw_kb_per_image_needed_for_half_per_image_store']:.0f} kB.",
+      "",
+      common.table([st["labelled_image_major"]], list(
+          st["labelled_image_major"]),
+                   title="Labelled examples regrouped one per image"),
+      "",
+      f"Image-major projection: labelled {p['labelled_image_major_gb']:.1f} "
+      f"GB + transformed {p['transformed_image_major_gb']:.1f} GB = "
+      f"{p['image_major_both_gb']:.1f} GB, "
+      f"{p['image_major_both_over_raw_corpus']:.2f}x the ~32 GB raw corpus "
+      f"(review-major: {p['review_major_both_gb']:.1f} GB, "
+      f"{p['review_major_both_over_raw_corpus']:.2f}x).",
       "",
   ]
   return "\n".join(lines)

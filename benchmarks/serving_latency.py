@@ -168,6 +168,7 @@ def main(argv=None) -> int:
           F.IMAGE_ID_XF: tf.TensorSpec([None], tf.int64),
           F.IMAGE_PIXELS_KEY: tf.TensorSpec(
               [None, cfg.image_size, cfg.image_size, 3], tf.float32),
+          F.IMAGE_SLOT_KEY: tf.TensorSpec([None], tf.int64),
           F.REVIEW_XF: tf.TensorSpec([None, cfg.profile_len], tf.int64)}
   call = tf.function(lambda x: keras_model(x, training=False),
                      input_signature=[spec])
@@ -178,6 +179,7 @@ def main(argv=None) -> int:
          F.IMAGE_ID_XF: tf.zeros([n], tf.int64),
          F.IMAGE_PIXELS_KEY: tf.constant(rng.uniform(
              0, 255, (n, cfg.image_size, cfg.image_size, 3)), tf.float32),
+         F.IMAGE_SLOT_KEY: tf.range(n, dtype=tf.int64),
          F.REVIEW_XF: tf.constant(rng.integers(
              1, 50, (n, cfg.profile_len)), tf.int64)}
     return lambda: call(x)[F.PERSONAL_OUTPUT].numpy()

@@ -9,6 +9,7 @@ batches already materialised as tensors; both in one process, side by side.
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import os
 import sys
@@ -16,6 +17,21 @@ import time
 from typing import Any, Dict, Sequence
 
 from benchmarks import common
+
+
+def backbone_rows_per_epoch(model_ds) -> Dict[str, int]:
+  """Rows (reviews) and backbone rows (distinct images per batch) of one
+  pass over ``inputs.model_dataset`` batches: what the image backbone of a
+  slot-reading variant runs on (``keras_model.blocks.row_features``)."""
+  # pylint: disable=g-import-not-at-top
+  from preprocessing import features as F
+  # pylint: enable=g-import-not-at-top
+  rows = images = batches = 0
+  for x, _ in model_ds:
+    rows += int(x[F.IMAGE_SLOT_KEY].shape[0])
+    images += int(x[F.IMAGE_PIXELS_KEY].shape[0])
+    batches += 1
+  return {"batches": batches, "reviews": rows, "backbone_rows": images}
 
 
 def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
@@ -43,8 +59,10 @@ def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
   # The same pipeline's first batches, materialised: no I/O, no decoding.
   cached = [b for b in file_ds.take(80)
             if int(b[1][F.PERSONAL_OUTPUT].shape[0]) == batch_size][:50]
-  mem_ds = tf.data.Dataset.from_tensor_slices(
-      tf.nest.map_structure(lambda *t: tf.stack(t), *cached)).repeat()
+  # (Concatenated, not stacked: a batch holds as many decoded images as it
+  # has distinct ones.)
+  mem_ds = functools.reduce(lambda a, b: a.concatenate(b), [
+      tf.data.Dataset.from_tensors(b) for b in cached]).repeat()
 
   def build():
     model = cfan.build_cfan(cfg, num_users=vocab.num_users,
@@ -54,7 +72,19 @@ def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
     return cfan.compile_cfan(model, cfg)
 
   out: Dict[str, Any] = {"examples": int(len(profile_cols[F.USER_XF])),
-                         "batch_size": batch_size, "steps": steps}
+                         "batch_size": batch_size, "steps": steps,
+                         "distinct_images": int(len(set(
+                             profile_cols[F.IMAGE_ID_XF].tolist())))}
+  # Backbone rows per epoch: shuffled training batches (what fit sees) and
+  # the files' row order (build-examples writes an image's reviews together:
+  # what batches of whole images, i.e. image-major data, would give).
+  for name, shuffle in (("shuffled", True), ("file_order", False)):
+    epoch = backbone_rows_per_epoch(inputs.model_dataset(
+        rows.batches(cfg.batch_size, shuffle=shuffle, seed=0), cfg, lookup,
+        mode="given"))
+    out[f"{name}_backbone_rows_per_epoch"] = epoch["backbone_rows"]
+    out[f"{name}_reviews_per_backbone_row"] = (
+        epoch["reviews"] / max(epoch["backbone_rows"], 1))
   # Alternate the two feeds twice so drift in machine load hits both.
   for rnd in range(2):
     for name, ds in (("tfrecords", file_ds), ("in_memory", mem_ds)):
@@ -84,6 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
   print(common.table([res], ["examples", "batch_size", "steps",
                              "tfrecords_steps_per_s", "in_memory_steps_per_s",
                              "ratio_tfrecords_over_memory"]))
+  print(common.table([res], [
+      "examples", "distinct_images", "shuffled_backbone_rows_per_epoch",
+      "shuffled_reviews_per_backbone_row",
+      "file_order_backbone_rows_per_epoch",
+      "file_order_reviews_per_backbone_row"],
+                     title="Backbone rows per epoch (distinct images per "
+                     "batch, summed)"))
   path = common.write_json(os.path.join(args.out, "trainer_input.json"),
                            {"machine": common.machine(), **res})
   print(f"wrote {path}")

@@ -7,6 +7,9 @@ builder that composes these blocks:
 * ``model_inputs``            — the named ``keras.Input`` tensors of the data
                                 contract (``preprocessing.features``).
 * ``image_backbone``          — f_v, the CNN feature map (VGG-16 or small CNN).
+* ``row_features``            — the backbone once per distinct image of a
+                                batch, its feature map fanned out to the rows
+                                (``FanOutToRows``).
 * ``id_embedding``            — gamma_u / q_v, the id embeddings (dim k).
 * ``review_encoder``          — Eq. 3-4, BiGRU annotations h_uv and a masked
                                 mean of them (one vector per review).
@@ -41,6 +44,7 @@ from preprocessing.config import keras_cache_weights_path
 from preprocessing.features import AGNOSTIC_OUTPUT
 from preprocessing.features import IMAGE_ID_XF
 from preprocessing.features import IMAGE_PIXELS_KEY
+from preprocessing.features import IMAGE_SLOT_KEY
 from preprocessing.features import PAD_TOKEN_ID
 from preprocessing.features import PERSONAL_OUTPUT
 from preprocessing.features import REVIEW_XF
@@ -187,6 +191,27 @@ class ReviewImageAttention(layers.Layer):
     return config
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FanOutToRows(layers.Layer):
+  """Per-image tensors [U, ...] -> per-row tensors [B, ...] by image slot.
+
+  Inputs ``[per_image [U, ...], slot int [B]]``: row b gets
+  ``per_image[slot[b]]``. The gradient of each image's features is the sum
+  of its rows' gradients, as if the backbone had run once per row.
+
+  Slots index the batch's own images, so feed whole batches (tf.data, as
+  ``signatures.model_inputs_from_transformed`` builds them), never numpy
+  arrays that Keras would slice into batches. U varies between batches:
+  under XLA (``cfg.xla``) each new U compiles once.
+  """
+
+  def call(self, per_image, slot):
+    return ops.take(per_image, ops.cast(slot, "int32"), axis=0)
+
+  def compute_output_shape(self, per_image_shape, slot_shape):
+    return (slot_shape[0],) + tuple(per_image_shape[1:])
+
+
 # --------------------------------------------------------------------------
 # Inputs
 # --------------------------------------------------------------------------
@@ -200,10 +225,12 @@ def model_inputs(cfg: ModelConfig,
                  review: bool = True) -> Dict[str, keras.KerasTensor]:
   """Named model inputs of the data contract, as a dict name -> Input.
 
-  USER_XF / IMAGE_ID_XF: int64 [B]; IMAGE_PIXELS_KEY: float32 [B, S, S, 3] in
-  0..255; REVIEW_XF: int64 [B, T] (PAD_TOKEN_ID padded) where T may vary
-  between calls: an own review is ``max_review_len`` tokens, a user profile
-  ``profile_len`` tokens, and the BiGRU reads either.
+  USER_XF / IMAGE_ID_XF: int64 [B]; IMAGE_PIXELS_KEY: float32 [U, S, S, 3] in
+  0..255, the batch's distinct images, with IMAGE_SLOT_KEY: int64 [B], each
+  row's position among them (``row_features``); REVIEW_XF: int64 [B, T]
+  (PAD_TOKEN_ID padded) where T may vary between calls: an own review is
+  ``max_review_len`` tokens, a user profile ``profile_len`` tokens, and the
+  BiGRU reads either.
   """
   inputs = {}
   if user:
@@ -215,6 +242,8 @@ def model_inputs(cfg: ModelConfig,
     s = cfg.image_size
     inputs[IMAGE_PIXELS_KEY] = keras.Input(
         shape=(s, s, 3), dtype="float32", name=IMAGE_PIXELS_KEY)
+    inputs[IMAGE_SLOT_KEY] = keras.Input(
+        shape=(), dtype="int64", name=IMAGE_SLOT_KEY)
   if review:
     inputs[REVIEW_XF] = keras.Input(
         shape=(None,), dtype="int64", name=REVIEW_XF)
@@ -294,6 +323,17 @@ def image_backbone(cfg: ModelConfig,
     return vgg16_backbone(cfg, allow_random_init=allow_random_init, name=name)
   raise ValueError(f"Unknown backbone {cfg.backbone!r}; choose from "
                    f"{BACKBONES}")
+
+
+def row_features(backbone: keras.Model, inputs, *,
+                 name: str = "image_features_per_row"):
+  """f_v of every row: ``backbone`` once per distinct image, fanned out.
+
+  ``inputs`` holds IMAGE_PIXELS_KEY (the batch's distinct images [U, ...])
+  and IMAGE_SLOT_KEY (each row's image position [B]); returns [B, h, w, C].
+  """
+  return FanOutToRows(name=name)(backbone(inputs[IMAGE_PIXELS_KEY]),
+                                 inputs[IMAGE_SLOT_KEY])
 
 
 def global_visual(f_v, *, name: str = "visual_gap"):

@@ -37,7 +37,6 @@ from preprocessing.config import ModelConfig
 from preprocessing.features import AGNOSTIC_OUTPUT
 from preprocessing.features import ATTENTION_OUTPUT
 from preprocessing.features import IMAGE_ID_XF
-from preprocessing.features import IMAGE_PIXELS_KEY
 from preprocessing.features import PERSONAL_OUTPUT
 from preprocessing.features import REVIEW_XF
 from preprocessing.features import TAG_OUTPUT
@@ -119,8 +118,9 @@ def build_cfan(cfg: ModelConfig,
 
   Returns:
     A model with dict inputs {USER_XF: int64 [B], IMAGE_ID_XF: int64 [B],
-    IMAGE_PIXELS_KEY: float32 [B, S, S, 3] (0..255), REVIEW_XF: int64
-    [B, T]} (any T) and dict outputs {PERSONAL_OUTPUT: [B, 1],
+    IMAGE_PIXELS_KEY: float32 [U, S, S, 3] (0..255, the batch's distinct
+    images), IMAGE_SLOT_KEY: int64 [B] (each row's image among them),
+    REVIEW_XF: int64 [B, T]} (any T) and dict outputs {PERSONAL_OUTPUT: [B, 1],
     ATTENTION_OUTPUT: [B, h, w], TAG_OUTPUT: [B, num_tags] (tasks >= 2),
     AGNOSTIC_OUTPUT: [B, 1] (tasks == 3)}, all float32.
   """
@@ -132,7 +132,7 @@ def build_cfan(cfg: ModelConfig,
   inputs = blocks.model_inputs(cfg)
   # f_v: CNN feature map.
   backbone = blocks.image_backbone(cfg, allow_random_init=allow_random_init)
-  f_v = backbone(inputs[IMAGE_PIXELS_KEY])
+  f_v = blocks.row_features(backbone, inputs)
   # gamma_u, q_v: id embeddings of dimension k.
   k = cfg.embedding_dim
   gamma_u, q_v = blocks.user_and_image_embeddings(cfg, inputs, num_users,

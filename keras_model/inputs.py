@@ -26,6 +26,18 @@ from preprocessing.config import ModelConfig
 READ_BATCH_SIZE = 1024
 # Review paths of ``model_dataset``.
 MODES = ("given", "free", "free_loo", "mixed")
+# Training batches are shuffled as runs of consecutive rows, each run a
+# ``1 / SHUFFLE_RUNS_PER_BATCH`` share of a batch: build-examples writes an
+# image's reviews next to each other, so a run holds one or two images with
+# all their reviews and the backbone runs once per image of the batch
+# (``keras_model.blocks.row_features``), while every batch still mixes runs
+# from that many random places of the data (images and users). Runs are
+# reshuffled every epoch.
+SHUFFLE_RUNS_PER_BATCH = 4
+
+
+def _run_length(batch_size: int) -> int:
+  return max(1, batch_size // SHUFFLE_RUNS_PER_BATCH)
 
 
 class Vocab:
@@ -65,7 +77,8 @@ def transformed_dataset(file_patterns: Sequence[str],
     file_patterns: globs or directories of Transform's output files.
     tft_output: the Transform output (its transformed feature spec).
     batch_size: rows per batch.
-    shuffle: shuffle files and rows (training), else file order.
+    shuffle: shuffle files and runs of consecutive rows (training; see
+      SHUFFLE_RUNS_PER_BATCH), else file order.
     seed: shuffle seed.
     columns: the features to parse (default: all).
 
@@ -77,15 +90,18 @@ def transformed_dataset(file_patterns: Sequence[str],
     spec = {k: spec[k] for k in columns}
   files = _expand(file_patterns)
   ds = tf.data.Dataset.from_tensor_slices(files)
+  run = _run_length(batch_size) if shuffle else 1
   if shuffle:
     ds = ds.shuffle(len(files), seed=seed)
+  # Runs of consecutive rows of one file (single rows when not shuffling).
   ds = ds.interleave(
-      lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-      cycle_length=min(4, len(files)), num_parallel_calls=tf.data.AUTOTUNE,
-      deterministic=not shuffle)
+      lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP").batch(
+          run), cycle_length=min(4, len(files)),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
   if shuffle:
-    ds = ds.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
-  ds = ds.batch(batch_size)
+    ds = ds.shuffle(max(1, 4096 // run), seed=seed,
+                    reshuffle_each_iteration=True)
+  ds = ds.unbatch().batch(batch_size)
   return ds.map(lambda x: tf.io.parse_example(x, spec),
                 num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -99,7 +115,8 @@ def columns_dataset(cols: Mapping[str, np.ndarray], batch_size: int, *,
   Args:
     cols: {transformed feature name: array with one row per example}.
     batch_size: rows per batch.
-    shuffle: shuffle all rows (one buffer over every row), else row order.
+    shuffle: shuffle runs of consecutive rows (one buffer over every run;
+      see SHUFFLE_RUNS_PER_BATCH), else row order.
     seed: shuffle seed.
     columns: the features to keep (default: all of ``cols``).
 
@@ -109,8 +126,10 @@ def columns_dataset(cols: Mapping[str, np.ndarray], batch_size: int, *,
   names = list(columns) if columns else list(cols)
   ds = tf.data.Dataset.from_tensor_slices({k: cols[k] for k in names})
   if shuffle:
-    ds = ds.shuffle(len(cols[names[0]]), seed=seed,
-                    reshuffle_each_iteration=True)
+    run = _run_length(batch_size)
+    ds = ds.batch(run).shuffle(
+        max(1, -(-len(cols[names[0]]) // run)), seed=seed,
+        reshuffle_each_iteration=True).unbatch()
   return ds.batch(batch_size)
 
 

@@ -42,7 +42,10 @@ fits every training row to convergence. Why: docs/model_quality.md.
 
 The exported model (``build_residual``) composes the two with the data
 contract's inputs {USER_XF, IMAGE_PIXELS_KEY, VOTES_XF, TAG_XF} and outputs
-{PERSONAL_OUTPUT, AGNOSTIC_OUTPUT, VOTE_DIST_OUTPUT}.
+{PERSONAL_OUTPUT, AGNOSTIC_OUTPUT, VOTE_DIST_OUTPUT}. It reads no
+IMAGE_SLOT_KEY: its pixels are one image per row [B, S, S, 3], which
+``signatures.select_model_inputs`` gathers by slot from the batch's distinct
+decoded images (decoded once each, as for every variant).
 """
 from __future__ import annotations
 
@@ -294,8 +297,9 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
     allow_random_init: let a vgg16 backbone start from random weights.
 
   Returns:
-    A model with dict inputs {USER_XF, IMAGE_PIXELS_KEY, VOTES_XF, TAG_XF}
-    and outputs {PERSONAL_OUTPUT, AGNOSTIC_OUTPUT, VOTE_DIST_OUTPUT}.
+    A model with dict inputs {USER_XF, IMAGE_PIXELS_KEY (one image per row,
+    [B, S, S, 3]; no IMAGE_SLOT_KEY), VOTES_XF, TAG_XF} and outputs
+    {PERSONAL_OUTPUT, AGNOSTIC_OUTPUT, VOTE_DIST_OUTPUT}.
   """
   del num_images, review_vocab_size
   image_model = build_image_model(cfg, allow_random_init=allow_random_init)

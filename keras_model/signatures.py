@@ -124,10 +124,28 @@ def model_heads(model) -> List[str]:
 
 def select_model_inputs(model, inputs: Dict[str, tf.Tensor]
                         ) -> Dict[str, tf.Tensor]:
-  """The entries of ``inputs`` that ``model`` (dict inputs) reads."""
-  if isinstance(model.input, dict):
-    return {k: inputs[k] for k in model.input}
-  return inputs
+  """The entries of ``inputs`` that ``model`` (dict inputs) reads.
+
+  ``inputs`` carry the batch's distinct images and each row's slot among
+  them (``model_inputs_from_transformed``); a model that reads pixels but
+  no slot (the residual variant) gets one image per row, gathered by slot.
+  """
+  if not isinstance(model.input, dict):
+    return inputs
+  x = {k: inputs[k] for k in model.input}
+  if (F.IMAGE_PIXELS_KEY in x and F.IMAGE_SLOT_KEY not in x and
+      F.IMAGE_SLOT_KEY in inputs):
+    x[F.IMAGE_PIXELS_KEY] = tf.gather(x[F.IMAGE_PIXELS_KEY],
+                                      inputs[F.IMAGE_SLOT_KEY])
+  return x
+
+
+def _rows_in(inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+  """Rows of a model input batch (pixels may hold fewer, distinct, images)."""
+  for k, v in inputs.items():
+    if k != F.IMAGE_PIXELS_KEY:
+      return tf.shape(v)[0]
+  return tf.shape(inputs[F.IMAGE_PIXELS_KEY])[0]
 
 
 def call_on_batch(model, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
@@ -138,7 +156,7 @@ def call_on_batch(model, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
   row (id 0, black image, padding tokens) and the outputs are cut back to
   zero rows. Non-empty batches are passed through unchanged.
   """
-  n = tf.shape(next(iter(inputs.values())))[0]
+  n = _rows_in(inputs)
   pad = tf.cast(tf.equal(n, 0), tf.int32)
   padded = {k: tf.concat([v, tf.zeros(tf.concat([[pad], tf.shape(v)[1:]], 0),
                                        v.dtype)], 0)
@@ -150,13 +168,22 @@ def call_on_batch(model, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
 def model_inputs_from_transformed(transformed: Dict[str, tf.Tensor],
                                   review_tokens: tf.Tensor,
                                   cfg: ModelConfig) -> Dict[str, tf.Tensor]:
-  """Transformed features + chosen review tokens -> the model's input dict."""
+  """Transformed features + chosen review tokens -> the model's input dict.
+
+  Each distinct transformed JPEG of the batch is decoded once
+  (IMAGE_PIXELS_KEY [U, S, S, 3]) and every row points at its image
+  (IMAGE_SLOT_KEY [B]). The JPEG bytes are the key, not the image index:
+  every image outside the vocabulary shares one OOV index.
+  """
+  distinct, slot = tf.unique(tf.reshape(transformed[F.IMAGE_XF], [-1]),
+                             out_idx=tf.int64)
   x = {
       F.USER_XF: tf.cast(tf.reshape(transformed[F.USER_XF], [-1]), tf.int64),
       F.IMAGE_ID_XF: tf.cast(tf.reshape(transformed[F.IMAGE_ID_XF], [-1]),
                              tf.int64),
-      F.IMAGE_PIXELS_KEY: transform_lib.decode_image_xf(
-          tf.reshape(transformed[F.IMAGE_XF], [-1]), cfg.image_size),
+      F.IMAGE_PIXELS_KEY: transform_lib.decode_image_xf(distinct,
+                                                        cfg.image_size),
+      F.IMAGE_SLOT_KEY: slot,
       F.REVIEW_XF: tf.cast(review_tokens, tf.int64),
   }
   n = tf.shape(x[F.USER_XF])[0]

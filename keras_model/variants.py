@@ -68,12 +68,14 @@ import tensorflow as tf
 from keras_model import blocks
 from keras_model import cfan
 from keras_model import residual
+from keras_model import signatures
 from preprocessing import transform as transform_lib
 from preprocessing.config import ModelConfig
 from preprocessing.features import AGNOSTIC_OUTPUT
 from preprocessing.features import ATTENTION_OUTPUT
 from preprocessing.features import IMAGE_ID_XF
 from preprocessing.features import IMAGE_PIXELS_KEY
+from preprocessing.features import IMAGE_SLOT_KEY
 from preprocessing.features import IMAGE_XF
 from preprocessing.features import LABEL_KEY
 from preprocessing.features import PERSONAL_OUTPUT
@@ -92,6 +94,7 @@ BPR_L2 = 1e-3
 # Inputs of the negative image of a BPR triple (u, i, j).
 NEG_IMAGE_ID = "neg_" + IMAGE_ID_XF
 NEG_PIXELS = "neg_" + IMAGE_PIXELS_KEY
+NEG_SLOT = "neg_" + IMAGE_SLOT_KEY
 PAIRWISE_OUTPUT = "x_uij"
 # Name of the x_ui sub-model inside a BPR/VBPR scoring model.
 BPR_CORE = "x_ui"
@@ -217,7 +220,7 @@ def _bpr_score_model(cfg: ModelConfig, *, num_users: int, num_images: int,
   terms = [beta_i, layers.Dot(axes=-1, name="mf")([gamma_u, gamma_i])]
   if visual:
     backbone = blocks.image_backbone(cfg, allow_random_init=allow_random_init)
-    f_v = blocks.global_visual(backbone(inputs[IMAGE_PIXELS_KEY]))
+    f_v = blocks.global_visual(blocks.row_features(backbone, inputs))
     theta_u = blocks.id_embedding(num_users, k, name="user_visual_factors",
                                   stddev=BPR_INIT_STDDEV)(user)
     e_f = layers.Dense(k, use_bias=False, name="visual_projection_e")(f_v)
@@ -287,7 +290,7 @@ def build_cfn_1task(cfg: ModelConfig, *, num_users: int, num_images: int,
   del num_tags, review_vocab_size
   inputs = blocks.model_inputs(cfg, review=False)
   backbone = blocks.image_backbone(cfg, allow_random_init=allow_random_init)
-  f_v = backbone(inputs[IMAGE_PIXELS_KEY])
+  f_v = blocks.row_features(backbone, inputs)
   gamma_u, q_v = blocks.user_and_image_embeddings(cfg, inputs, num_users,
                                                   num_images)
   q_vi = blocks.merge_visual(q_v, blocks.global_visual(f_v), name="merge")
@@ -311,7 +314,8 @@ def build_mtrl_cnn(cfg: ModelConfig, *, num_users: int, num_images: int,
     raise ValueError(f"num_tags must be >= 2 for the tag head, got {num_tags}")
   inputs = blocks.model_inputs(cfg, user=False, image_id=False, review=False)
   backbone = blocks.image_backbone(cfg, allow_random_init=allow_random_init)
-  feats = blocks.image_side_features(backbone(inputs[IMAGE_PIXELS_KEY]), None)
+  feats = blocks.image_side_features(blocks.row_features(backbone, inputs),
+                                     None)
   units = _head_units(cfg)
   outputs = {
       TAG_OUTPUT: blocks.tag_head(feats, num_tags, hidden_units=units,
@@ -381,8 +385,9 @@ def input_names(model: keras.Model) -> List[str]:
 
 def select_inputs(model: keras.Model,
                   features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-  """The entries of ``features`` that ``model`` takes as inputs."""
-  return {k: features[k] for k in input_names(model)}
+  """The entries of ``features`` that ``model`` takes as inputs
+  (``signatures.select_model_inputs``)."""
+  return signatures.select_model_inputs(model, features)
 
 
 def heads(model: keras.Model) -> List[str]:
@@ -444,7 +449,8 @@ def pairwise_training_model(model: keras.Model, cfg: ModelConfig
   """(u, i, j) -> x_uij = x_ui - x_uj, sharing every weight with ``model``.
 
   Inputs: USER_XF, IMAGE_ID_XF (i), NEG_IMAGE_ID (j) and, for VBPR,
-  IMAGE_PIXELS_KEY (i) and NEG_PIXELS (j). ``bpr_loss`` on the output plus
+  IMAGE_PIXELS_KEY/IMAGE_SLOT_KEY (the batch's distinct i images, each
+  triple's i among them) and NEG_PIXELS/NEG_SLOT (the same for j). ``bpr_loss`` on the output plus
   ``TripleL2`` (BPR_L2 on gamma_u, theta_u, gamma_i, beta_i, gamma_j,
   beta_j) is BPR-Opt.
   """
@@ -463,6 +469,10 @@ def pairwise_training_model(model: keras.Model, cfg: ModelConfig
         shape=shape, dtype="float32", name=IMAGE_PIXELS_KEY)
     inputs[NEG_PIXELS] = neg_in[IMAGE_PIXELS_KEY] = keras.Input(
         shape=shape, dtype="float32", name=NEG_PIXELS)
+    inputs[IMAGE_SLOT_KEY] = pos_in[IMAGE_SLOT_KEY] = keras.Input(
+        shape=(), dtype="int64", name=IMAGE_SLOT_KEY)
+    inputs[NEG_SLOT] = neg_in[IMAGE_SLOT_KEY] = keras.Input(
+        shape=(), dtype="int64", name=NEG_SLOT)
   x_uij = layers.Subtract(name="x_ui_minus_x_uj")([core(pos_in),
                                                     core(neg_in)])
   layer_names = {layer.name for layer in core.layers}
@@ -572,6 +582,14 @@ def collect_columns(ds: tf.data.Dataset, columns: Sequence[str]
           parts.items()}
 
 
+def _distinct_images(table: tf.Tensor, images: tf.Tensor, size: int
+                     ) -> Tuple[tf.Tensor, tf.Tensor]:
+  """(pixels of the distinct image indices [U, S, S, 3], slot of each [B])."""
+  distinct, slot = tf.unique(images, out_idx=tf.int64)
+  return (transform_lib.decode_image_xf(tf.gather(table, distinct), size),
+          slot)
+
+
 def pairwise_dataset(columns: Dict[str, np.ndarray], cfg: ModelConfig, *,
                      visual: bool, num_images: int, steps: int,
                      seed: int) -> tf.data.Dataset:
@@ -581,7 +599,8 @@ def pairwise_dataset(columns: Dict[str, np.ndarray], cfg: ModelConfig, *,
   IMAGE_XF only when ``visual``, i.e. VBPR). Triples are sampled up front
   (``sample_bpr_triples``) for enough epochs to fill ``steps`` batches and
   then repeated; pixels are decoded per batch from a per-image JPEG table
-  (one compact JPEG per image, not per example).
+  (one compact JPEG per image, not per example), once per distinct image of
+  the batch (``_distinct_images``).
   """
   users = np.reshape(columns[USER_XF], [-1])
   images = np.reshape(columns[IMAGE_ID_XF], [-1])
@@ -601,10 +620,10 @@ def pairwise_dataset(columns: Dict[str, np.ndarray], cfg: ModelConfig, *,
   def to_xy(b):
     x = {USER_XF: b["user"], IMAGE_ID_XF: b["pos"], NEG_IMAGE_ID: b["neg"]}
     if visual:
-      x[IMAGE_PIXELS_KEY] = transform_lib.decode_image_xf(
-          tf.gather(table, b["pos"]), cfg.image_size)
-      x[NEG_PIXELS] = transform_lib.decode_image_xf(
-          tf.gather(table, b["neg"]), cfg.image_size)
+      x[IMAGE_PIXELS_KEY], x[IMAGE_SLOT_KEY] = _distinct_images(
+          table, b["pos"], cfg.image_size)
+      x[NEG_PIXELS], x[NEG_SLOT] = _distinct_images(table, b["neg"],
+                                                    cfg.image_size)
     zeros = tf.zeros([tf.shape(b["user"])[0], 1], tf.float32)
     return x, {PAIRWISE_OUTPUT: zeros}
 
@@ -619,11 +638,10 @@ def fit_dataset(model: keras.Model, ds: tf.data.Dataset) -> tf.data.Dataset:
   pairs dict labels with outputs by position, see ``cfan.training_view``, so
   a label without a head must not be passed).
   """
-  names = input_names(model)
   head_names = heads(model)
 
   def restrict(x, y):
-    return ({k: x[k] for k in names}, {h: y[h] for h in head_names})
+    return (select_inputs(model, x), {h: y[h] for h in head_names})
 
   return ds.map(restrict)
 

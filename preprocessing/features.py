@@ -119,9 +119,13 @@ VOTES_XF = transformed_name(VOTES_KEY)
 # Model-input value of TAG_XF when a request carries no tag (serving_raw):
 # the model maps it to its "unknown tag" row.
 NO_TAG_INDEX = -1
-# Model input: decoded image, float32 [B, S, S, 3] in 0..255 (decoded from
-# IMAGE_XF inside the model's serving/training input path).
+# Model input: the batch's *distinct* images decoded, float32 [U, S, S, 3] in
+# 0..255 (decoded once per distinct IMAGE_XF inside the model's serving and
+# training input path), and each row's position in them, int64 [B]: the
+# image backbone runs once per distinct image of a batch and its features
+# fan out to the image's rows (keras_model.blocks.row_features).
 IMAGE_PIXELS_KEY = "image_pixels"
+IMAGE_SLOT_KEY = "image_slot"
 
 # Vocabulary names written by Transform (files under transform_fn/assets).
 USER_VOCAB = "user_vocab"

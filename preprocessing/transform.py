@@ -9,7 +9,8 @@ outputs are the ``_xf`` features of :mod:`preprocessing.features`:
   one so that 0 is padding, padded/truncated to ``max_review_len``.
 * ``user_id_xf`` / ``image_id_xf`` / ``tag_xf``: vocabulary indices with one
   OOV bucket (the last index), so unseen users/images still score.
-* ``image_xf``: the photo decoded (JPEG/PNG/GIF/BMP, forced to 3 channels:
+* ``image_xf``: the photo decoded once per distinct photo of a batch
+  (``resized_jpegs``; JPEG/PNG/GIF/BMP, forced to 3 channels:
   grayscale and CMYK become RGB), resized to ``image_size`` x ``image_size``
   and **re-encoded as JPEG** — decoded pixels per review would be ~12 kB
   (uint8) / ~98 kB (as int64 in a tf.Example) at 64 px and 8x that at 320 px;
@@ -85,6 +86,20 @@ def encode_images(pixels: tf.Tensor, quality: int) -> tf.Tensor:
                    pixels, fn_output_signature=tf.TensorSpec([], tf.string))
 
 
+def resized_jpegs(image_bytes: tf.Tensor, size: int, quality: int
+                  ) -> tf.Tensor:
+  """[B] encoded photos -> [B] resized JPEGs, one decode per distinct photo.
+
+  build-examples writes an image's reviews next to each other and stores
+  the photo once per image (identical bytes on each review), so a Transform
+  batch holds each photo several times: it is decoded, resized and
+  re-encoded once per batch and the result fanned out to its rows.
+  """
+  distinct, row_of = tf.unique(image_bytes)
+  return tf.gather(encode_images(decode_and_resize(distinct, size), quality),
+                   row_of)
+
+
 def decode_image_xf(image_xf: tf.Tensor, size: int) -> tf.Tensor:
   """``image_xf`` JPEG bytes [B] -> float32 [B, size, size, 3] in 0..255.
 
@@ -139,9 +154,8 @@ def preprocessing_fn(inputs: Dict[str, Any],
   outputs[F.REVIEW_LEN_XF] = tf.minimum(ids.row_lengths(),
                                         cfg.max_review_len)
 
-  image = _dense_1d(inputs[F.IMAGE_KEY], b"")
-  outputs[F.IMAGE_XF] = encode_images(
-      decode_and_resize(image, cfg.image_size), cfg.jpeg_quality)
+  outputs[F.IMAGE_XF] = resized_jpegs(_dense_1d(inputs[F.IMAGE_KEY], b""),
+                                      cfg.image_size, cfg.jpeg_quality)
 
   if F.TAG_KEY in inputs:
     outputs[F.TAG_XF] = tft.compute_and_apply_vocabulary(

@@ -17,11 +17,14 @@ import tensorflow as tf  # noqa: E402
 
 from keras_model import blocks  # noqa: E402
 from keras_model import cfan  # noqa: E402
+from keras_model import signatures  # noqa: E402
 from preprocessing import config  # noqa: E402
 from preprocessing.features import AGNOSTIC_OUTPUT  # noqa: E402
 from preprocessing.features import ATTENTION_OUTPUT  # noqa: E402
 from preprocessing.features import IMAGE_ID_XF  # noqa: E402
 from preprocessing.features import IMAGE_PIXELS_KEY  # noqa: E402
+from preprocessing.features import IMAGE_SLOT_KEY  # noqa: E402
+from preprocessing.features import IMAGE_XF  # noqa: E402
 from preprocessing.features import PAD_TOKEN_ID  # noqa: E402
 from preprocessing.features import PERSONAL_OUTPUT  # noqa: E402
 from preprocessing.features import REVIEW_XF  # noqa: E402
@@ -57,6 +60,7 @@ def _features(cfg: config.ModelConfig = CPU, batch: int = BATCH,
       IMAGE_ID_XF: rng.integers(0, NUM_IMAGES, batch).astype(np.int64),
       IMAGE_PIXELS_KEY: rng.uniform(0, 255, (batch, s, s, 3)).astype(
           np.float32),
+      IMAGE_SLOT_KEY: np.arange(batch, dtype=np.int64),
       REVIEW_XF: review.astype(np.int64),
   }
 
@@ -92,7 +96,7 @@ def model3() -> keras.Model:
 def test_output_shapes(tasks, expected):
   model = _build(tasks)
   assert set(model.input) == {USER_XF, IMAGE_ID_XF, IMAGE_PIXELS_KEY,
-                              REVIEW_XF}
+                              IMAGE_SLOT_KEY, REVIEW_XF}
   out = _numpy(model(_features(), training=False))
   assert set(out) == expected
   assert out[PERSONAL_OUTPUT].shape == (BATCH, 1)
@@ -339,6 +343,54 @@ def test_vgg16_loads_local_weights(no_local_weights, monkeypatch):
 # --------------------------------------------------------------------------
 
 
+def test_backbone_runs_once_per_distinct_image_of_a_batch(model3,
+                                                          monkeypatch):
+  """8 reviews of 3 photos: 3 decodes, 3 backbone rows, per-row outputs.
+
+  Two of the photos share one image index (both out of the vocabulary, as
+  new photos are), so the grouping key must be the photo, not the index.
+  """
+  s = CPU.image_size
+  rng = np.random.default_rng(3)
+  photos = [tf.io.encode_jpeg(rng.integers(0, 256, (s, s, 3), np.uint8)
+                              ).numpy() for _ in range(3)]
+  of_row = np.array([0, 1, 0, 2, 2, 0, 1, 2])
+  transformed = {
+      USER_XF: np.arange(BATCH, dtype=np.int64) % NUM_USERS,
+      IMAGE_ID_XF: np.where(of_row == 0, 5, NUM_IMAGES - 1),
+      IMAGE_XF: np.array([photos[i] for i in of_row], dtype=object),
+  }
+  tokens = tf.constant(_features()[REVIEW_XF])
+  x = signatures.model_inputs_from_transformed(transformed, tokens, CPU)
+  assert x[IMAGE_PIXELS_KEY].shape[0] == 3
+  slot = x[IMAGE_SLOT_KEY].numpy()
+  np.testing.assert_array_equal(slot[:, None] == slot[None, :],
+                                of_row[:, None] == of_row[None, :])
+
+  backbone = model3.get_layer("image_backbone")
+  rows_seen = []
+  original = backbone.call
+
+  def counting_call(pixels, *args, **kwargs):
+    rows_seen.append(int(pixels.shape[0]))
+    return original(pixels, *args, **kwargs)
+
+  monkeypatch.setattr(backbone, "call", counting_call)
+  grouped = _numpy(model3(signatures.select_model_inputs(model3, x),
+                          training=False))
+  assert rows_seen == [3]
+  # The same batch with one image per row (what the input path used to
+  # feed) gives the same outputs with 8 backbone rows.
+  per_row = dict(x)
+  per_row[IMAGE_PIXELS_KEY] = tf.gather(x[IMAGE_PIXELS_KEY], slot)
+  per_row[IMAGE_SLOT_KEY] = tf.range(BATCH, dtype=tf.int64)
+  reference = _numpy(model3(signatures.select_model_inputs(model3, per_row),
+                            training=False))
+  assert rows_seen == [3, BATCH]
+  for key, value in reference.items():
+    np.testing.assert_allclose(grouped[key], value, rtol=1e-5, atol=1e-6)
+
+
 class _Exporter(tf.Module):
   """Minimal export wrapper: a Keras 3 model behind a tf.function signature."""
 
@@ -350,13 +402,14 @@ class _Exporter(tf.Module):
         tf.TensorSpec([None], tf.int64, name=USER_XF),
         tf.TensorSpec([None], tf.int64, name=IMAGE_ID_XF),
         tf.TensorSpec([None, s, s, 3], tf.float32, name=IMAGE_PIXELS_KEY),
+        tf.TensorSpec([None], tf.int64, name=IMAGE_SLOT_KEY),
         tf.TensorSpec([None, length], tf.int64, name=REVIEW_XF),
     ])
 
-  def _serve(self, user, image_id, pixels, review):
+  def _serve(self, user, image_id, pixels, slot, review):
     return self.model({USER_XF: user, IMAGE_ID_XF: image_id,
-                       IMAGE_PIXELS_KEY: pixels, REVIEW_XF: review},
-                      training=False)
+                       IMAGE_PIXELS_KEY: pixels, IMAGE_SLOT_KEY: slot,
+                       REVIEW_XF: review}, training=False)
 
 
 def test_saved_model_roundtrip(model3, tmp_path):
@@ -373,6 +426,6 @@ def test_saved_model_roundtrip(model3, tmp_path):
   for key, value in expected.items():
     np.testing.assert_allclose(got[key].numpy(), value, rtol=1e-5, atol=1e-6)
   got_fn = loaded.serve(*(tf.constant(x[k]) for k in (
-      USER_XF, IMAGE_ID_XF, IMAGE_PIXELS_KEY, REVIEW_XF)))
+      USER_XF, IMAGE_ID_XF, IMAGE_PIXELS_KEY, IMAGE_SLOT_KEY, REVIEW_XF)))
   np.testing.assert_allclose(got_fn[PERSONAL_OUTPUT].numpy(),
                              expected[PERSONAL_OUTPUT], rtol=1e-5, atol=1e-6)

@@ -125,6 +125,30 @@ def test_files_and_columns_give_the_same_rows(tmp_path):
     np.testing.assert_array_equal(from_files[k], from_memory[k])
 
 
+def test_training_shuffle_keeps_an_images_reviews_together_and_mixes():
+  """Rows written image by image (as build-examples does): shuffled batches
+  visit every row once per epoch, hold fewer distinct images than rows (the
+  backbone runs once per image) and mix runs from several images."""
+  cols = _columns(240)
+  order = np.argsort(cols[F.IMAGE_ID_XF], kind="stable")
+  cols = {k: v[order] for k, v in cols.items()}
+  batches = list(inputs.Rows.from_columns(cols).batches(
+      CPU.batch_size, shuffle=True, seed=1))
+  seen = np.concatenate([b[F.USER_XF].numpy() * NUM_IMAGES +
+                         b[F.IMAGE_ID_XF].numpy() for b in batches])
+  np.testing.assert_array_equal(
+      np.sort(seen), np.sort(cols[F.USER_XF] * NUM_IMAGES +
+                             cols[F.IMAGE_ID_XF]))
+  rows = sum(int(b[F.USER_XF].shape[0]) for b in batches)
+  images = sum(len(np.unique(b[F.IMAGE_ID_XF].numpy())) for b in batches)
+  assert images <= rows / 2
+  # Not image order: batches mix images from all over the data.
+  first = [int(b[F.IMAGE_ID_XF].numpy().min()) for b in batches]
+  assert first != sorted(first)
+  spread = [np.ptp(b[F.IMAGE_ID_XF].numpy()) for b in batches]
+  assert np.median(spread) > NUM_IMAGES / 4
+
+
 def test_pointwise_fit_is_deterministic_and_scores_every_row():
   cols = _columns()
   a = _train("cfn-1task", cols)

@@ -233,6 +233,27 @@ def test_decode_and_resize_any_format():
   assert np.all(np.abs(px - np.array([RED, (128,) * 3, (255, 0, 0)])) <= 20)
 
 
+def test_resized_jpegs_decode_each_distinct_photo_once(monkeypatch):
+  """A batch of 4 reviews of 2 photos: 2 decodes, each photo's result on
+  every one of its rows, the same bytes as decoding row by row."""
+  decode = transform.decode_and_resize
+  rows_decoded = []
+
+  def counting_decode(image_bytes, size):
+    rows_decoded.append(int(image_bytes.shape[0]))
+    return decode(image_bytes, size)
+
+  monkeypatch.setattr(transform, "decode_and_resize", counting_decode)
+  out = transform.resized_jpegs(
+      tf.constant([RGB_JPEG, GRAY_PNG, RGB_JPEG, RGB_JPEG]), 16,
+      CFG.jpeg_quality).numpy()
+  assert rows_decoded == [2]
+  assert out[0] == out[2] == out[3] != out[1]
+  per_row = transform.encode_images(
+      decode(tf.constant([RGB_JPEG, GRAY_PNG]), 16), CFG.jpeg_quality).numpy()
+  assert out[0] == per_row[0] and out[1] == per_row[1]
+
+
 def test_decode_image_xf_round_trip():
   rng = np.random.default_rng(0)
   base = rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)

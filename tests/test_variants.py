@@ -25,6 +25,7 @@ from preprocessing.features import AGNOSTIC_OUTPUT  # noqa: E402
 from preprocessing.features import ATTENTION_OUTPUT  # noqa: E402
 from preprocessing.features import IMAGE_ID_XF  # noqa: E402
 from preprocessing.features import IMAGE_PIXELS_KEY  # noqa: E402
+from preprocessing.features import IMAGE_SLOT_KEY  # noqa: E402
 from preprocessing.features import IMAGE_XF  # noqa: E402
 from preprocessing.features import LABEL_KEY  # noqa: E402
 from preprocessing.features import PERSONAL_OUTPUT  # noqa: E402
@@ -42,21 +43,21 @@ BATCH = 8
 CPU = config.get_config("cpu")
 SIZES = dict(num_users=NUM_USERS, num_images=NUM_IMAGES, num_tags=NUM_TAGS,
              review_vocab_size=REVIEW_VOCAB)
-ALL_INPUTS = {USER_XF, IMAGE_ID_XF, IMAGE_PIXELS_KEY, REVIEW_XF}
+PIXELS = {IMAGE_PIXELS_KEY, IMAGE_SLOT_KEY}
+ALL_INPUTS = {USER_XF, IMAGE_ID_XF, REVIEW_XF} | PIXELS
 
 # variant -> (inputs it reads, heads it has)
 EXPECTED = {
     "bpr": ({USER_XF, IMAGE_ID_XF}, {PERSONAL_OUTPUT}),
-    "vbpr": ({USER_XF, IMAGE_ID_XF, IMAGE_PIXELS_KEY}, {PERSONAL_OUTPUT}),
+    "vbpr": ({USER_XF, IMAGE_ID_XF} | PIXELS, {PERSONAL_OUTPUT}),
     "cfn-pure-2task": ({USER_XF, IMAGE_ID_XF}, {PERSONAL_OUTPUT, TAG_OUTPUT}),
-    "cfn-1task": ({USER_XF, IMAGE_ID_XF, IMAGE_PIXELS_KEY},
-                  {PERSONAL_OUTPUT}),
+    "cfn-1task": ({USER_XF, IMAGE_ID_XF} | PIXELS, {PERSONAL_OUTPUT}),
     "cfan-1task": (ALL_INPUTS, {PERSONAL_OUTPUT, ATTENTION_OUTPUT}),
     "cfan-2task": (ALL_INPUTS, {PERSONAL_OUTPUT, ATTENTION_OUTPUT,
                                 TAG_OUTPUT}),
     "cfan-3task": (ALL_INPUTS, {PERSONAL_OUTPUT, ATTENTION_OUTPUT,
                                 TAG_OUTPUT, AGNOSTIC_OUTPUT}),
-    "mtrl-cnn": ({IMAGE_PIXELS_KEY}, {AGNOSTIC_OUTPUT, TAG_OUTPUT}),
+    "mtrl-cnn": (PIXELS, {AGNOSTIC_OUTPUT, TAG_OUTPUT}),
     "residual": ({USER_XF, IMAGE_PIXELS_KEY, VOTES_XF, TAG_XF},
                  {PERSONAL_OUTPUT, AGNOSTIC_OUTPUT}),
 }
@@ -70,6 +71,7 @@ def _features(batch: int = BATCH, seed: int = 0) -> dict:
       IMAGE_ID_XF: rng.integers(0, NUM_IMAGES, batch).astype(np.int64),
       IMAGE_PIXELS_KEY: rng.uniform(0, 255, (batch, s, s, 3)).astype(
           np.float32),
+      IMAGE_SLOT_KEY: np.arange(batch, dtype=np.int64),
       REVIEW_XF: rng.integers(1, REVIEW_VOCAB, (batch, 12)).astype(np.int64),
       VOTES_XF: rng.dirichlet(np.ones(10), batch).astype(np.float32),
       TAG_XF: rng.integers(0, NUM_TAGS, batch).astype(np.int64),
@@ -137,9 +139,10 @@ class _Export(tf.Module):
     self.model = model
 
   @tf.function
-  def __call__(self, user, image, pixels, review, votes, tag):
+  def __call__(self, user, image, pixels, slot, review, votes, tag):
     x = {USER_XF: user, IMAGE_ID_XF: image, IMAGE_PIXELS_KEY: pixels,
-         REVIEW_XF: review, VOTES_XF: votes, TAG_XF: tag}
+         IMAGE_SLOT_KEY: slot, REVIEW_XF: review, VOTES_XF: votes,
+         TAG_XF: tag}
     out = self.model(signatures.select_model_inputs(self.model, x),
                      training=False)
     return signatures.complete_outputs(out, NUM_TAGS)
@@ -156,6 +159,7 @@ def _train(name: str, model: keras.Model) -> dict:
     if builder.uses_pixels:
       xx[IMAGE_PIXELS_KEY] = x[IMAGE_PIXELS_KEY]
       xx[variants.NEG_PIXELS] = x[IMAGE_PIXELS_KEY][::-1].copy()
+      xx[IMAGE_SLOT_KEY] = xx[variants.NEG_SLOT] = x[IMAGE_SLOT_KEY]
     y = {variants.PAIRWISE_OUTPUT: np.zeros((16, 1), np.float32)}
     history = train_model.fit(xx, y, batch_size=16, epochs=3, verbose=0)
   else:
@@ -183,12 +187,14 @@ def test_variant_builds_trains_and_round_trips(name, tmp_path):
   x = _features(seed=4)
   module = _Export(model)
   direct = _numpy(module(x[USER_XF], x[IMAGE_ID_XF], x[IMAGE_PIXELS_KEY],
-                         x[REVIEW_XF], x[VOTES_XF], x[TAG_XF]))
+                         x[IMAGE_SLOT_KEY], x[REVIEW_XF], x[VOTES_XF],
+                         x[TAG_XF]))
   path = str(tmp_path / name)
   tf.saved_model.save(module, path)
   loaded = tf.saved_model.load(path)
   again = _numpy(loaded(tf.constant(x[USER_XF]), tf.constant(x[IMAGE_ID_XF]),
                         tf.constant(x[IMAGE_PIXELS_KEY]),
+                        tf.constant(x[IMAGE_SLOT_KEY]),
                         tf.constant(x[REVIEW_XF]), tf.constant(x[VOTES_XF]),
                         tf.constant(x[TAG_XF])))
   assert set(again) == {PERSONAL_OUTPUT, AGNOSTIC_OUTPUT, TAG_OUTPUT,
@@ -342,7 +348,10 @@ def test_pairwise_dataset_decodes_both_images():
   x, y = next(iter(ds))
   np.testing.assert_array_equal(x[IMAGE_ID_XF].numpy(), [0, 0])
   np.testing.assert_array_equal(x[variants.NEG_IMAGE_ID].numpy(), [1, 1])
-  assert x[IMAGE_PIXELS_KEY].shape == (2, s, s, 3)
+  # Each distinct image of the batch is decoded once; rows point at it.
+  assert x[IMAGE_PIXELS_KEY].shape == (1, s, s, 3)
+  np.testing.assert_array_equal(x[IMAGE_SLOT_KEY].numpy(), [0, 0])
+  np.testing.assert_array_equal(x[variants.NEG_SLOT].numpy(), [0, 0])
   assert float(tf.reduce_mean(x[IMAGE_PIXELS_KEY])) > 150
   assert float(tf.reduce_mean(x[variants.NEG_PIXELS])) < 20
   assert y[variants.PAIRWISE_OUTPUT].shape == (2, 1)
@@ -365,6 +374,7 @@ def test_pairwise_variants_train_under_mixed_precision(name):
     if builder.uses_pixels:
       xx[IMAGE_PIXELS_KEY] = x[IMAGE_PIXELS_KEY]
       xx[variants.NEG_PIXELS] = x[IMAGE_PIXELS_KEY][::-1].copy()
+      xx[IMAGE_SLOT_KEY] = xx[variants.NEG_SLOT] = x[IMAGE_SLOT_KEY]
     history = train_model.fit(
         xx, {variants.PAIRWISE_OUTPUT: np.zeros((4, 1), np.float32)},
         epochs=2, verbose=0)
