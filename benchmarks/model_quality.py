@@ -268,10 +268,12 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
 
 
 def _selection(history: Mapping[str, Any]) -> Dict[str, Any]:
-  """A staged model's stage-2 choice (taste L2 and its cross-validation)."""
+  """A staged model's stage-2 choices (user and taste L2) and the
+  cross-validation they came from."""
   if "cv" not in history:
     return {}
-  return {"taste_l2": history.get("taste_l2"),
+  return {"user_l2": history.get("user_l2"),
+          "taste_l2": history.get("taste_l2"),
           "cv": [{k: (None if v is None else float(v))
                   for k, v in row.items()} for row in history["cv"]]}
 
@@ -395,14 +397,23 @@ def render(doc: Dict[str, Any]) -> str:
 
 
 def _selection_line(choice: Mapping[str, Any]) -> str:
-  def l2(x):
-    return "no taste" if x is None else f"taste L2 {x:g}"
-  rows = "; ".join(
-      f"{l2(r['taste_l2'])}: log loss {r['oof_log_loss']:.4f}, AUC "
-      f"{r['oof_auc']:.3f}" + ("" if r["taste_l2"] is None else
-                               f", z {r['z']:+.1f}") for r in choice["cv"])
-  return (f"Default's stage 2 chose **{l2(choice['taste_l2'])}** by "
-          f"cross-validation on the training pairs (out of fold: {rows}).")
+  def l2(name, x):
+    return f"no {name}" if x is None else f"{name} L2 {x:g}"
+
+  def candidate(r):
+    what = ", ".join(
+        ([l2("user", r["user_l2"])] if "user_l2" in r else []) +
+        [l2("taste", r["taste_l2"])])
+    z = "" if r["taste_l2"] is None else f", z {r['z']:+.1f}"
+    return (f"{what}: log loss {r['oof_log_loss']:.4f}, AUC "
+            f"{r['oof_auc']:.3f}{z}")
+
+  chosen = ", ".join(
+      ([l2("user", choice["user_l2"])] if choice.get("user_l2") is not None
+       else []) + [l2("taste", choice["taste_l2"])])
+  return (f"Default's stage 2 chose **{chosen}** by cross-validation on the "
+          f"training pairs (out of fold: "
+          f"{'; '.join(candidate(r) for r in choice['cv'])}).")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -35,8 +35,9 @@ earth mover's distance loss) and a small per-user *residual* on top of it
 
 Stage 1 stops early on a share of the distinct *training* images. Stage 2
 does not early-stop on a validation score (a few hundred pairs make that
-score too noisy to choose weights by): it chooses the taste L2 among
-``cfg.taste_l2_grid`` and "no taste" by cross-validation over the training
+score too noisy to choose weights by): it chooses the L2 of the user and
+tag terms among ``cfg.user_l2_grid``, then the taste L2 among
+``cfg.taste_l2_grid`` and "no taste", by cross-validation over the training
 pairs (taste only when it wins by ``cfg.taste_min_z`` standard errors), then
 fits every training row to convergence. Why: docs/model_quality.md.
 
@@ -77,6 +78,9 @@ DESCRIPTOR_NORM = "descriptor_norm"
 CROWD_KNOWN = "crowd_known"
 CROWD_PREDICTED = "crowd_predicted"
 TASTE = "user_taste"
+LENIENCY, VOTE_SLOPE, TAG_OFFSET = "user_leniency", "user_vote_slope", "tag_offset"
+# The terms whose L2 is ``cfg.user_l2_grid``'s choice.
+USER_TERMS = (LENIENCY, VOTE_SLOPE, TAG_OFFSET)
 # Centring of the vote statistics (AVA's mean vote is ~5.4, its spread ~1.4).
 _VOTE_MEAN_CENTRE = 5.4
 _VOTE_SD_CENTRE = 1.4
@@ -141,7 +145,7 @@ def build_image_model(cfg: ModelConfig, *,
 @keras.saving.register_keras_serializable(package="cfan")
 class SettableL2(keras.regularizers.Regularizer):
   """L2 whose strength the fit may change between compiles (model selection
-  over ``cfg.taste_l2_grid`` reuses one head)."""
+  over ``cfg.user_l2_grid`` and ``cfg.taste_l2_grid`` reuses one head)."""
 
   def __init__(self, l2: float = 0.0):
     self.l2 = float(l2)
@@ -255,27 +259,25 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
       layers.Dense(1, name=CROWD_PREDICTED)(s_pred)])
   mean_v = Select(name="mean_vote")([known, FirstColumn()(s_known),
                                       FirstColumn()(s_pred)])
-  user_reg = keras.regularizers.l2(cfg.user_l2)
-
-  def per_user(width: int, name: str, reg) -> keras.KerasTensor:
+  def per_user(width: int, name: str, l2: float) -> keras.KerasTensor:
     return layers.Flatten()(layers.Embedding(
         num_users, width, embeddings_initializer="zeros",
-        embeddings_regularizer=reg, name=name)(user))
+        embeddings_regularizer=SettableL2(l2), name=name)(user))
 
+  user_l2 = cfg.user_l2_grid[0]
   tag_offset = layers.Flatten()(layers.Embedding(
       num_tags, 1, embeddings_initializer="zeros",
-      embeddings_regularizer=user_reg, name="tag_offset")(
+      embeddings_regularizer=SettableL2(user_l2), name=TAG_OFFSET)(
           TagIndex(num_tags, name="tag_index")(tag)))
   z_v = layers.Dense(cfg.taste_dim, activation="tanh",
                      name="taste_projection")(
                          layers.Normalization(name=DESCRIPTOR_NORM)(d_v))
   logit = layers.Add(name="personal_logit")([
-      crowd, tag_offset, per_user(1, "user_leniency", user_reg),
+      crowd, tag_offset, per_user(1, LENIENCY, user_l2),
       layers.Multiply(name="user_vote_slope_term")([
-          per_user(1, "user_vote_slope", user_reg), mean_v]),
+          per_user(1, VOTE_SLOPE, user_l2), mean_v]),
       layers.Dot(axes=-1, name="user_taste_term")([
-          per_user(cfg.taste_dim, TASTE, SettableL2(cfg.taste_l2_grid[0])),
-          z_v])])
+          per_user(cfg.taste_dim, TASTE, cfg.taste_l2_grid[0]), z_v])])
   p = layers.Activation("sigmoid", dtype="float32", name=F.PERSONAL_OUTPUT)(
       logit)
   return keras.Model({F.USER_XF: user, DESCRIPTORS: d_v,
@@ -482,11 +484,16 @@ def _crowd_at_floor(head: keras.Model, base_rate: float) -> None:
     head.get_layer(name).set_weights([w, np.full((1,), b, np.float32)])
 
 
-def _set_taste(head: keras.Model, l2: Optional[float]) -> None:
-  """Taste off (None: frozen at zero) or trainable with L2 ``l2``."""
+def _set_l2(head: keras.Model, user_l2: float,
+            taste_l2: Optional[float]) -> None:
+  """L2 of the user and tag terms; taste off (``taste_l2`` None: frozen at
+  zero) or trainable with L2 ``taste_l2``."""
+  for name in USER_TERMS:
+    head.get_layer(name).embeddings.regularizer.l2 = float(user_l2)
   layer = head.get_layer(TASTE)
-  layer.trainable = l2 is not None
-  layer.embeddings.regularizer.l2 = 0.0 if l2 is None else float(l2)
+  layer.trainable = taste_l2 is not None
+  layer.embeddings.regularizer.l2 = (0.0 if taste_l2 is None
+                                     else float(taste_l2))
 
 
 def _fit_converged(head: keras.Model, x: Dict[str, np.ndarray],
@@ -516,19 +523,26 @@ def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 def _fit_personal_head(head: keras.Model, rows: Dict[str, np.ndarray],
                        pair_keys: np.ndarray, cfg: ModelConfig,
                        epochs: Optional[_Epochs] = None) -> Dict[str, Any]:
-  """Stage 2: choose the taste L2 by cross-validation, then fit on all rows.
+  """Stage 2: choose the L2 terms by cross-validation, then fit on all rows.
 
-  Candidates: no taste, then each of ``cfg.taste_l2_grid``. Each is fitted
-  to convergence on ``cfg.cv_folds`` - 1 folds of the training pairs and
-  scored on the held-out fold (out-of-fold log loss per row). Taste is
-  kept only when its out-of-fold log loss beats the no-taste head's by more
-  than ``cfg.taste_min_z`` standard errors of the paired per-row difference
-  (the best such candidate wins): on data where a user's few reviews cannot
-  tell their taste from noise the head stays at crowd + leniency + slope.
+  Each candidate is fitted to convergence on ``cfg.cv_folds`` - 1 folds of
+  the training pairs and scored on the held-out fold (out-of-fold log loss
+  per row), in two rounds:
+
+  1. without taste, each L2 of ``cfg.user_l2_grid`` on the user and tag
+     terms: the lowest out-of-fold log loss wins (how far a user's few
+     reviews may pull them from the crowd);
+  2. at that user L2, each taste L2 of ``cfg.taste_l2_grid``: taste is kept
+     only when its out-of-fold log loss beats round 1's choice by more than
+     ``cfg.taste_min_z`` standard errors of the paired per-row difference
+     (the best such candidate wins). On data where a user's few reviews
+     cannot tell their taste from noise the head stays at crowd + leniency
+     + slope.
 
   Returns:
-    {"loss": final fit's loss per epoch, "taste_l2": the choice (None: no
-    taste), "cv": [{"taste_l2", "oof_auc", "oof_log_loss", "z"}]}.
+    {"loss": final fit's loss per epoch, "user_l2": the choice, "taste_l2":
+    the choice (None: no taste), "cv": [{"user_l2", "taste_l2", "oof_auc",
+    "oof_log_loss", "z"}] (z: against round 1's choice; 0 in round 1)}.
   """
   x_names = list(head.input.keys())
   x = {k: rows[k] for k in x_names}
@@ -539,40 +553,54 @@ def _fit_personal_head(head: keras.Model, rows: Dict[str, np.ndarray],
     return [epochs.callback(note)] if epochs is not None else []
 
   folds = _stable_fold(pair_keys, 31, max(cfg.cv_folds, 1))
-  cv: List[Dict[str, Any]] = []
-  base_loss, chosen, chosen_loss = None, None, math.inf
-  candidates = [None] + list(cfg.taste_l2_grid)
-  if cfg.cv_folds < 2 or len(y) < 10 * cfg.cv_folds:
-    candidates = [None]
-  for l2 in candidates if len(candidates) > 1 else []:
+
+  def out_of_fold(user_l2: float, taste_l2: Optional[float]
+                  ) -> Tuple[np.ndarray, np.ndarray]:
+    """(per-row out-of-fold log loss, out-of-fold scores)."""
     oof = np.zeros(len(y))
     for f in range(cfg.cv_folds):
       held = folds == f
       head.set_weights(start)
-      _set_taste(head, l2)
+      _set_l2(head, user_l2, taste_l2)
       _fit_converged(head, {k: v[~held] for k, v in x.items()}, y[~held],
-                     cfg, _callbacks(f"stage 2: taste L2 {l2}, fold {f + 1}"))
+                     cfg, _callbacks(f"stage 2: user L2 {user_l2:g}, taste "
+                                     f"L2 {taste_l2}, fold {f + 1}"))
       oof[held] = np.asarray(head.predict(
           {k: v[held] for k, v in x.items()}, batch_size=_SCORE_BATCH,
           verbose=0)).reshape(-1)
-    loss = _row_log_loss(y, oof)
-    z = 0.0
-    if base_loss is None:
-      base_loss, chosen_loss = loss, float(loss.mean())
-    else:
+    return _row_log_loss(y, oof), oof
+
+  cv: List[Dict[str, Any]] = []
+
+  def record(user_l2, taste_l2, loss, oof, z):
+    cv.append({"user_l2": float(user_l2), "taste_l2": taste_l2,
+               "oof_auc": metrics.auc(y, oof),
+               "oof_log_loss": float(loss.mean()), "z": z})
+    logging.info("residual: user L2 %g, taste L2 %s: out-of-fold AUC %.4f, "
+                 "log loss %.4f, z %.2f", user_l2, taste_l2,
+                 cv[-1]["oof_auc"], loss.mean(), z)
+
+  user_l2, taste_l2 = cfg.user_l2_grid[0], None
+  if cfg.cv_folds >= 2 and len(y) >= 10 * cfg.cv_folds:
+    base_loss = None
+    for l2 in cfg.user_l2_grid:
+      loss, oof = out_of_fold(l2, None)
+      record(l2, None, loss, oof, 0.0)
+      if base_loss is None or loss.mean() < base_loss.mean():
+        base_loss, user_l2 = loss, l2
+    chosen_loss = float(base_loss.mean())
+    for l2 in cfg.taste_l2_grid:
+      loss, oof = out_of_fold(user_l2, l2)
       gain = base_loss - loss
       z = float(gain.mean() / max(gain.std() / math.sqrt(len(gain)), 1e-12))
+      record(user_l2, l2, loss, oof, z)
       if z > cfg.taste_min_z and loss.mean() < chosen_loss:
-        chosen, chosen_loss = l2, float(loss.mean())
-    cv.append({"taste_l2": l2, "oof_auc": metrics.auc(y, oof),
-               "oof_log_loss": float(loss.mean()), "z": z})
-    logging.info("residual: taste L2 %s: out-of-fold AUC %.4f, log loss "
-                 "%.4f, z %.2f", l2, cv[-1]["oof_auc"], loss.mean(), z)
+        taste_l2, chosen_loss = l2, float(loss.mean())
   head.set_weights(start)
-  _set_taste(head, chosen)
+  _set_l2(head, user_l2, taste_l2)
   return {"loss": _fit_converged(head, x, y, cfg, _callbacks(
-      f"stage 2: final fit, taste L2 {chosen}")), "taste_l2": chosen,
-          "cv": cv}
+      f"stage 2: final fit, user L2 {user_l2:g}, taste L2 {taste_l2}")),
+          "user_l2": user_l2, "taste_l2": taste_l2, "cv": cv}
 
 
 class _Epochs:
@@ -625,8 +653,8 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
 
   Returns:
     ({"image_loss", "image_val_emd": per stage-1 epoch; "loss": per epoch of
-    the final stage-2 fit; "taste_l2": the selected L2 or None; "cv": the
-    candidates' out-of-fold scores}, the number of batches run).
+    the final stage-2 fit; "user_l2", "taste_l2": the selected L2s (taste
+    None: no taste); "cv": the candidates' out-of-fold scores}, the number of batches run).
   """
   from keras_model import cfan  # pylint: disable=g-import-not-at-top
   both = {k: np.asarray(v) for k, v in fit_cols.items()}
@@ -642,7 +670,8 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
                                 VALIDATION_SHARE).sum())
   image_epochs = _epochs(cfg.image_epochs, steps, len(images["id"]) - n_val,
                          cfg.batch_size)
-  head_fits = (1 + len(cfg.taste_l2_grid)) * cfg.cv_folds + 1
+  head_fits = (len(cfg.user_l2_grid) + len(cfg.taste_l2_grid)) * (
+      cfg.cv_folds) + 1
   # One unit more than the epochs: the caller reports the end (one finished
   # line per stage).
   epochs = _Epochs(image_epochs + head_fits * cfg.personal_epochs + 1,
@@ -680,5 +709,5 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
                                              cfg.batch_size) +
              fits * cfg.personal_epochs * per_fit)
   return {"image_loss": stage1["loss"], "image_val_emd": stage1["val_emd"],
-          "loss": stage2["loss"], "taste_l2": stage2["taste_l2"],
-          "cv": stage2["cv"]}, batches
+          "loss": stage2["loss"], "user_l2": stage2["user_l2"],
+          "taste_l2": stage2["taste_l2"], "cv": stage2["cv"]}, batches

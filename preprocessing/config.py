@@ -111,9 +111,10 @@ class TrainerConfig:
   # The residual variant (keras_model.residual). Stage 1 (image model):
   # embedding size, epochs, early-stopping patience (epochs without a better
   # validation EMD). Stage 2 (personal head): taste projection size; L2 on
-  # the per-user leniency and vote slope and the per-tag offset; the taste
-  # L2 candidates, chosen by cv_folds-fold cross-validation on the training
-  # pairs (taste is kept only if it beats no taste by taste_min_z standard
+  # the per-user leniency and vote slope and the per-tag offset, and on the
+  # taste: candidates chosen by cv_folds-fold cross-validation on the
+  # training pairs (first the user L2 without taste, by out-of-fold log
+  # loss; then taste is kept only if it beats that by taste_min_z standard
   # errors of out-of-fold log loss); the share of training rows whose known
   # votes are hidden so the predicted-votes path learns too; epochs, batch
   # size and peak learning rate (Adam, cosine decay) of each fit.
@@ -121,7 +122,7 @@ class TrainerConfig:
   image_epochs: int = 20
   early_stopping_patience: int = 5
   taste_dim: int = 4
-  user_l2: float = 1e-3
+  user_l2_grid: Tuple[float, ...] = (1e-3, 1e-2, 3e-2)
   taste_l2_grid: Tuple[float, ...] = (3e-2, 1e-2, 3e-3)
   cv_folds: int = 3
   taste_min_z: float = 2.0

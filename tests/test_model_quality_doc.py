@@ -13,15 +13,19 @@ from benchmarks import model_quality as mq
 
 
 def _history(chosen):
-  return {"loss": [0.6, 0.5], "taste_l2": chosen, "cv": [
-      {"taste_l2": None, "oof_auc": 0.70, "oof_log_loss": 0.55, "z": 0.0},
-      {"taste_l2": 0.01, "oof_auc": 0.72, "oof_log_loss": 0.54, "z": 2.5}]}
+  return {"loss": [0.6, 0.5], "user_l2": 0.03, "taste_l2": chosen, "cv": [
+      {"user_l2": 1e-3, "taste_l2": None, "oof_auc": 0.69,
+       "oof_log_loss": 0.56, "z": 0.0},
+      {"user_l2": 0.03, "taste_l2": None, "oof_auc": 0.70,
+       "oof_log_loss": 0.55, "z": 0.0},
+      {"user_l2": 0.03, "taste_l2": 0.01, "oof_auc": 0.72,
+       "oof_log_loss": 0.54, "z": 2.5}]}
 
 
 def test_selection_keeps_the_choice_and_every_candidate():
   sel = mq._selection(_history(0.01))  # pylint: disable=protected-access
-  assert sel["taste_l2"] == 0.01
-  assert [r["taste_l2"] for r in sel["cv"]] == [None, 0.01]
+  assert sel["taste_l2"] == 0.01 and sel["user_l2"] == 0.03
+  assert [r["taste_l2"] for r in sel["cv"]] == [None, None, 0.01]
   json.dumps(sel)  # lands in the benchmark's JSON as it is
   # A single-stage model (no cross-validation) records nothing extra.
   assert mq._selection({"loss": [0.5]}) == {}  # pylint: disable=protected-access
@@ -30,9 +34,11 @@ def test_selection_keeps_the_choice_and_every_candidate():
 def test_selection_line_names_the_choice_and_the_evidence():
   line = mq._selection_line(  # pylint: disable=protected-access
       mq._selection(_history(None)))  # pylint: disable=protected-access
-  assert "chose **no taste**" in line
-  assert "taste L2 0.01: log loss 0.5400, AUC 0.720, z +2.5" in line
-  assert "no taste: log loss 0.5500, AUC 0.700;" in line  # no z for the base
+  assert "chose **user L2 0.03, no taste**" in line
+  assert ("user L2 0.03, taste L2 0.01: log loss 0.5400, AUC 0.720, z +2.5"
+          in line)
+  # Round 1 (no taste) has no z.
+  assert "user L2 0.001, no taste: log loss 0.5600, AUC 0.690;" in line
 
 
 def test_doc_header_names_the_command_and_the_json_inside_the_repo(tmp_path):

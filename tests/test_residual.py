@@ -140,14 +140,21 @@ def test_staged_fit_learns_the_users_leniency():
   """A learning test: beats the mean vote on pairs it never saw."""
   from evaluation import metrics  # pylint: disable=g-import-not-at-top
   cfg = _cfg(image_epochs=3, personal_epochs=20, vote_dropout=0.0,
-             taste_l2_grid=(1e-2,))
+             user_l2_grid=(1e-3, 1e-1), taste_l2_grid=(1e-2,))
   model = variants.build_variant("residual", cfg, num_users=41, num_images=61,
                                  num_tags=NUM_TAGS, review_vocab_size=5)
   history, batches = residual.fit_staged(model, _planted_rows(1), None, cfg,
                                          steps=3000, num_images=61)
   assert batches > 0 and history["loss"] and history["image_loss"]
-  assert [c["taste_l2"] for c in history["cv"]] == [None,
-                                                   *cfg.taste_l2_grid]
+  # Round 1: every user L2 without taste; round 2: taste at the chosen one.
+  chosen = history["user_l2"]
+  assert [(c["user_l2"], c["taste_l2"]) for c in history["cv"]] == [
+      (1e-3, None), (1e-1, None), (chosen, 1e-2)]
+  round1 = {c["user_l2"]: c["oof_log_loss"] for c in history["cv"][:2]}
+  assert chosen == min(round1, key=round1.get)
+  head = model.get_layer(residual.PERSONAL_HEAD)
+  for name in residual.USER_TERMS:  # the choice is what the final fit used
+    assert head.get_layer(name).embeddings.regularizer.l2 == chosen
   test = _planted_rows(2)
   x = {F.USER_XF: test[F.USER_XF],
        F.IMAGE_PIXELS_KEY: np.zeros((len(test[F.USER_XF]), SIZE, SIZE, 3),
