@@ -68,9 +68,11 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       common.table(modes["rows"], ["scale", "kept", "in_memory_s",
                                    "multi_processing_s", "mp_over_inmem"]),
       "",
-      f"Multi-processing wins from {modes['multi_processing_wins_from_kept']} "
-      "kept reviews on this machine (None: it did not win at the sizes "
-      "measured).",
+      (f"Multi-processing wins from {wins:,d} kept reviews on this machine."
+       if (wins := modes["multi_processing_wins_from_kept"]) is not None else
+       "Multi-processing did not win at any size measured (up to "
+       f"{max(r['kept'] for r in modes['rows']):,d} kept reviews) on this "
+       "machine."),
       "",
       "## 3. Scaling (build-examples + Transform)",
       "",
