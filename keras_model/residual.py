@@ -78,7 +78,9 @@ DESCRIPTOR_NORM = "descriptor_norm"
 CROWD_KNOWN = "crowd_known"
 CROWD_PREDICTED = "crowd_predicted"
 TASTE = "user_taste"
-LENIENCY, VOTE_SLOPE, TAG_OFFSET = "user_leniency", "user_vote_slope", "tag_offset"
+LENIENCY = "user_leniency"
+VOTE_SLOPE = "user_vote_slope"
+TAG_OFFSET = "tag_offset"
 # The terms whose L2 is ``cfg.user_l2_grid``'s choice.
 USER_TERMS = (LENIENCY, VOTE_SLOPE, TAG_OFFSET)
 # Centring of the vote statistics (AVA's mean vote is ~5.4, its spread ~1.4).
@@ -259,6 +261,7 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
       layers.Dense(1, name=CROWD_PREDICTED)(s_pred)])
   mean_v = Select(name="mean_vote")([known, FirstColumn()(s_known),
                                       FirstColumn()(s_pred)])
+
   def per_user(width: int, name: str, l2: float) -> keras.KerasTensor:
     return layers.Flatten()(layers.Embedding(
         num_users, width, embeddings_initializer="zeros",
@@ -654,7 +657,8 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
   Returns:
     ({"image_loss", "image_val_emd": per stage-1 epoch; "loss": per epoch of
     the final stage-2 fit; "user_l2", "taste_l2": the selected L2s (taste
-    None: no taste); "cv": the candidates' out-of-fold scores}, the number of batches run).
+    None: no taste); "cv": the candidates' out-of-fold scores}, the number
+    of batches run).
   """
   from keras_model import cfan  # pylint: disable=g-import-not-at-top
   both = {k: np.asarray(v) for k, v in fit_cols.items()}
@@ -670,8 +674,8 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
                                 VALIDATION_SHARE).sum())
   image_epochs = _epochs(cfg.image_epochs, steps, len(images["id"]) - n_val,
                          cfg.batch_size)
-  head_fits = (len(cfg.user_l2_grid) + len(cfg.taste_l2_grid)) * (
-      cfg.cv_folds) + 1
+  head_fits = ((len(cfg.user_l2_grid) + len(cfg.taste_l2_grid)) *
+               cfg.cv_folds + 1)
   # One unit more than the epochs: the caller reports the end (one finished
   # line per stage).
   epochs = _Epochs(image_epochs + head_fits * cfg.personal_epochs + 1,

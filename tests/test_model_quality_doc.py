@@ -4,6 +4,7 @@ The benchmark itself (``python -m benchmarks.model_quality``) trains models
 on the prepared demo settings and is not run here; ``tests/
 test_model_quality.py`` (slow) is its learning test.
 """
+# pylint: disable=protected-access
 from __future__ import annotations
 
 import json
@@ -23,17 +24,17 @@ def _history(chosen):
 
 
 def test_selection_keeps_the_choice_and_every_candidate():
-  sel = mq._selection(_history(0.01))  # pylint: disable=protected-access
+  sel = mq._selection(_history(0.01))
   assert sel["taste_l2"] == 0.01 and sel["user_l2"] == 0.03
   assert [r["taste_l2"] for r in sel["cv"]] == [None, None, 0.01]
   json.dumps(sel)  # lands in the benchmark's JSON as it is
   # A single-stage model (no cross-validation) records nothing extra.
-  assert mq._selection({"loss": [0.5]}) == {}  # pylint: disable=protected-access
+  assert mq._selection({"loss": [0.5]}) == {}
 
 
 def test_selection_line_names_the_choice_and_the_evidence():
-  line = mq._selection_line(  # pylint: disable=protected-access
-      mq._selection(_history(None)))  # pylint: disable=protected-access
+  line = mq._selection_line(
+      mq._selection(_history(None)))
   assert "chose **user L2 0.03, no taste**" in line
   assert ("user L2 0.03, taste L2 0.01: log loss 0.5400, AUC 0.720, z +2.5"
           in line)
