@@ -87,15 +87,9 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       "",
       "## 4. Trainer input pipeline",
       "",
-      common.table([ti], ["examples", "batch_size", "steps",
-                          "tfrecords_steps_per_s", "in_memory_steps_per_s",
-                          "ratio_tfrecords_over_memory"]),
+      common.table([ti], list(trainer_input.RATE_COLUMNS)),
       "",
-      common.table([ti], ["examples", "distinct_images",
-                          "shuffled_backbone_rows_per_epoch",
-                          "shuffled_reviews_per_backbone_row",
-                          "file_order_backbone_rows_per_epoch",
-                          "file_order_reviews_per_backbone_row"]),
+      common.table([ti], list(trainer_input.BACKBONE_COLUMNS)),
       "",
       "Backbone rows per epoch: the distinct images of each batch, summed "
       "(what a slot-reading variant's CNN runs on), for the training "

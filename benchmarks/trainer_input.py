@@ -9,14 +9,24 @@ batches already materialised as tensors; both in one process, side by side.
 from __future__ import annotations
 
 import argparse
-import functools
 import glob
+import itertools
 import os
 import sys
 import time
 from typing import Any, Dict, Sequence
 
 from benchmarks import common
+
+# The report's two tables (this module's output and docs/benchmarks.md).
+RATE_COLUMNS = ("examples", "batch_size", "steps", "timed_images_per_batch",
+                "tfrecords_steps_per_s", "in_memory_steps_per_s",
+                "ratio_tfrecords_over_memory")
+BACKBONE_COLUMNS = ("examples", "distinct_images",
+                    "shuffled_backbone_rows_per_epoch",
+                    "shuffled_reviews_per_backbone_row",
+                    "file_order_backbone_rows_per_epoch",
+                    "file_order_reviews_per_backbone_row")
 
 
 def backbone_rows_per_epoch(model_ds) -> Dict[str, int]:
@@ -34,10 +44,35 @@ def backbone_rows_per_epoch(model_ds) -> Dict[str, int]:
   return {"batches": batches, "reviews": rows, "backbone_rows": images}
 
 
+def materialised(batches) -> "tf.data.Dataset":
+  """A dataset that yields ``batches`` ((x, y) dicts of tensors whose first
+  dimension may differ per batch and per key) from tensors held in memory:
+  each key's batches concatenated once, each step one slice of them."""
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  # pylint: enable=g-import-not-at-top
+  def flat(part):
+    keys = sorted(batches[0][part])
+    values = {k: tf.concat([b[part][k] for b in batches], 0) for k in keys}
+    sizes = {k: [int(b[part][k].shape[0]) for b in batches] for k in keys}
+    starts = {k: tf.constant([0] + list(itertools.accumulate(sizes[k]))[:-1],
+                             tf.int64) for k in keys}
+    lengths = {k: tf.constant(sizes[k], tf.int64) for k in keys}
+    return keys, values, starts, lengths
+
+  parts = [flat(0), flat(1)]
+
+  def pick(i):
+    return tuple({k: values[k][starts[k][i]:starts[k][i] + lengths[k][i]]
+                  for k in keys} for keys, values, starts, lengths in parts)
+
+  return tf.data.Dataset.range(len(batches)).map(
+      pick, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
 def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
             batch_size: int = 32) -> Dict[str, Any]:
   # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
   import tensorflow_transform as tft
   from preprocessing import config as cfg_lib
   from preprocessing import features as F
@@ -53,16 +88,28 @@ def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
   vocab = inputs.Vocab(tft_output, cfg)
   profile_cols = rows.collect(training.PROFILE_COLUMNS)
   _, lookup = training.build_profiles(profile_cols, vocab, cfg)
-  file_ds = inputs.model_dataset(
-      rows.batches(cfg.batch_size, shuffle=True, seed=0).repeat(), cfg,
-      lookup, mode="mixed", seed=0)
-  # The same pipeline's first batches, materialised: no I/O, no decoding.
-  cached = [b for b in file_ds.take(80)
-            if int(b[1][F.PERSONAL_OUTPUT].shape[0]) == batch_size][:50]
-  # (Concatenated, not stacked: a batch holds as many decoded images as it
-  # has distinct ones.)
-  mem_ds = functools.reduce(lambda a, b: a.concatenate(b), [
-      tf.data.Dataset.from_tensors(b) for b in cached]).repeat()
+
+  def file_feed():
+    # A fresh dataset each time: new iterators of one dataset object draw a
+    # new shuffle order, fresh objects with one seed repeat the same batches.
+    return inputs.model_dataset(
+        rows.batches(cfg.batch_size, shuffle=True, seed=0).repeat(), cfg,
+        lookup, mode="mixed", seed=0)
+
+  # Exactly the batches a fit of `steps` steps reads from the files,
+  # materialised: no I/O, no parsing, no decoding. A batch holds as many
+  # decoded images as it has distinct ones, and its step costs accordingly,
+  # so both feeds must be the same batches (an arbitrary cached subset
+  # differed by 8% in images per batch and the ratio swung 0.4-1.2x).
+  cached = list(file_feed().take(steps))
+  mem_ds = materialised(cached).repeat()
+  images_per_batch = (sum(int(x[F.IMAGE_PIXELS_KEY].shape[0])
+                          for x, _ in cached) / len(cached))
+  check = [int(x[F.IMAGE_PIXELS_KEY].shape[0])
+           for x, _ in file_feed().take(steps)]
+  if sum(check) / len(check) != images_per_batch:
+    raise RuntimeError("the file feed does not repeat its batches; the "
+                       "in-memory feed would time other batches")
 
   def build():
     model = cfan.build_cfan(cfg, num_users=vocab.num_users,
@@ -74,7 +121,8 @@ def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
   out: Dict[str, Any] = {"examples": int(len(profile_cols[F.USER_XF])),
                          "batch_size": batch_size, "steps": steps,
                          "distinct_images": int(len(set(
-                             profile_cols[F.IMAGE_ID_XF].tolist())))}
+                             profile_cols[F.IMAGE_ID_XF].tolist()))),
+                         "timed_images_per_batch": images_per_batch}
   # Backbone rows per epoch: shuffled training batches (what fit sees) and
   # the files' row order (build-examples writes an image's reviews together:
   # what batches of whole images, i.e. image-major data, would give).
@@ -87,9 +135,11 @@ def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
         epoch["reviews"] / max(epoch["backbone_rows"], 1))
   # Alternate the two feeds twice so drift in machine load hits both.
   for rnd in range(2):
-    for name, ds in (("tfrecords", file_ds), ("in_memory", mem_ds)):
+    for name in ("tfrecords", "in_memory"):
       model = build()
-      model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0)
+      model.fit(file_feed() if name == "tfrecords" else mem_ds,
+                steps_per_epoch=warmup, epochs=1, verbose=0)
+      ds = file_feed() if name == "tfrecords" else mem_ds
       t0 = time.perf_counter()
       model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
       rate = steps / (time.perf_counter() - t0)
@@ -108,17 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                   help="a benchmarks.preprocess run's transform dir")
   ap.add_argument("--steps", type=int, default=150)
   args = ap.parse_args(argv)
-  tdir = args.transform_dir or sorted(glob.glob(os.path.join(
-      args.out, "throughput_*", "transform")))[-1]
+  found = sorted(glob.glob(os.path.join(args.out, "throughput_*",
+                                        "transform")))
+  if not (args.transform_dir or found):
+    ap.error(f"no benchmarks.preprocess run under {args.out}: run it first "
+             "or pass --transform-dir")
+  tdir = args.transform_dir or found[-1]
   res = measure(tdir, steps=args.steps)
-  print(common.table([res], ["examples", "batch_size", "steps",
-                             "tfrecords_steps_per_s", "in_memory_steps_per_s",
-                             "ratio_tfrecords_over_memory"]))
-  print(common.table([res], [
-      "examples", "distinct_images", "shuffled_backbone_rows_per_epoch",
-      "shuffled_reviews_per_backbone_row",
-      "file_order_backbone_rows_per_epoch",
-      "file_order_reviews_per_backbone_row"],
+  print(common.table([res], list(RATE_COLUMNS)))
+  print(common.table([res], list(BACKBONE_COLUMNS),
                      title="Backbone rows per epoch (distinct images per "
                      "batch, summed)"))
   path = common.write_json(os.path.join(args.out, "trainer_input.json"),
