@@ -191,9 +191,9 @@ def run_transform(examples_pattern: str, out_dir: str,
   """Analyzes and transforms labelled TFRecords with ``preprocessing_fn``.
 
   Writes ``out_dir/transform_fn`` (a TFTransformOutput directory) and
-  ``out_dir/transformed/part-*.gz`` and returns ``out_dir``. The TFX
-  Transform component does the same inside the pipeline; this entry point
-  lets benchmarks time the stage on its own.
+  ``out_dir/transformed/part-*.gz``, replacing those of an earlier run, and
+  returns ``out_dir``. The TFX Transform component does the same inside the
+  pipeline; this entry point lets benchmarks time the stage on its own.
   """
   import functools  # pylint: disable=g-import-not-at-top
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
@@ -203,6 +203,11 @@ def run_transform(examples_pattern: str, out_dir: str,
   from tensorflow_transform.tf_metadata import schema_utils  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
 
+  # A rerun replaces what an earlier run left (tf.Transform will not publish
+  # over an existing transform_fn, and stale part files would be read back).
+  for owned in ("transform_fn", "transformed", "tmp"):
+    if tf.io.gfile.exists(os.path.join(out_dir, owned)):
+      tf.io.gfile.rmtree(os.path.join(out_dir, owned))
   schema = schema_utils.schema_from_feature_spec(raw_feature_spec())
   source = tfxio.TFExampleRecord(file_pattern=examples_pattern, schema=schema)
   fn = functools.partial(preprocessing_fn,

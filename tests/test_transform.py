@@ -298,9 +298,12 @@ def test_run_transform_writes_what_preprocessing_fn_gives(tmp_path,
   with tf.io.TFRecordWriter(str(tmp_path / "in.tfrecord")) as w:
     for inst in TRAIN:
       w.write(_example(inst))
-  out = transform.run_transform(
-      str(tmp_path / "in.tfrecord"), str(tmp_path / "out"), CFG,
-      ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+  args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+  out = transform.run_transform(str(tmp_path / "in.tfrecord"),
+                                str(tmp_path / "out"), CFG, args)
+  # A rerun into the same directory replaces the first run's output.
+  out = transform.run_transform(str(tmp_path / "in.tfrecord"), out, CFG,
+                                args)
   tft_output = tft.TFTransformOutput(os.path.join(out, "transform_fn"))
   spec = tft_output.transformed_feature_spec()
   files = tf.io.gfile.glob(os.path.join(out, "transformed", "*"))
