@@ -42,11 +42,13 @@ pairs (taste only when it wins by ``cfg.taste_min_z`` standard errors), then
 fits every training row to convergence. Why: docs/model_quality.md.
 
 The exported model (``build_residual``) composes the two with the data
-contract's inputs {USER_XF, IMAGE_PIXELS_KEY, VOTES_XF, TAG_XF} and outputs
-{PERSONAL_OUTPUT, AGNOSTIC_OUTPUT, VOTE_DIST_OUTPUT}. It reads no
-IMAGE_SLOT_KEY: its pixels are one image per row [B, S, S, 3], which
-``signatures.select_model_inputs`` gathers by slot from the batch's distinct
-decoded images (decoded once each, as for every variant).
+contract's inputs {USER_XF, IMAGE_PIXELS_KEY, IMAGE_SLOT_KEY, VOTES_XF,
+TAG_XF} and outputs {PERSONAL_OUTPUT, AGNOSTIC_OUTPUT, VOTE_DIST_OUTPUT}: like
+every image-reading variant it runs the image model and the descriptors once
+per distinct image of a batch (IMAGE_PIXELS_KEY [U, S, S, 3]) and fans their
+outputs out to the rows by slot (``blocks.FanOutToRows``), so evaluation and
+serving batches, which keep an image's reviews together, run the CNN once
+per image, not once per review.
 """
 from __future__ import annotations
 
@@ -302,9 +304,11 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
     allow_random_init: let a vgg16 backbone start from random weights.
 
   Returns:
-    A model with dict inputs {USER_XF, IMAGE_PIXELS_KEY (one image per row,
-    [B, S, S, 3]; no IMAGE_SLOT_KEY), VOTES_XF, TAG_XF} and outputs
-    {PERSONAL_OUTPUT, AGNOSTIC_OUTPUT, VOTE_DIST_OUTPUT}.
+    A model with dict inputs {USER_XF [B], IMAGE_PIXELS_KEY (the batch's
+    distinct images, [U, S, S, 3]), IMAGE_SLOT_KEY (each row's image among
+    them, [B]), VOTES_XF [B, 10], TAG_XF [B]} and outputs {PERSONAL_OUTPUT,
+    AGNOSTIC_OUTPUT, VOTE_DIST_OUTPUT}, one row each. Feed whole batches
+    (slots index the batch's own images; see ``blocks.FanOutToRows``).
   """
   del num_images, review_vocab_size
   image_model = build_image_model(cfg, allow_random_init=allow_random_init)
@@ -314,22 +318,29 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
       F.USER_XF: keras.Input(shape=(), dtype="int64", name=F.USER_XF),
       F.IMAGE_PIXELS_KEY: keras.Input(shape=(s, s, 3), dtype="float32",
                                       name=F.IMAGE_PIXELS_KEY),
+      F.IMAGE_SLOT_KEY: keras.Input(shape=(), dtype="int64",
+                                    name=F.IMAGE_SLOT_KEY),
       F.VOTES_XF: keras.Input(shape=(F.AVA_NUM_SCORES,), dtype="float32",
                               name=F.VOTES_XF),
       F.TAG_XF: keras.Input(shape=(), dtype="int64", name=F.TAG_XF),
   }
-  image = image_model(inputs[F.IMAGE_PIXELS_KEY])
-  p = head({F.USER_XF: inputs[F.USER_XF],
-            DESCRIPTORS: descriptors.ImageDescriptors(name=DESCRIPTORS)(
-                inputs[F.IMAGE_PIXELS_KEY]),
-            F.VOTE_DIST_OUTPUT: image[F.VOTE_DIST_OUTPUT],
+  # Once per distinct image [U, ...], then one row per review [B, ...].
+  pixels, slot = inputs[F.IMAGE_PIXELS_KEY], inputs[F.IMAGE_SLOT_KEY]
+  image = image_model(pixels)
+  per_image = {k: image[k] for k in (F.VOTE_DIST_OUTPUT, F.AGNOSTIC_OUTPUT)}
+  per_image[DESCRIPTORS] = descriptors.ImageDescriptors(name=DESCRIPTORS)(
+      pixels)
+  row = {k: blocks.FanOutToRows(name=f"{k}_per_row")(v, slot)
+         for k, v in per_image.items()}
+  p = head({F.USER_XF: inputs[F.USER_XF], DESCRIPTORS: row[DESCRIPTORS],
+            F.VOTE_DIST_OUTPUT: row[F.VOTE_DIST_OUTPUT],
             F.VOTES_XF: inputs[F.VOTES_XF], F.TAG_XF: inputs[F.TAG_XF]})
   outputs = {
       F.PERSONAL_OUTPUT: layers.Identity(name=F.PERSONAL_OUTPUT)(p),
       F.AGNOSTIC_OUTPUT: layers.Identity(name=F.AGNOSTIC_OUTPUT)(
-          image[F.AGNOSTIC_OUTPUT]),
+          row[F.AGNOSTIC_OUTPUT]),
       F.VOTE_DIST_OUTPUT: layers.Identity(name=F.VOTE_DIST_OUTPUT)(
-          image[F.VOTE_DIST_OUTPUT]),
+          row[F.VOTE_DIST_OUTPUT]),
   }
   return keras.Model(inputs, outputs, name="residual")
 

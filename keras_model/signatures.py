@@ -127,17 +127,12 @@ def select_model_inputs(model, inputs: Dict[str, tf.Tensor]
   """The entries of ``inputs`` that ``model`` (dict inputs) reads.
 
   ``inputs`` carry the batch's distinct images and each row's slot among
-  them (``model_inputs_from_transformed``); a model that reads pixels but
-  no slot (the residual variant) gets one image per row, gathered by slot.
+  them (``model_inputs_from_transformed``); every variant that reads pixels
+  reads the slot too.
   """
   if not isinstance(model.input, dict):
     return inputs
-  x = {k: inputs[k] for k in model.input}
-  if (F.IMAGE_PIXELS_KEY in x and F.IMAGE_SLOT_KEY not in x and
-      F.IMAGE_SLOT_KEY in inputs):
-    x[F.IMAGE_PIXELS_KEY] = tf.gather(x[F.IMAGE_PIXELS_KEY],
-                                      inputs[F.IMAGE_SLOT_KEY])
-  return x
+  return {k: inputs[k] for k in model.input}
 
 
 def _rows_in(inputs: Dict[str, tf.Tensor]) -> tf.Tensor:

@@ -30,7 +30,16 @@ def _inputs(n, *, votes=True, tag=0):
   return {F.USER_XF: np.arange(n) % NUM_USERS,
           F.IMAGE_PIXELS_KEY: rng.uniform(0, 255, (n, SIZE, SIZE, 3)).astype(
               np.float32),
+          F.IMAGE_SLOT_KEY: np.arange(n, dtype=np.int64),
           F.VOTES_XF: v, F.TAG_XF: np.full(n, tag, np.int64)}
+
+
+def _scores(model, x):
+  """Personal scores [N] of rows with one image each, in one whole batch
+  (slots index the batch's own images: Keras must not slice it)."""
+  x = dict(x, **{F.IMAGE_SLOT_KEY: np.arange(len(x[F.USER_XF]),
+                                             dtype=np.int64)})
+  return np.asarray(model(x, training=False)[F.PERSONAL_OUTPUT]).reshape(-1)
 
 
 def _model(cfg):
@@ -42,13 +51,40 @@ def _model(cfg):
 def test_outputs_and_inputs_of_the_data_contract():
   model = _model(_cfg())
   assert set(variants.input_names(model)) == {
-      F.USER_XF, F.IMAGE_PIXELS_KEY, F.VOTES_XF, F.TAG_XF}
+      F.USER_XF, F.IMAGE_PIXELS_KEY, F.IMAGE_SLOT_KEY, F.VOTES_XF, F.TAG_XF}
   out = model(_inputs(5), training=False)
   assert out[F.PERSONAL_OUTPUT].shape == (5, 1)
   assert out[F.AGNOSTIC_OUTPUT].shape == (5, 1)
   dist = np.asarray(out[F.VOTE_DIST_OUTPUT])
   np.testing.assert_allclose(dist.sum(1), 1.0, atol=1e-5)
   assert variants.heads(model) == [F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT]
+
+
+def test_image_model_runs_once_per_distinct_image_of_a_batch(monkeypatch):
+  """Eight rows of three images: the image model sees three images, and the
+  outputs equal those of the same rows with one image each."""
+  model = _model(_cfg())
+  distinct = _inputs(3)[F.IMAGE_PIXELS_KEY]
+  slot = np.array([0, 0, 1, 2, 2, 2, 1, 0], np.int64)
+  x = _inputs(len(slot))
+  x[F.IMAGE_PIXELS_KEY], x[F.IMAGE_SLOT_KEY] = distinct, slot
+  image_model = model.get_layer(residual.IMAGE_MODEL)
+  seen = []
+  original = image_model.call
+
+  def counting_call(pixels, *args, **kwargs):
+    seen.append(int(pixels.shape[0]))
+    return original(pixels, *args, **kwargs)
+
+  monkeypatch.setattr(image_model, "call", counting_call)
+  grouped = model(x, training=False)
+  per_row = dict(x)
+  per_row[F.IMAGE_PIXELS_KEY] = distinct[slot]
+  per_row[F.IMAGE_SLOT_KEY] = np.arange(len(slot), dtype=np.int64)
+  reference = model(per_row, training=False)
+  assert seen == [3, len(slot)]
+  for key, value in reference.items():
+    np.testing.assert_allclose(grouped[key], value, rtol=1e-5, atol=1e-6)
 
 
 def test_missing_votes_fall_back_to_the_predicted_distribution():
@@ -160,7 +196,7 @@ def test_staged_fit_learns_the_users_leniency():
        F.IMAGE_PIXELS_KEY: np.zeros((len(test[F.USER_XF]), SIZE, SIZE, 3),
                                     np.float32),
        F.VOTES_XF: test[F.VOTES_XF], F.TAG_XF: test[F.TAG_XF]}
-  p = np.asarray(model.predict(x, verbose=0)[F.PERSONAL_OUTPUT]).reshape(-1)
+  p = _scores(model, x)
   mean_vote = (test[F.VOTES_XF] * np.arange(1, 11)).sum(1)
   y = test[F.LABEL_KEY]
   assert metrics.auc(y, p) > metrics.auc(y, mean_vote) + 0.05
@@ -183,7 +219,7 @@ def test_staged_fit_learns_a_taste_the_votes_cannot_show():
                      test[F.IMAGE_XF]]).astype(np.float32)
   x = {F.USER_XF: test[F.USER_XF], F.IMAGE_PIXELS_KEY: pixels,
        F.VOTES_XF: test[F.VOTES_XF], F.TAG_XF: test[F.TAG_XF]}
-  p = np.asarray(model.predict(x, verbose=0)[F.PERSONAL_OUTPUT]).reshape(-1)
+  p = _scores(model, x)
   mean_vote = (test[F.VOTES_XF] * np.arange(1, 11)).sum(1)
   floor = metrics.floor_scores(train[F.USER_XF], train[F.LABEL_KEY],
                                test[F.USER_XF], mean_vote)["vote_plus_user"]

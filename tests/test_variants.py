@@ -58,7 +58,7 @@ EXPECTED = {
     "cfan-3task": (ALL_INPUTS, {PERSONAL_OUTPUT, ATTENTION_OUTPUT,
                                 TAG_OUTPUT, AGNOSTIC_OUTPUT}),
     "mtrl-cnn": (PIXELS, {AGNOSTIC_OUTPUT, TAG_OUTPUT}),
-    "residual": ({USER_XF, IMAGE_PIXELS_KEY, VOTES_XF, TAG_XF},
+    "residual": ({USER_XF, VOTES_XF, TAG_XF} | PIXELS,
                  {PERSONAL_OUTPUT, AGNOSTIC_OUTPUT}),
 }
 
