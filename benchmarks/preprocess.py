@@ -20,7 +20,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from benchmarks import common
 
@@ -97,6 +97,19 @@ def scaling(out_root: str, scales: Sequence[float]) -> Dict[str, Any]:
     result["exponent_memory"] = fit_exponent(
         kept, [r["peak_rss_mib"] for r in rows])
   return result
+
+
+def transform_marginal_rate(rows: Sequence[Dict[str, Any]]
+                            ) -> Optional[float]:
+  """Images per second Transform adds between the two largest scaling runs:
+  (images_b - images_a) / (transform_s_b - transform_s_a), its rate without
+  the fixed start-up and analysis cost that dominates small runs; None with
+  fewer than two runs or no time added."""
+  if len(rows) < 2:
+    return None
+  a, b = rows[-2], rows[-1]
+  dt = b["transform_s"] - a["transform_s"]
+  return (b["images"] - a["images"]) / dt if dt > 0 else None
 
 
 def beam_modes(out_root: str, scales: Sequence[float]) -> Dict[str, Any]:

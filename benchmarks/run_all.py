@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, List, Sequence
 
 from benchmarks import common
 from benchmarks import model_quality
@@ -28,6 +28,21 @@ from benchmarks import taste_ceiling
 from benchmarks import trainer_input
 
 DOC = os.path.join(common.ROOT, "docs", "benchmarks.md")
+
+
+def marginal_line(rows: List[Dict[str, Any]],
+                  throughput: Dict[str, Any]) -> str:
+  """Transform's rate between the two largest scaling runs beside the `cpu`
+  decode limit of section 1 (the start-up and analysis cost excluded)."""
+  rate = preprocess.transform_marginal_rate(rows)
+  if rate is None:
+    return "Transform's marginal rate: not measured (fewer than two sizes)."
+  limit = throughput["raw_decode_resize_cpu_images_per_s"]
+  return (f"Transform's marginal rate between the two largest sizes (the "
+          f"images it adds over the seconds it adds, start-up and the fixed "
+          f"part of the analysis pass excluded): {rate:,.0f} images/s, "
+          f"{rate / limit:.3f}x the `cpu` decode+resize limit of section 1 "
+          f"({limit:,.0f} images/s).")
 
 
 def render(res: Dict[str, Any], command: str, seconds: float) -> str:
@@ -84,6 +99,8 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       f" over all sizes, k = {sc.get('exponent_largest_two', 0):.2f} between "
       f"the two largest (start-up dominates the smallest); peak memory "
       f"exponent {sc.get('exponent_memory', 0):.2f}.",
+      "",
+      marginal_line(sc["rows"], t),
       "",
       "## 4. Trainer input pipeline",
       "",

@@ -1,4 +1,4 @@
-"""The Trainer-input benchmark's in-memory feed replays the file feed's batches.
+"""Benchmark helpers: the Trainer-input feeds and the Transform marginal rate.
 
 ``benchmarks.trainer_input`` compares steps/s fed from TFRecords with the
 same batches held in memory. Batches of the image-major input hold as many
@@ -8,6 +8,7 @@ exactly those batches, variable first dimensions included.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from benchmarks import trainer_input
@@ -37,3 +38,19 @@ def test_materialised_repeats_the_same_batches():
   batches = [_batch(4, 2, 3), _batch(5, 1, 4)]
   got = list(trainer_input.materialised(batches).repeat(2))
   assert [int(x["pixels"].shape[0]) for x, _ in got] == [2, 1, 2, 1]
+
+
+def test_transform_marginal_rate_excludes_the_fixed_cost():
+  """Transform's rate between the two largest runs: a fixed 12 s of start-up
+  cancels out, leaving the images added over the seconds added."""
+  # pylint: disable=g-import-not-at-top
+  from benchmarks import preprocess
+  from benchmarks import run_all
+  # pylint: enable=g-import-not-at-top
+  rows = [{"images": n, "transform_s": 12.0 + n / 500.0}
+          for n in (100, 1000, 10000)]
+  assert preprocess.transform_marginal_rate(rows) == pytest.approx(500.0)
+  assert preprocess.transform_marginal_rate(rows[:1]) is None
+  line = run_all.marginal_line(
+      rows, {"raw_decode_resize_cpu_images_per_s": 10000.0})
+  assert "500 images/s" in line and "0.050x" in line
