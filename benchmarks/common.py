@@ -49,12 +49,18 @@ def stamp() -> str:
   return f"{when}, commit {head}{'+dirty' if dirty else ''}"
 
 
-def demo_dataset(out_root: str, scale: float, seed: int = 0) -> str:
-  """Demo AVA-review directory of about scale*1000 reviews (cached)."""
+def demo_dataset(out_root: str, scale: float, seed: int = 0,
+                 photo_px: Optional[int] = None) -> str:
+  """Demo AVA-review directory of about scale*1000 reviews (cached), with
+  photos of ``photo_px`` on the longer side (default: the demo's size)."""
   import demo_data  # pylint: disable=g-import-not-at-top
-  path = os.path.join(out_root, f"data_scale{scale:g}_seed{seed}")
+  name = f"data_scale{scale:g}_seed{seed}"
+  if photo_px is not None:
+    name += f"_px{photo_px}"
+  path = os.path.join(out_root, name)
   if not os.path.exists(os.path.join(path, demo_data.TRUTH_FILE)):
-    demo_data.generate(path, scale=scale, seed=seed)
+    kw = {} if photo_px is None else {"image_size": photo_px}
+    demo_data.generate(path, scale=scale, seed=seed, **kw)
   return path
 
 

@@ -161,16 +161,20 @@ result = {{"images": n, "decode_resize_per_s": n / dt}}
 """
 
 
-def throughput(out_root: str, scale: float) -> Dict[str, Any]:
+def throughput(out_root: str, scale: float,
+               photo_px: Optional[int] = None) -> Dict[str, Any]:
   """Stage throughput vs the raw decode+resize limit, in images per second.
 
   The limit decodes and resizes each distinct stored photo once (a tf.data
   loop); Transform runs at the `cpu` size (with build-examples) and again
   at the `paper` size (320 px) on the same labelled examples, each against
-  the limit at its own size.
+  the limit at its own size. ``photo_px``: the demo photos' longer side
+  (default: the demo's small photos).
   """
-  data = common.demo_dataset(out_root, scale)
-  run_dir = os.path.join(out_root, f"throughput_{scale:g}")
+  from preprocessing import config as cfg_lib  # pylint: disable=g-import-not-at-top
+  data = common.demo_dataset(out_root, scale, photo_px=photo_px)
+  run_dir = os.path.join(out_root, f"throughput_{scale:g}" + (
+      "" if photo_px is None else f"_px{photo_px}"))
   stages = run_stages(data, run_dir, common.IN_MEMORY)
   pattern = os.path.join(run_dir, "examples", "examples", "*")
   paper = common.run_python(_TRANSFORM_CODE.format(
@@ -178,6 +182,7 @@ def throughput(out_root: str, scale: float) -> Dict[str, Any]:
       cfg="paper", beam_args=common.IN_MEMORY))
   images = stages["images"]
   row = {
+      "photo_px": photo_px or cfg_lib.DEMO_IMAGE_SIZE,
       "kept": stages["kept"], "images": images,
       "build_examples_images_per_s": images / stages["build_examples_s"],
   }

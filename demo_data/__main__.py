@@ -18,7 +18,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument("--scale", type=float, default=None)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--layout", choices=demo_data.LAYOUTS, default="reviews")
-  parser.add_argument("--image-size", type=int, default=96)
+  parser.add_argument("--image-size", type=int,
+                      default=config.DEMO_IMAGE_SIZE)
   parser.add_argument("--difficulty", choices=demo_data.DIFFICULTIES,
                       default="easy")
   args = parser.parse_args(argv)

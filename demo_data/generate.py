@@ -25,7 +25,7 @@ def generate(out_dir: str,
              seed: int = 0,
              scale: Optional[float] = None,
              layout: str = "reviews",
-             image_size: int = 96,
+             image_size: int = config.DEMO_IMAGE_SIZE,
              difficulty: str = "easy",
              progress: Optional[ProgressFn] = None) -> Dict[str, Any]:
   """Writes a synthetic AVA-review directory with planted personal tastes.

@@ -296,6 +296,7 @@ DEMO_DEFAULT_USERS = 120
 DEMO_DEFAULT_IMAGES = 900
 DEMO_SCALE_REVIEWS_PER_UNIT = 1000  # --scale N means about N*1000 reviews
 DEMO_MIN_TAG_IMAGES = 40  # major-tag threshold that suits the demo sizes
+DEMO_IMAGE_SIZE = 96  # longer side of demo photos (small: CI-sized data)
 # Train/eval split of the labelled examples (paper: random 90/10); used by
 # ``cfan experiment``'s protocols.
 EVAL_FRACTION = 0.1
