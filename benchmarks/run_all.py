@@ -144,8 +144,8 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       f"AVA JPEGs average at least {p['raw_kb_per_image_needed_for_half_labelled']:.0f}"
       f" kB; one copy per image needs {p['raw_kb_per_image_needed_for_half_per_image_store']:.0f} kB.",
       "",
-      common.table([st["labelled_image_major"]], list(
-          st["labelled_image_major"]),
+      common.table([st["labelled_image_major"]],
+                   list(storage.IMAGE_MAJOR_COLUMNS),
                    title="Labelled examples regrouped one per image"),
       "",
       f"Image-major projection: labelled {p['labelled_image_major_gb']:.1f} "
@@ -196,9 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   seconds = time.time() - t0
   res["seconds"] = seconds
   common.write_json(os.path.join(args.out, "all.json"), res)
-  command = "make bench"
-  if argv:
-    command = "python -m benchmarks.run_all " + " ".join(argv)
+  flags = list(sys.argv[1:] if argv is None else argv)
+  command = ("python -m benchmarks.run_all " + " ".join(flags) if flags
+             else "make bench")
   doc = render(res, command, seconds)
   print(doc)
   if not args.no_doc:

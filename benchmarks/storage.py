@@ -25,6 +25,11 @@ JPEG_320_BYTES = 30_000  # design notes: re-encoded 320-px JPEG, quality 90
 AVA_RAW_CORPUS_GB = 32.0  # the raw AVA JPEG corpus, about 32 GB (issue #11)
 
 
+# Columns of the one-example-per-image table, in report order.
+IMAGE_MAJOR_COLUMNS = ("images", "reviews", "serialized_bytes_per_image",
+                       "image_bytes_per_image",
+                       "fixed_non_image_bytes_per_image", "bytes_per_review")
+
 def _examples_stats(pattern: str, image_key: str) -> Dict[str, float]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   files = sorted(glob.glob(pattern))
@@ -197,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           for k in ("labelled", "transformed_cpu", "transformed_paper_sample")]
   print(common.table(rows, list(rows[0])))
   im = res["labelled_image_major"]
-  print(common.table([im], list(im), title="Labelled, one example per image"))
+  print(common.table([im], list(IMAGE_MAJOR_COLUMNS),
+                     title="Labelled, one example per image"))
   print(common.table([res["ava_projection"]], list(res["ava_projection"]),
                      title="AVA-scale projection"))
   path = common.write_json(os.path.join(args.out, "storage.json"),
