@@ -30,6 +30,7 @@ IMAGE_MAJOR_COLUMNS = ("images", "reviews", "serialized_bytes_per_image",
                        "image_bytes_per_image",
                        "fixed_non_image_bytes_per_image", "bytes_per_review")
 
+
 def _examples_stats(pattern: str, image_key: str) -> Dict[str, float]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   files = sorted(glob.glob(pattern))
