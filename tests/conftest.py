@@ -71,3 +71,22 @@ def tiny_experiment_run(tmp_path_factory, tiny_demo_data):
       "--fig9-levels", *map(str, TINY_EXPERIMENT_FIG9),
       "--min-tag-images", str(TINY_MIN_TAG_IMAGES)])
   return data, out, rc
+
+
+@pytest.fixture
+def rows_seen_by(monkeypatch):
+  """``rows_seen_by(layer)`` -> a list that collects the batch size of each
+  later call of ``layer`` (counts backbone rows against distinct images)."""
+
+  def watch(layer):
+    seen = []
+    original = layer.call
+
+    def counting_call(x, *args, **kwargs):
+      seen.append(int(x.shape[0]))
+      return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(layer, "call", counting_call)
+    return seen
+
+  return watch

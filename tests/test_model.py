@@ -344,7 +344,7 @@ def test_vgg16_loads_local_weights(no_local_weights, monkeypatch):
 
 
 def test_backbone_runs_once_per_distinct_image_of_a_batch(model3,
-                                                          monkeypatch):
+                                                          rows_seen_by):
   """8 reviews of 3 photos: 3 decodes, 3 backbone rows, per-row outputs.
 
   Two of the photos share one image index (both out of the vocabulary, as
@@ -367,15 +367,7 @@ def test_backbone_runs_once_per_distinct_image_of_a_batch(model3,
   np.testing.assert_array_equal(slot[:, None] == slot[None, :],
                                 of_row[:, None] == of_row[None, :])
 
-  backbone = model3.get_layer("image_backbone")
-  rows_seen = []
-  original = backbone.call
-
-  def counting_call(pixels, *args, **kwargs):
-    rows_seen.append(int(pixels.shape[0]))
-    return original(pixels, *args, **kwargs)
-
-  monkeypatch.setattr(backbone, "call", counting_call)
+  rows_seen = rows_seen_by(model3.get_layer("image_backbone"))
   grouped = _numpy(model3(signatures.select_model_inputs(model3, x),
                           training=False))
   assert rows_seen == [3]

@@ -60,7 +60,7 @@ def test_outputs_and_inputs_of_the_data_contract():
   assert variants.heads(model) == [F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT]
 
 
-def test_image_model_runs_once_per_distinct_image_of_a_batch(monkeypatch):
+def test_image_model_runs_once_per_distinct_image_of_a_batch(rows_seen_by):
   """Eight rows of three images: the image model sees three images, and the
   outputs equal those of the same rows with one image each."""
   model = _model(_cfg())
@@ -68,15 +68,7 @@ def test_image_model_runs_once_per_distinct_image_of_a_batch(monkeypatch):
   slot = np.array([0, 0, 1, 2, 2, 2, 1, 0], np.int64)
   x = _inputs(len(slot))
   x[F.IMAGE_PIXELS_KEY], x[F.IMAGE_SLOT_KEY] = distinct, slot
-  image_model = model.get_layer(residual.IMAGE_MODEL)
-  seen = []
-  original = image_model.call
-
-  def counting_call(pixels, *args, **kwargs):
-    seen.append(int(pixels.shape[0]))
-    return original(pixels, *args, **kwargs)
-
-  monkeypatch.setattr(image_model, "call", counting_call)
+  seen = rows_seen_by(model.get_layer(residual.IMAGE_MODEL))
   grouped = model(x, training=False)
   per_row = dict(x)
   per_row[F.IMAGE_PIXELS_KEY] = distinct[slot]
