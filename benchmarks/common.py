@@ -49,18 +49,22 @@ def stamp() -> str:
   return f"{when}, commit {head}{'+dirty' if dirty else ''}"
 
 
+def px_suffix(photo_px: Optional[int]) -> str:
+  """Directory-name suffix of a run on photos other than the demo's size."""
+  return "" if photo_px is None else f"_px{photo_px}"
+
+
 def demo_dataset(out_root: str, scale: float, seed: int = 0,
                  photo_px: Optional[int] = None) -> str:
   """Demo AVA-review directory of about scale*1000 reviews (cached), with
   photos of ``photo_px`` on the longer side (default: the demo's size)."""
   import demo_data  # pylint: disable=g-import-not-at-top
-  name = f"data_scale{scale:g}_seed{seed}"
-  if photo_px is not None:
-    name += f"_px{photo_px}"
-  path = os.path.join(out_root, name)
+  from preprocessing import config as cfg_lib  # pylint: disable=g-import-not-at-top
+  path = os.path.join(out_root,
+                      f"data_scale{scale:g}_seed{seed}{px_suffix(photo_px)}")
   if not os.path.exists(os.path.join(path, demo_data.TRUTH_FILE)):
-    kw = {} if photo_px is None else {"image_size": photo_px}
-    demo_data.generate(path, scale=scale, seed=seed, **kw)
+    demo_data.generate(path, scale=scale, seed=seed,
+                       image_size=photo_px or cfg_lib.DEMO_IMAGE_SIZE)
   return path
 
 

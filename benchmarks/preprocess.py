@@ -173,8 +173,8 @@ def throughput(out_root: str, scale: float,
   """
   from preprocessing import config as cfg_lib  # pylint: disable=g-import-not-at-top
   data = common.demo_dataset(out_root, scale, photo_px=photo_px)
-  run_dir = os.path.join(out_root, f"throughput_{scale:g}" + (
-      "" if photo_px is None else f"_px{photo_px}"))
+  run_dir = os.path.join(out_root,
+                         f"throughput_{scale:g}{common.px_suffix(photo_px)}")
   stages = run_stages(data, run_dir, common.IN_MEMORY)
   pattern = os.path.join(run_dir, "examples", "examples", "*")
   paper = common.run_python(_TRANSFORM_CODE.format(

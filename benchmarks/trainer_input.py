@@ -133,15 +133,14 @@ def measure(transform_dir: str, steps: int = 150, warmup: int = 20,
     out[f"{name}_backbone_rows_per_epoch"] = epoch["backbone_rows"]
     out[f"{name}_reviews_per_backbone_row"] = (
         epoch["reviews"] / max(epoch["backbone_rows"], 1))
+  feeds = {"tfrecords": file_feed, "in_memory": lambda: mem_ds}
   # Alternate the two feeds twice so drift in machine load hits both.
   for rnd in range(2):
-    for name in ("tfrecords", "in_memory"):
+    for name, feed in feeds.items():
       model = build()
-      model.fit(file_feed() if name == "tfrecords" else mem_ds,
-                steps_per_epoch=warmup, epochs=1, verbose=0)
-      ds = file_feed() if name == "tfrecords" else mem_ds
+      model.fit(feed(), steps_per_epoch=warmup, epochs=1, verbose=0)
       t0 = time.perf_counter()
-      model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+      model.fit(feed(), steps_per_epoch=steps, epochs=1, verbose=0)
       rate = steps / (time.perf_counter() - t0)
       out.setdefault(f"{name}_steps_per_s", []).append(rate)
   for name in ("tfrecords", "in_memory"):

@@ -206,8 +206,9 @@ def run_transform(examples_pattern: str, out_dir: str,
   # A rerun replaces what an earlier run left (tf.Transform will not publish
   # over an existing transform_fn, and stale part files would be read back).
   for owned in ("transform_fn", "transformed", "tmp"):
-    if tf.io.gfile.exists(os.path.join(out_dir, owned)):
-      tf.io.gfile.rmtree(os.path.join(out_dir, owned))
+    stale = os.path.join(out_dir, owned)
+    if tf.io.gfile.exists(stale):
+      tf.io.gfile.rmtree(stale)
   schema = schema_utils.schema_from_feature_spec(raw_feature_spec())
   source = tfxio.TFExampleRecord(file_pattern=examples_pattern, schema=schema)
   fn = functools.partial(preprocessing_fn,
