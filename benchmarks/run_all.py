@@ -124,36 +124,19 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       "",
       "## 5. Storage and the AVA-scale projection",
       "",
-      common.table([{"what": k, **{c: st[k][c] for c in (
-          "examples", "serialized_bytes_per_example",
-          "image_bytes_per_example", "non_image_bytes_per_example")}}
-                    for k in ("labelled", "transformed_cpu",
-                              "transformed_paper_sample")],
-                   ["what", "examples", "serialized_bytes_per_example",
-                    "image_bytes_per_example", "non_image_bytes_per_example"]),
+      common.table(storage.stored_rows(st), list(storage.STORED_COLUMNS)),
       "",
-      f"Reviews per image in this run: {st['reviews_per_image']:.2f}. AVA "
-      f"projection (1,435,120 reviews, 255,530 images, 30 kB per 320-px JPEG "
-      f"plus the measured non-image bytes): labelled examples "
-      f"{p['labelled_examples_gb']:.1f} GB, transformed at the paper size "
-      f"{p['transformed_paper_gb']:.1f} GB, one JPEG per image "
-      f"{p['one_copy_per_image_gb']:.1f} GB; decoded pixels per review would "
-      f"be {p['decoded_uint8_per_review_gb']:.0f} GB (uint8) or "
-      f"{p['decoded_int64_per_review_gb']:.0f} GB (int64 in tf.Example). The "
-      f"per-review layout stays within 0.5x the raw JPEG corpus only if raw "
-      f"AVA JPEGs average at least {p['raw_kb_per_image_needed_for_half_labelled']:.0f}"
-      f" kB; one copy per image needs {p['raw_kb_per_image_needed_for_half_per_image_store']:.0f} kB.",
-      "",
-      common.table([st["labelled_image_major"]],
-                   list(storage.IMAGE_MAJOR_COLUMNS),
-                   title="Labelled examples regrouped one per image"),
-      "",
-      f"Image-major projection: labelled {p['labelled_image_major_gb']:.1f} "
-      f"GB + transformed {p['transformed_image_major_gb']:.1f} GB = "
-      f"{p['image_major_both_gb']:.1f} GB, "
-      f"{p['image_major_both_over_raw_corpus']:.2f}x the ~32 GB raw corpus "
-      f"(review-major: {p['review_major_both_gb']:.1f} GB, "
-      f"{p['review_major_both_over_raw_corpus']:.2f}x).",
+      f"Reviews per image in this run: {st['reviews_per_image']:.2f}; photos "
+      f"stored per image: {p['stored_photos_per_image']:.2f} (one training "
+      f"example per image with all its training reviews, one eval example "
+      f"per eval review). AVA projection (1,435,120 reviews, 255,530 images, "
+      f"30 kB per 320-px JPEG plus the measured non-image bytes per review): "
+      f"labelled {p['labelled_gb']:.1f} GB + transformed at the paper size "
+      f"{p['transformed_paper_gb']:.1f} GB = {p['both_gb']:.1f} GB, "
+      f"{p['both_over_raw_corpus']:.2f}x the ~32 GB raw corpus (target "
+      f"<= 0.5x). For scale: one JPEG per image is "
+      f"{p['one_copy_per_image_gb']:.1f} GB, a JPEG on every review "
+      f"{p['photo_per_review_gb']:.1f} GB.",
       "",
   ]
   return "\n".join(lines)

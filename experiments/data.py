@@ -114,7 +114,7 @@ def _mean_votes_by_image(examples_uri: str, cfg) -> Dict[bytes, float]:
   from preprocessing import transform as transform_lib
   # pylint: enable=g-import-not-at-top
   keys = (F.IMAGE_ID_KEY, F.IMAGE_KEY, F.MEAN_SCORE_KEY)
-  spec = {k: transform_lib.raw_feature_spec()[k] for k in keys}
+  spec = {k: transform_lib.review_row_spec()[k] for k in keys}
   files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, "Split-*", "*")))
   if not files:
     raise FileNotFoundError(f"no examples under {examples_uri}/Split-*")
@@ -199,7 +199,7 @@ def eval_row_ids(uris: Dict[str, str], tft_output, cfg, test: Columns
   vocab = {u: i for i, u in enumerate(
       tft_output.vocabulary_by_name(F.USER_VOCAB))}
   oov = len(vocab)
-  raw_spec = transform_lib.raw_feature_spec()
+  raw_spec = transform_lib.review_row_spec()  # one review per eval example
   spec = {k: raw_spec[k] for k in (F.USER_KEY, F.IMAGE_ID_KEY, F.IMAGE_KEY,
                                    F.LABEL_KEY)}
   spec[F.SLICE_KEY] = tf.io.FixedLenFeature([], tf.string)

@@ -20,19 +20,27 @@ import tensorflow_transform as tft
 from keras_model import signatures
 from keras_model import variants
 from preprocessing import features as F
+from preprocessing import transform as transform_lib
 from preprocessing.config import ModelConfig
 
 # Batch size of passes that only read rows (profiles, column collection).
 READ_BATCH_SIZE = 1024
 # Review paths of ``model_dataset``.
 MODES = ("given", "free", "free_loo", "mixed")
-# Training batches are shuffled as runs of consecutive rows, each run a
-# ``1 / SHUFFLE_RUNS_PER_BATCH`` share of a batch: build-examples writes an
-# image's reviews next to each other, so a run holds one or two images with
-# all their reviews and the backbone runs once per image of the batch
-# (``keras_model.blocks.row_features``), while every batch still mixes runs
-# from that many random places of the data (images and users). Runs are
-# reshuffled every epoch.
+# Transform's output is image-major (features.REVIEW_LEVEL_XF): the training
+# split holds one record per image with all its training reviews. Training
+# shuffles *images* (a buffer of this many records, reshuffled every epoch)
+# and cuts the reviews of consecutive images into batches, so a batch holds
+# a few whole images with all their reviews -- the backbone runs once per
+# image of the batch (``keras_model.blocks.row_features``) -- while every
+# batch still mixes images (and their users) from random places of the data.
+IMAGE_SHUFFLE_BUFFER = 2048
+# Records parsed per step of the input pipeline before they are cut into
+# per-review rows.
+RECORDS_PER_PARSE = 64
+# In-memory columns (experiments) are per-review rows; they are shuffled as
+# runs of consecutive rows, each a ``1 / SHUFFLE_RUNS_PER_BATCH`` share of a
+# batch (an image's reviews sit next to each other there too).
 SHUFFLE_RUNS_PER_BATCH = 4
 
 
@@ -71,39 +79,55 @@ def transformed_dataset(file_patterns: Sequence[str],
                         *, shuffle: bool, seed: int,
                         columns: Optional[Sequence[str]] = None
                         ) -> tf.data.Dataset:
-  """Batched dicts of transformed features read from GZIP TFRecords.
+  """Batched per-review dicts of transformed features from GZIP TFRecords.
+
+  The records are image-major; each batch holds ``batch_size`` reviews
+  (the last one fewer), an image's reviews next to each other.
 
   Args:
     file_patterns: globs or directories of Transform's output files.
     tft_output: the Transform output (its transformed feature spec).
     batch_size: rows per batch.
-    shuffle: shuffle files and runs of consecutive rows (training; see
-      SHUFFLE_RUNS_PER_BATCH), else file order.
+    shuffle: shuffle files and images (training; see
+      IMAGE_SHUFFLE_BUFFER), else file order.
     seed: shuffle seed.
     columns: the features to parse (default: all).
 
   Returns:
     A dataset of {feature name: batched tensor}.
   """
-  spec = tft_output.transformed_feature_spec()
-  if columns:
-    spec = {k: spec[k] for k in columns}
+  full = tft_output.transformed_feature_spec()
+  spec = {k: full[k] for k in columns} if columns else dict(full)
+  # The user column says how many reviews each record holds.
+  spec.setdefault(F.USER_XF, full[F.USER_XF])
+  keep = list(columns) if columns else list(full)
+  widths = {k: f.partitions[0].length for k, f in spec.items()
+            if isinstance(f, tf.io.RaggedFeature) and f.partitions}
   files = _expand(file_patterns)
   ds = tf.data.Dataset.from_tensor_slices(files)
-  run = _run_length(batch_size) if shuffle else 1
   if shuffle:
     ds = ds.shuffle(len(files), seed=seed)
-  # Runs of consecutive rows of one file (single rows when not shuffling).
   ds = ds.interleave(
-      lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP").batch(
-          run), cycle_length=min(4, len(files)),
+      lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+      cycle_length=min(4, len(files)),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
   if shuffle:
-    ds = ds.shuffle(max(1, 4096 // run), seed=seed,
+    ds = ds.shuffle(IMAGE_SHUFFLE_BUFFER, seed=seed,
                     reshuffle_each_iteration=True)
-  ds = ds.unbatch().batch(batch_size)
-  return ds.map(lambda x: tf.io.parse_example(x, spec),
-                num_parallel_calls=tf.data.AUTOTUNE)
+
+  def to_rows(records):
+    parsed = tf.io.parse_example(records, spec)
+    per_row = parsed[F.USER_XF].row_lengths()
+    rows = transform_lib.flatten_reviews({k: parsed[k] for k in keep}, per_row)
+    for k, width in widths.items():
+      if k in rows:
+        rows[k] = tf.ensure_shape(rows[k], [None, width])
+    return rows
+
+  return (ds.batch(RECORDS_PER_PARSE)
+          .map(to_rows, num_parallel_calls=tf.data.AUTOTUNE,
+               deterministic=not shuffle)
+          .rebatch(batch_size))
 
 
 def columns_dataset(cols: Mapping[str, np.ndarray], batch_size: int, *,
@@ -171,13 +195,14 @@ class Rows:
                            seed=seed, columns=columns)
 
   def num_rows(self) -> int:
-    """How many rows (files: one pass over the records, not parsed)."""
+    """How many rows, i.e. reviews (files: one pass over the user column)."""
     if self._num_rows is None:
       if self._files is not None:
-        records = tf.data.TFRecordDataset(_expand(self._files),
-                                          compression_type="GZIP")
-        self._num_rows = int(records.reduce(
-            np.int64(0), lambda n, _: n + 1).numpy())
+        users = self.batches(READ_BATCH_SIZE, shuffle=False,
+                             columns=[F.USER_XF])
+        self._num_rows = int(users.reduce(
+            np.int64(0), lambda n, b: n + tf.size(b[F.USER_XF],
+                                                  tf.int64)).numpy())
       else:
         self._num_rows = (len(next(iter(self._columns.values())))
                           if self._columns else 0)

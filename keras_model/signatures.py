@@ -20,7 +20,8 @@ it. Signatures:
     ``profile_max_reviews`` lines of ``max_review_len`` tokens are compacted
     to ``profile_len`` tokens.
 ``transform_features(examples)``
-    The Transform output, for TFMA's label lookup (``tag_xf``).
+    The Transform output of one-review examples (the eval split), one row
+    per example, for TFMA's label lookup (``tag_xf``).
 
 Outputs of the three scoring signatures (all batched over B):
 ``p_personal`` float [B], ``p_agnostic`` float [B], ``tag_probs`` float
@@ -224,28 +225,30 @@ class CfanServingModule(tf.Module):
     self.heads = tf.Variable(self._heads, dtype=tf.string, trainable=False,
                              name="heads")
     self._num_tags = len(tag_names) + 1  # + OOV bucket, as the tag head
-    spec = tft_output.raw_feature_spec()
-    self._full_spec = dict(spec)  # labelled examples, for TFMA
-    self._raw_spec = {k: spec[k] for k in SERVING_RAW_KEYS if k in spec}
+    # The Transform graph takes image-major rows (one image, its reviews);
+    # every request and every eval example is one review: parsed with the
+    # one-review spec and reshaped to the graph's raw spec
+    # (transform.per_review_inputs), its outputs flattened back to one row
+    # per request (transform.flatten_reviews).
+    self._tft_raw_spec = tft_output.raw_feature_spec()
+    one = transform_lib.review_row_spec()
+    # eval examples, for TFMA: one value of every feature but the votes
+    self._full_spec = {
+        k: one.get(k, tf.io.FixedLenFeature([], v.dtype)) for k, v in
+        self._tft_raw_spec.items()}
+    self._raw_spec = {k: one[k] for k in SERVING_RAW_KEYS
+                      if k in self._tft_raw_spec}
     # Optional features default to "" (review "" = review-free; image_id ""
-    # = unknown image, scored through its OOV bucket).
-    for key in (F.REVIEW_KEY, F.IMAGE_ID_KEY):
+    # = unknown image, scored through its OOV bucket). AVA's vote histogram
+    # and tag are optional too: a photo outside AVA has neither (no votes =
+    # all zeros; no tag = "", the tag vocabulary's OOV).
+    for key in (F.REVIEW_KEY, F.IMAGE_ID_KEY, F.TAG_KEY):
       if key in self._raw_spec:
-        s = self._raw_spec[key]
-        self._raw_spec[key] = tf.io.FixedLenFeature(
-            s.shape, s.dtype, default_value=[""] * int(np.prod(s.shape or [1]))
-            if s.shape else "")
-    # AVA's vote histogram and tag are optional: a photo outside AVA has
-    # neither (no votes = all zeros; no tag = "", the tag vocabulary's OOV).
+        self._raw_spec[key] = tf.io.FixedLenFeature([], tf.string,
+                                                    default_value="")
     if F.VOTES_KEY in self._raw_spec:
       self._raw_spec[F.VOTES_KEY] = tf.io.FixedLenFeature(
           [F.AVA_NUM_SCORES], tf.int64, default_value=[0] * F.AVA_NUM_SCORES)
-    if F.TAG_KEY in self._raw_spec:
-      s = self._raw_spec[F.TAG_KEY]
-      self._raw_spec[F.TAG_KEY] = tf.io.FixedLenFeature(
-          s.shape, s.dtype, default_value=[""] * int(np.prod(s.shape or [1]))
-          if s.shape else "")
-    self._raw_shapes = {k: v.shape for k, v in self._raw_spec.items()}
 
   # -- core ---------------------------------------------------------------
   def _profile_tokens(self, profile_text: tf.Tensor) -> tf.Tensor:
@@ -263,9 +266,9 @@ class CfanServingModule(tf.Module):
     lines = lines[:, :cfg.profile_max_reviews]
     flat = lines.flat_values
     n = tf.shape(flat)[:1]
-    transformed = self.tft_layer(self._shape_raw({
+    transformed = self._transform({
         F.USER_KEY: tf.fill(n, ""), F.IMAGE_ID_KEY: tf.fill(n, ""),
-        F.IMAGE_KEY: tf.fill(n, self._blank_image), F.REVIEW_KEY: flat}))
+        F.IMAGE_KEY: tf.fill(n, self._blank_image), F.REVIEW_KEY: flat})
     line_tokens = tf.cast(transformed[F.REVIEW_XF], tf.int64)
     rows = tf.RaggedTensor.from_row_splits(
         line_tokens, tf.cast(lines.row_splits, tf.int64)).to_tensor(
@@ -287,7 +290,7 @@ class CfanServingModule(tf.Module):
              profile_text: Optional[tf.Tensor] = None
              ) -> Dict[str, tf.Tensor]:
     cfg = self._cfg
-    transformed = self.tft_layer(raw)
+    transformed = self._transform(raw)
     user = tf.cast(tf.reshape(transformed[F.USER_XF], [-1]), tf.int64)
     review_text = tf.reshape(raw[F.REVIEW_KEY], [-1])
     has_review = tf.greater(tf.strings.length(tf.strings.strip(review_text)),
@@ -338,12 +341,12 @@ class CfanServingModule(tf.Module):
   def _parse(self, examples: tf.Tensor) -> Dict[str, tf.Tensor]:
     return tf.io.parse_example(examples, self._raw_spec)
 
-  def _shape_raw(self, values: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    out = {}
-    for k, v in values.items():
-      shape = self._raw_shapes.get(k)
-      out[k] = tf.reshape(v, [-1, 1]) if shape and list(shape) == [1] else v
-    return out
+  def _transform(self, values: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """One-review rows [B] -> the Transform graph's outputs, one row each."""
+    n = tf.shape(values[F.IMAGE_KEY], out_type=tf.int64)[:1]
+    transformed = self.tft_layer(
+        transform_lib.per_review_inputs(values, self._tft_raw_spec))
+    return transform_lib.flatten_reviews(transformed, tf.ones(n, tf.int64))
 
   # -- signatures -----------------------------------------------------------
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
@@ -363,15 +366,15 @@ class CfanServingModule(tf.Module):
       tf.TensorSpec([None], tf.string, name=RAW_PROFILE_INPUT),
   ])
   def serve_raw(self, user_id, image_bytes, review, profile):
-    raw = self._shape_raw({F.USER_KEY: user_id, F.IMAGE_KEY: image_bytes,
-                           F.REVIEW_KEY: review,
-                           F.IMAGE_ID_KEY: tf.fill(tf.shape(user_id), "")})
+    raw = {F.USER_KEY: user_id, F.IMAGE_KEY: image_bytes,
+           F.REVIEW_KEY: review,
+           F.IMAGE_ID_KEY: tf.fill(tf.shape(user_id), "")}
     return self._score(raw, force_review_free=False, profile_text=profile)
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
                                                name=F.EXAMPLES_INPUT)])
   def transform_features(self, examples):
-    return self.tft_layer(tf.io.parse_example(examples, self._full_spec))
+    return self._transform(tf.io.parse_example(examples, self._full_spec))
 
   def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
     return {

@@ -13,8 +13,7 @@ Stages (each a named Beam transform, so runner UIs show per-stage counts):
    preference levels -> good/bad.
 4. ``DedupePairs``: one review per (user, image); later duplicates rejected.
 5. ``JoinImages``: per image, its AVA record and its kept reviews; the image
-   file is read and re-encoded **once per image** and attached to every review
-   example of that image. Reviews of images that are unknown, without a major
+   file is read and re-encoded **once per image**. Reviews of images that are unknown, without a major
    tag, missing on disk or undecodable become rejects with that reason. Each
    kept review gets its split here (:func:`eval_split.assign_splits`: stable hashes of
    the ids, so a rebuild gives the same split): a share of images is held
@@ -24,7 +23,10 @@ Stages (each a named Beam transform, so runner UIs show per-stage counts):
 6. ``UserTrainStats`` / ``MakeExamples``: good and total counts of each
    user's *training* rows (a side input: one small dict, ~40 k users on AVA)
    give every row its ``user_train_rate`` (leave-one-out on training rows);
-   the examples are written per split.
+   the examples are written per split, image-major (features.py): each
+   image's training reviews make **one** training example that stores the
+   photo once; each eval review makes its own example (TFMA, the serving
+   signatures and the floors score per review).
 7. ``Summary``: records in / kept / rejected (by reason), Eq. 7 consistency,
    the Table-1 statistics, the split counts and the floors
    (:mod:`evaluation.metrics`) on the eval rows, overall / warm / cold,
@@ -34,8 +36,10 @@ Invariant checked at the end of every run: reviews in = kept + rejected.
 
 Outputs under ``out_dir``::
 
-    examples/examples-train-XXXXX-of-NNNNN.tfrecord  training tf.Examples
-    examples/examples-eval-XXXXX-of-NNNNN.tfrecord   eval tf.Examples
+    examples/examples-train-XXXXX-of-NNNNN.tfrecord  training tf.Examples,
+                                                     one per image
+    examples/examples-eval-XXXXX-of-NNNNN.tfrecord   eval tf.Examples,
+                                                     one per review
     rejects/rejects-XXXXX-of-NNNNN.jsonl        one JSON object per reject
     summary.json                    counts, Eq. 7, Table 1, split, floors
 
@@ -65,6 +69,7 @@ from preprocessing import eval_split
 from preprocessing import features as F
 from preprocessing import rating
 from preprocessing.images import reencode_image
+from preprocessing.labelled import make_example
 
 _NS = "cfan.build_examples"
 SUMMARY_FILE = "summary.json"
@@ -90,42 +95,6 @@ REASON_REVIEW_TYPE = {
 def split_file_pattern(split: str) -> str:
   """File pattern (relative to ``examples/``) of one split's shards."""
   return f"{EXAMPLES_PREFIX}-{split}-*"
-
-
-def make_example(review: Dict[str, Any], image: ava.AvaImage, tag_name: str,
-                 image_bytes: bytes, image_slice: str,
-                 train_rate: float) -> "tf.train.Example":  # noqa: F821
-  """Builds the labelled tf.Example of one kept review (features.py names)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  def _bytes(v: str | bytes):
-    if isinstance(v, str):
-      v = v.encode("utf-8")
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
-
-  def _ints(vs: Sequence[int]):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(vs)))
-
-  def _float(v: float):
-    return tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
-
-  feats = {
-      F.USER_KEY: _bytes(review["user_id"]),
-      F.IMAGE_ID_KEY: _bytes(image.image_id),
-      F.REVIEW_KEY: _bytes(review["text"]),
-      F.IMAGE_KEY: _bytes(image_bytes),
-      F.LABEL_KEY: _ints([review["label"]]),
-      F.AGNOSTIC_LABEL_KEY: _ints([image.agnostic_label]),
-      F.TAG_KEY: _bytes(tag_name),
-      F.MEAN_SCORE_KEY: _float(image.mean_score),
-      F.VOTES_KEY: _ints(image.votes),
-      F.PREFERENCE_KEY: _ints([review["level"]]),
-      F.REVIEW_TYPE_KEY: _bytes(review["review_type"]),
-      F.CHALLENGE_KEY: _ints([image.challenge_id]),
-      F.SLICE_KEY: _bytes(image_slice),
-      F.USER_TRAIN_RATE_KEY: _float(train_rate),
-  }
-  return tf.train.Example(features=tf.train.Features(feature=feats))
 
 
 def _reject_dict(rej: ava.Reject) -> Dict[str, Any]:
@@ -322,17 +291,27 @@ def _sum_pairs(pairs: Iterable[Tuple[int, int]]) -> Tuple[int, int]:
 def _make_examples(joined: Dict[str, Any],
                    user_stats: Dict[str, Tuple[int, int]],
                    totals: Tuple[int, int]) -> Iterator[Tuple[str, bytes]]:
-  """(split, serialized tf.Example) of every review of one image."""
+  """(split, serialized tf.Example) of one image's reviews.
+
+  The training reviews make one image-major example (the photo stored once);
+  each eval review makes its own (TFMA and the floors score per review).
+  """
+  by_split: Dict[str, List[Tuple[Dict[str, Any], float]]] = {
+      s: [] for s in F.SPLITS}
   for r in joined["reviews"]:
     train = r["split"] == F.TRAIN_SPLIT
-    rate = eval_split.user_train_rate(
+    by_split[r["split"]].append((r, eval_split.user_train_rate(
         user_stats.get(r["user_id"], (0, 0)), totals,
-        own_label=r["label"] if train else None)
-    example = make_example(r, joined["image"], joined["tag"], joined["jpeg"],
-                           r["image_slice"], rate)
+        own_label=r["label"] if train else None)))
+  train = by_split[F.TRAIN_SPLIT]
+  for group in [train] * bool(train) + [[x] for x in by_split[F.EVAL_SPLIT]]:
+    reviews = [r for r, _ in group]
+    example = make_example(reviews, joined["image"], joined["tag"],
+                           joined["jpeg"], reviews[0]["image_slice"],
+                           [rate for _, rate in group])
     # deterministic: proto map order is otherwise random per message, and a
     # rebuild must give the same bytes (rerun safety, caching).
-    yield r["split"], example.SerializeToString(deterministic=True)
+    yield reviews[0]["split"], example.SerializeToString(deterministic=True)
 
 
 def _eval_row(joined: Dict[str, Any]) -> Iterator[Tuple[str, int, float,

@@ -74,6 +74,17 @@ VECTOR_INT_FEATURES = {VOTES_KEY: AVA_NUM_SCORES}
 # Labels are never fed to the model as inputs.
 LABEL_KEYS = (LABEL_KEY, AGNOSTIC_LABEL_KEY, TAG_KEY)
 
+# Image-major layout: a labelled example is one image with some of its
+# reviews. The image's own features (id, photo, votes, tag, ...) appear once
+# per example; the features of REVIEW_LEVEL_KEYS hold one value per review,
+# in the same order (review i = user_id[i], review[i], rating[i], ...).
+# The training split stores each image once with all its training reviews;
+# the eval split stores one review per example, so that TFMA, the serving
+# signatures and the floors see per-review rows. A serving request is an
+# example of the same contract with one review.
+REVIEW_LEVEL_KEYS = (USER_KEY, REVIEW_KEY, LABEL_KEY, PREFERENCE_KEY,
+                     REVIEW_TYPE_KEY)
+
 # The honest evaluation split of ``cfan build-examples``: the examples are
 # written as two splits (ImportExampleGen reads one file pattern per split).
 TRAIN_SPLIT = "train"
@@ -93,6 +104,8 @@ SLICE_VALUES = (SLICE_WARM, SLICE_COLD)
 USER_TRAIN_RATE_KEY = "user_train_rate"  # float
 EVAL_STRING_FEATURES = (SLICE_KEY,)
 EVAL_FLOAT_FEATURES = (USER_TRAIN_RATE_KEY,)
+# USER_TRAIN_RATE_KEY is per review too (SLICE_KEY is the image's).
+REVIEW_LEVEL_EVAL_KEYS = (USER_TRAIN_RATE_KEY,)
 # Keys no model ever reads as an input: labels and the evaluation features.
 # (``preprocessing_fn`` does not pass the evaluation features through.)
 NON_INPUT_KEYS = LABEL_KEYS + EVAL_STRING_FEATURES + EVAL_FLOAT_FEATURES
@@ -126,6 +139,11 @@ NO_TAG_INDEX = -1
 # fan out to the image's rows (keras_model.blocks.row_features).
 IMAGE_PIXELS_KEY = "image_pixels"
 IMAGE_SLOT_KEY = "image_slot"
+
+# Transformed features with one value per review of the example (ragged
+# [B, None] / [B, None, max_review_len]); the other transformed features are
+# the image's. ``keras_model.inputs`` flattens them into one row per review.
+REVIEW_LEVEL_XF = (USER_XF, REVIEW_XF, REVIEW_LEN_XF, LABEL_KEY)
 
 # Vocabulary names written by Transform (files under transform_fn/assets).
 USER_VOCAB = "user_vocab"

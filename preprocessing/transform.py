@@ -1,7 +1,12 @@
 """TFX Transform: ``preprocessing_fn`` (referenced by dotted path).
 
-Inputs are the labelled tf.Examples of :mod:`preprocessing.build_examples`;
-outputs are the ``_xf`` features of :mod:`preprocessing.features`:
+Inputs are the labelled tf.Examples of :mod:`preprocessing.build_examples`,
+image-major: one image per example with one or more of its reviews (the
+review-level features hold one value per review). Outputs are the ``_xf``
+features of :mod:`preprocessing.features`, image-major too: the
+review-level ones (``features.REVIEW_LEVEL_XF``) ragged, one value per
+review, the image's once per example, so each photo is decoded, resized and
+stored once per example, not once per review:
 
 * ``review_xf``: review lowercased (Unicode case folding) and split into word
   and punctuation tokens with tensorflow-text, mapped to ids with
@@ -16,14 +21,14 @@ outputs are the ``_xf`` features of :mod:`preprocessing.features`:
   (uint8) / ~98 kB (as int64 in a tf.Example) at 64 px and 8x that at 320 px;
   the JPEG is ~2 kB / ~30 kB (see BUILD.md for the measured figures). The
   Trainer and the serving signatures decode it (``decode_image_xf``).
-* labels (``rating``, ``agnostic_rating``) pass through unchanged.
+* labels (``rating`` per review, ``agnostic_rating``) pass through unchanged.
 
 The same graph runs inside the exported model (TFT layer), so serving sees
 exactly the training-time tokenisation, vocabularies and resizing.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import tensorflow as tf
 import tensorflow_text as tf_text  # noqa: F401  (registers text ops)
@@ -53,6 +58,23 @@ def _dense_1d(x: tf.Tensor | tf.SparseTensor, default: Any) -> tf.Tensor:
   return x
 
 
+def _per_review(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor
+                ) -> tf.RaggedTensor:
+  """Ragged [B, None]: a review-level feature's values, one per review.
+
+  Image-major rows hold several reviews (a VarLen feature: sparse [B, R]);
+  per-review rows and serving requests hold one (dense [B] or [B, 1], or
+  sparse with one value per row).
+  """
+  if isinstance(x, tf.RaggedTensor):
+    return x
+  if isinstance(x, tf.SparseTensor):
+    return tf.RaggedTensor.from_sparse(x)
+  if x.shape.rank == 1:
+    x = x[:, None]
+  return tf.RaggedTensor.from_tensor(x)
+
+
 def tokenize_reviews(text: tf.Tensor) -> tf.RaggedTensor:
   """[B] strings -> ragged [B, None] lowercase tokens (tensorflow-text)."""
   # "isn\u2019t" -> "isn't", as ``rating.clean_review_text`` does for stored
@@ -79,6 +101,59 @@ def decode_and_resize(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
   return tf.map_fn(one, image_bytes,
                    fn_output_signature=tf.TensorSpec([size, size, 3],
                                                      tf.uint8))
+
+
+def flatten_reviews(batch: Mapping[str, tf.Tensor],
+                    per_row: tf.Tensor) -> Dict[str, tf.Tensor]:
+  """Image-major transformed records -> one row per review.
+
+  Args:
+    batch: parsed records; the review-level features
+      (``features.REVIEW_LEVEL_XF``) ragged [B, None] or [B, None, L], the
+      image's features [B, ...].
+    per_row: int64 [B], how many reviews each record holds.
+
+  Returns:
+    {feature: [N, ...]} with N = sum(per_row): each review's own values and
+    its image's values repeated.
+  """
+  out: Dict[str, tf.Tensor] = {}
+  for k, v in batch.items():
+    if k in F.REVIEW_LEVEL_XF:
+      values = v.values
+      out[k] = values.to_tensor() if isinstance(
+          values, tf.RaggedTensor) else values
+    else:
+      out[k] = tf.repeat(v, per_row, axis=0)
+  return out
+
+
+def per_review_inputs(values: Dict[str, tf.Tensor],
+                      raw_spec: Dict[str, Any]) -> Dict[str, tf.Tensor]:
+  """One-review rows -> the raw inputs the Transform graph takes.
+
+  ``values``: {raw feature: [B] (or [B, 10] votes)}, one review per row (a
+  serving request, an eval example). ``raw_spec``: the Transform graph's raw
+  feature spec; a review-level feature there may be VarLen (sparse [B, R]),
+  ragged, or fixed-length [1] (a schema inferred from single-review data),
+  and each value is shaped as its spec says, with one review per row.
+  """
+  out = {}
+  for k, v in values.items():
+    spec = raw_spec.get(k)
+    if isinstance(spec, tf.io.VarLenFeature):
+      n = tf.shape(v, out_type=tf.int64)[0]
+      rows = tf.range(n)
+      out[k] = tf.SparseTensor(tf.stack([rows, tf.zeros_like(rows)], 1), v,
+                               tf.stack([n, tf.constant(1, tf.int64)]))
+    elif isinstance(spec, tf.io.RaggedFeature):
+      out[k] = tf.RaggedTensor.from_tensor(v[:, None])
+    elif (isinstance(spec, tf.io.FixedLenFeature) and spec.shape
+          and list(spec.shape) == [1]):
+      out[k] = tf.reshape(v, [-1, 1])
+    else:
+      out[k] = v
+  return out
 
 
 def encode_images(pixels: tf.Tensor, quality: int) -> tf.Tensor:
@@ -135,7 +210,9 @@ def preprocessing_fn(inputs: Dict[str, Any],
       else cfg_lib.get_config(cfg_lib.DEFAULT_CONFIG).transform
   outputs: Dict[str, Any] = {}
 
-  user = _dense_1d(inputs[F.USER_KEY], b"")
+  # Review-level features come out ragged, one value per review of the row
+  # (features.REVIEW_LEVEL_XF); image-level ones once per row.
+  user = _per_review(inputs[F.USER_KEY])
   outputs[F.USER_XF] = tft.compute_and_apply_vocabulary(
       user, num_oov_buckets=cfg.num_oov_buckets, vocab_filename=F.USER_VOCAB)
   image_id = _dense_1d(inputs[F.IMAGE_ID_KEY], b"")
@@ -143,16 +220,18 @@ def preprocessing_fn(inputs: Dict[str, Any],
       image_id, num_oov_buckets=cfg.num_oov_buckets,
       vocab_filename=F.IMAGE_VOCAB)
 
-  review = _dense_1d(inputs[F.REVIEW_KEY], b"")
-  tokens = tokenize_reviews(review)
+  review = _per_review(inputs[F.REVIEW_KEY])
+  tokens = tokenize_reviews(review.flat_values)
   ids = tft.compute_and_apply_vocabulary(
       tokens, top_k=cfg.review_vocab_size, num_oov_buckets=cfg.num_oov_buckets,
       vocab_filename=F.REVIEW_VOCAB)
   ids = ids + 1  # 0 is reserved for padding
-  outputs[F.REVIEW_XF] = ids.to_tensor(
-      default_value=F.PAD_TOKEN_ID, shape=[None, cfg.max_review_len])
-  outputs[F.REVIEW_LEN_XF] = tf.minimum(ids.row_lengths(),
-                                        cfg.max_review_len)
+  per_row = review.row_lengths()
+  outputs[F.REVIEW_XF] = tf.RaggedTensor.from_row_lengths(
+      ids.to_tensor(default_value=F.PAD_TOKEN_ID,
+                    shape=[None, cfg.max_review_len]), per_row)
+  outputs[F.REVIEW_LEN_XF] = tf.RaggedTensor.from_row_lengths(
+      tf.minimum(ids.row_lengths(), cfg.max_review_len), per_row)
 
   outputs[F.IMAGE_XF] = resized_jpegs(_dense_1d(inputs[F.IMAGE_KEY], b""),
                                       cfg.image_size, cfg.jpeg_quality)
@@ -163,17 +242,23 @@ def preprocessing_fn(inputs: Dict[str, Any],
         vocab_filename=F.TAG_VOCAB)
   if F.VOTES_KEY in inputs:
     outputs[F.VOTES_XF] = vote_shares(inputs[F.VOTES_KEY])
-  for key in (F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY):
-    if key in inputs:
-      outputs[key] = tf.cast(_dense_1d(inputs[key], 0), tf.int64)
+  if F.LABEL_KEY in inputs:
+    outputs[F.LABEL_KEY] = tf.cast(_per_review(inputs[F.LABEL_KEY]),
+                                   tf.int64)
+  if F.AGNOSTIC_LABEL_KEY in inputs:
+    outputs[F.AGNOSTIC_LABEL_KEY] = tf.cast(
+        _dense_1d(inputs[F.AGNOSTIC_LABEL_KEY], 0), tf.int64)
   return outputs
 
 
 # ----------------------------------------------------------------------------
 # Transform outside TFX (benchmarks, experiments): same preprocessing_fn
 # ----------------------------------------------------------------------------
-def raw_feature_spec() -> Dict[str, Any]:
-  """tf.io feature spec of the labelled examples (features.py contract)."""
+def review_row_spec() -> Dict[str, Any]:
+  """tf.io spec of a labelled example with one review (eval split, serving).
+
+  Every feature is a fixed-length one; the vote histogram has 10 values.
+  """
   spec: Dict[str, Any] = {k: tf.io.FixedLenFeature([], tf.string)
                           for k in F.STRING_FEATURES}
   spec.update({k: tf.io.FixedLenFeature([], tf.int64)
@@ -182,6 +267,18 @@ def raw_feature_spec() -> Dict[str, Any]:
                for k in F.FLOAT_FEATURES})
   spec.update({k: tf.io.FixedLenFeature([n], tf.int64)
                for k, n in F.VECTOR_INT_FEATURES.items()})
+  return spec
+
+
+def raw_feature_spec() -> Dict[str, Any]:
+  """tf.io spec of the labelled examples, image-major (features.py contract).
+
+  The review-level features (``features.REVIEW_LEVEL_KEYS``) hold one value
+  per review of the example; the image's features are fixed-length.
+  """
+  spec = review_row_spec()
+  for k in F.REVIEW_LEVEL_KEYS:
+    spec[k] = tf.io.VarLenFeature(spec[k].dtype)
   return spec
 
 

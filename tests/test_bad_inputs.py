@@ -30,6 +30,7 @@ from PIL import Image
 from preprocessing import build_examples
 from preprocessing import features as F
 from preprocessing import images
+from preprocessing import labelled
 from preprocessing import rating
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -267,13 +268,11 @@ def _parse_examples(out: str) -> Dict[Tuple[str, str], Dict[str, Any]]:
                                         "*.tfrecord")))
   rows: Dict[Tuple[str, str], Dict[str, Any]] = {}
   for record in tf.data.TFRecordDataset(files):
-    ex = tf.train.Example.FromString(record.numpy())
-    f = ex.features.feature
-    row = {k: (list(v.bytes_list.value) or list(v.int64_list.value) or
-               list(v.float_list.value)) for k, v in f.items()}
-    key = (row[F.USER_KEY][0].decode(), row[F.IMAGE_ID_KEY][0].decode())
-    assert key not in rows, f"two examples for {key}"
-    rows[key] = row
+    for review in labelled.review_rows(record.numpy()):
+      row = {k: v if isinstance(v, list) else [v] for k, v in review.items()}
+      key = (row[F.USER_KEY][0].decode(), row[F.IMAGE_ID_KEY][0].decode())
+      assert key not in rows, f"two reviews of {key}"
+      rows[key] = row
   return rows
 
 

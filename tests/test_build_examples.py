@@ -25,6 +25,7 @@ from preprocessing import build_examples
 from preprocessing import eval_split
 from preprocessing import features as F
 from preprocessing import images
+from preprocessing import labelled
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 MAX_SIDE = build_examples.cfg_lib.STORED_IMAGE_MAX_SIDE
@@ -180,14 +181,10 @@ def _read_rejects(out_dir: str) -> List[Dict[str, Any]]:
   return out
 
 
-def _feature_spec():
-  """The labelled-example spec: the one in preprocessing.transform."""
-  from preprocessing import transform  # pylint: disable=g-import-not-at-top
-  return transform.raw_feature_spec()
-
-
 def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:
-  """Checks every example against features.py; returns them as dicts."""
+  """Checks every example against features.py (image-major: the image's
+  features once, one value per review of the review-level ones); returns
+  one dict per review (``labelled.review_rows``)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   kinds = {**{k: ("bytes_list", 1)
               for k in F.STRING_FEATURES + F.EVAL_STRING_FEATURES},
@@ -195,35 +192,39 @@ def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:
            **{k: ("float_list", 1)
               for k in F.FLOAT_FEATURES + F.EVAL_FLOAT_FEATURES},
            **{k: ("int64_list", n) for k, n in F.VECTOR_INT_FEATURES.items()}}
-  spec = _feature_spec()
+  per_review = F.REVIEW_LEVEL_KEYS + F.REVIEW_LEVEL_EVAL_KEYS
   rows = []
   for s in serialized:
-    ex = tf.train.Example.FromString(s)
-    feats = ex.features.feature
+    feats = tf.train.Example.FromString(s).features.feature
     assert set(feats) == set(kinds)
+    n_reviews = len(feats[F.USER_KEY].bytes_list.value)
+    assert n_reviews >= 1
     for key, (kind, n) in kinds.items():
       assert feats[key].WhichOneof("kind") == kind, key
-      assert len(getattr(feats[key], kind).value) == n, key
-    parsed = tf.io.parse_single_example(s, spec)
-    row = {k: v.numpy() for k, v in parsed.items()}
-    assert row[F.LABEL_KEY] in (0, 1)
-    assert row[F.AGNOSTIC_LABEL_KEY] in (0, 1)
-    assert 1 <= row[F.PREFERENCE_KEY] <= F.NUM_PREFERENCE_LEVELS
-    assert row[F.LABEL_KEY] == int(row[F.PREFERENCE_KEY] >= F.GOOD_MIN_LEVEL)
-    assert row[F.REVIEW_TYPE_KEY].decode() in F.KEPT_REVIEW_TYPES
-    votes = row[F.VOTES_KEY]
-    assert votes.sum() > 0
-    mean = float((votes * np.arange(1, 11)).sum() / votes.sum())
-    assert row[F.MEAN_SCORE_KEY] == pytest.approx(mean, rel=1e-5)
-    assert row[F.AGNOSTIC_LABEL_KEY] == int(mean > F.AGNOSTIC_THRESHOLD)
-    assert row[F.REVIEW_KEY].strip()
-    row[F.SLICE_KEY] = feats[F.SLICE_KEY].bytes_list.value[0].decode()
-    assert row[F.SLICE_KEY] in F.SLICE_VALUES
-    row[F.USER_TRAIN_RATE_KEY] = feats[
-        F.USER_TRAIN_RATE_KEY].float_list.value[0]
-    assert 0.0 <= row[F.USER_TRAIN_RATE_KEY] <= 1.0
-    rows.append(row)
+      want = n_reviews if key in per_review else n
+      assert len(getattr(feats[key], kind).value) == want, key
+    for row in labelled.review_rows(s):
+      assert row[F.LABEL_KEY] in (0, 1)
+      assert row[F.AGNOSTIC_LABEL_KEY] in (0, 1)
+      assert 1 <= row[F.PREFERENCE_KEY] <= F.NUM_PREFERENCE_LEVELS
+      assert row[F.LABEL_KEY] == int(
+          row[F.PREFERENCE_KEY] >= F.GOOD_MIN_LEVEL)
+      assert row[F.REVIEW_TYPE_KEY].decode() in F.KEPT_REVIEW_TYPES
+      votes = row[F.VOTES_KEY] = np.asarray(row[F.VOTES_KEY])
+      assert votes.sum() > 0
+      mean = float((votes * np.arange(1, 11)).sum() / votes.sum())
+      assert row[F.MEAN_SCORE_KEY] == pytest.approx(mean, rel=1e-5)
+      assert row[F.AGNOSTIC_LABEL_KEY] == int(mean > F.AGNOSTIC_THRESHOLD)
+      assert row[F.REVIEW_KEY].strip()
+      row[F.SLICE_KEY] = row[F.SLICE_KEY].decode()
+      assert row[F.SLICE_KEY] in F.SLICE_VALUES
+      assert 0.0 <= row[F.USER_TRAIN_RATE_KEY] <= 1.0
+      rows.append(row)
   return rows
+
+
+def _num_reviews(serialized: List[bytes]) -> int:
+  return sum(len(labelled.review_rows(s)) for s in serialized)
 
 
 def _check_accounting(summary: Dict[str, Any], out_dir: str,
@@ -279,7 +280,7 @@ def test_demo_run_accounting(demo_run):
   assert summary["rejects_by_reason"].get("off_topic_review", 0) > 0
   assert summary["rejects_by_reason"].get("equivocal_review", 0) > 0
   examples = _read_examples(out)
-  _check_accounting(summary, out, len(examples), _read_rejects(out))
+  _check_accounting(summary, out, _num_reviews(examples), _read_rejects(out))
 
 
 def test_demo_run_examples_match_features(demo_run):
@@ -442,7 +443,8 @@ def test_malformed_rejects_jsonl_name_file_and_line(malformed_run):
   assert "1005.jpg" in by_reason["corrupt_image"]["detail"]
   assert "1004" in by_reason["missing_image_file"]["detail"]
   assert by_reason["ava_wrong_column_count"]["record"].startswith("3 1003")
-  _check_accounting(summary, out, len(_read_examples(out)), rejects)
+  _check_accounting(summary, out, _num_reviews(_read_examples(out)),
+                    rejects)
 
 
 def test_malformed_kept_examples(malformed_run):
@@ -485,7 +487,7 @@ def test_uir_layout(tmp_path):
   assert summary["reviews"]["in"] == num_lines == gen["reviews"]
   examples = _read_examples(out)
   rejects = _read_rejects(out)
-  _check_accounting(summary, out, len(examples), rejects)
+  _check_accounting(summary, out, _num_reviews(examples), rejects)
   assert all(d["source"].endswith(F.UIR_FILE) for d in rejects)
   rows = _check_examples(examples)
   assert len(rows) == summary["reviews"]["kept"] > 0

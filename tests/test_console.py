@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import types
 import warnings
 
 import keras_model  # noqa: F401  (pins Keras 3 before TF is imported)
@@ -202,30 +201,6 @@ def test_remote_output_dir_logs_locally(capfd):
   assert capfd.readouterr().err == f"log: {s.log_file}\n"
 
 
-def _write_rows(path: str, cols: dict) -> dict:
-  """Writes ``cols`` as GZIP tf.Examples; returns their feature spec."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  spec, n = {}, len(next(iter(cols.values())))
-  for k, v in cols.items():
-    if v.dtype == object:
-      spec[k] = tf.io.FixedLenFeature([], tf.string)
-    else:
-      spec[k] = tf.io.FixedLenFeature(list(v.shape[1:]), tf.int64)
-  with tf.io.TFRecordWriter(path, options="GZIP") as w:
-    for r in range(n):
-      feats = {}
-      for k, v in cols.items():
-        if v.dtype == object:
-          feats[k] = tf.train.Feature(bytes_list=tf.train.BytesList(
-              value=[v[r]]))
-        else:
-          feats[k] = tf.train.Feature(int64_list=tf.train.Int64List(
-              value=np.reshape(v[r], [-1]).tolist()))
-      w.write(tf.train.Example(features=tf.train.Features(
-          feature=feats)).SerializeToString())
-  return spec
-
-
 def test_tiny_fit_and_evaluation_do_not_run_out_of_data(tmp_path):
   """Keras warns "Your input ran out of data" when it reaches the end of a
   dataset whose length it does not know (TFRecords); the training core
@@ -234,12 +209,10 @@ def test_tiny_fit_and_evaluation_do_not_run_out_of_data(tmp_path):
   from keras_model import inputs  # pylint: disable=g-import-not-at-top
   from keras_model import training  # pylint: disable=g-import-not-at-top
   from tests import test_training as tt  # pylint: disable=g-import-not-at-top
-  (tmp_path / "eval").mkdir()
-  eval_cols = tt._columns(40, seed=1)  # pylint: disable=protected-access
-  spec = _write_rows(str(tmp_path / "eval" / "part-0.gz"), eval_cols)
+  eval_cols = tt._by_image(tt._columns(40, seed=1))  # pylint: disable=protected-access
   rows = inputs.Rows.from_files(
       [str(tmp_path / "eval")],
-      types.SimpleNamespace(transformed_feature_spec=lambda: spec))
+      tt._image_major_files(eval_cols, tmp_path / "eval"))  # pylint: disable=protected-access
   assert rows.num_rows() == 40
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")

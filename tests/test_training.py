@@ -8,6 +8,7 @@ TFRecord and in-memory paths give the same batches. The Trainer's full path
 """
 from __future__ import annotations
 
+import functools
 import types
 
 import keras_model  # noqa: F401  (pins Keras 3 before TF is imported)
@@ -95,34 +96,83 @@ def test_fit_options_reject_early_stopping_without_validation():
     training.FitOptions(steps=0)
 
 
+def _image_major_files(cols: dict, directory) -> types.SimpleNamespace:
+  """Writes ``cols`` as Transform writes its output: one GZIP record per
+  image with its reviews' values ragged (``features.REVIEW_LEVEL_XF``) and
+  the image's once; returns a stand-in for the Transform output (its
+  transformed feature spec)."""
+  directory.mkdir()
+  ragged = functools.partial(tf.io.RaggedFeature, row_splits_dtype=tf.int64)
+  spec = {}
+  for k, v in cols.items():
+    dtype = tf.string if v.dtype == object else tf.int64
+    if k not in F.REVIEW_LEVEL_XF:
+      spec[k] = tf.io.FixedLenFeature(list(v.shape[1:]), dtype)
+    elif v.ndim == 2:
+      spec[k] = ragged(dtype, value_key=k, partitions=[
+          tf.io.RaggedFeature.UniformRowLength(v.shape[1])])
+    else:
+      spec[k] = ragged(dtype, value_key=k)
+
+  def feature(values):
+    if values.dtype == object:
+      return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+    return tf.train.Feature(int64_list=tf.train.Int64List(
+        value=values.reshape(-1).tolist()))
+
+  with tf.io.TFRecordWriter(str(directory / "part-0.gz"),
+                            options="GZIP") as w:
+    for image in np.unique(cols[F.IMAGE_ID_XF]):
+      rows = np.flatnonzero(cols[F.IMAGE_ID_XF] == image)
+      feats = {k: feature(v[rows] if k in F.REVIEW_LEVEL_XF else v[rows[:1]])
+               for k, v in cols.items()}
+      w.write(tf.train.Example(features=tf.train.Features(
+          feature=feats)).SerializeToString())
+  return types.SimpleNamespace(transformed_feature_spec=lambda: spec)
+
+
+def _by_image(cols: dict) -> dict:
+  order = np.argsort(cols[F.IMAGE_ID_XF], kind="stable")
+  return {k: v[order] for k, v in cols.items()}
+
+
 def test_files_and_columns_give_the_same_rows(tmp_path):
-  """The TFRecord path reads back what the in-memory path holds."""
-  cols = _columns(50)
-  (tmp_path / "rows").mkdir()
-  path = str(tmp_path / "rows" / "part-0.gz")
-  with tf.io.TFRecordWriter(path, options="GZIP") as w:
-    for r in range(50):
-      feats = {
-          F.USER_XF: [int(cols[F.USER_XF][r])],
-          F.IMAGE_ID_XF: [int(cols[F.IMAGE_ID_XF][r])],
-          F.REVIEW_XF: cols[F.REVIEW_XF][r].tolist(),
-          F.LABEL_KEY: [int(cols[F.LABEL_KEY][r])],
-      }
-      ex = tf.train.Example(features=tf.train.Features(feature={
-          k: tf.train.Feature(int64_list=tf.train.Int64List(value=v))
-          for k, v in feats.items()}))
-      w.write(ex.SerializeToString())
-  spec = {F.USER_XF: tf.io.FixedLenFeature([], tf.int64),
-          F.IMAGE_ID_XF: tf.io.FixedLenFeature([], tf.int64),
-          F.REVIEW_XF: tf.io.FixedLenFeature([CPU.max_review_len], tf.int64),
-          F.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
-  tft_output = types.SimpleNamespace(transformed_feature_spec=lambda: spec)
-  names = list(spec)
-  from_files = inputs.Rows.from_files([str(tmp_path / "rows")],
-                                      tft_output).collect(names)
+  """The TFRecord path (image-major records, one row per review read back)
+  gives what the in-memory path holds, and counts reviews, not records."""
+  cols = _by_image(_columns(50))
+  names = list(cols)
+  tft_output = _image_major_files(cols, tmp_path / "rows")
+  files = inputs.Rows.from_files([str(tmp_path / "rows")], tft_output)
+  from_files = files.collect(names)
   from_memory = inputs.Rows.from_columns(cols).collect(names)
   for k in names:
     np.testing.assert_array_equal(from_files[k], from_memory[k])
+  assert files.num_rows() == 50 > len(np.unique(cols[F.IMAGE_ID_XF]))
+
+
+def test_shuffled_file_batches_visit_every_review_once_by_image(tmp_path):
+  """Training batches from image-major files: every review once per epoch,
+  an image's reviews together (fewer distinct images than rows), images
+  mixed from all over the data, and a different order each epoch."""
+  cols = _by_image(_columns(240))
+  rows = inputs.Rows.from_files(
+      [str(tmp_path / "rows")], _image_major_files(cols, tmp_path / "rows"))
+  ds = rows.batches(CPU.batch_size, shuffle=True, seed=1,
+                    columns=[F.USER_XF, F.IMAGE_ID_XF])
+  epochs = [list(ds), list(ds)]
+  for batches in epochs:
+    assert all(int(b[F.USER_XF].shape[0]) == CPU.batch_size
+               for b in batches[:-1])
+    seen = np.concatenate([b[F.USER_XF].numpy() * NUM_IMAGES +
+                           b[F.IMAGE_ID_XF].numpy() for b in batches])
+    np.testing.assert_array_equal(
+        np.sort(seen), np.sort(cols[F.USER_XF] * NUM_IMAGES +
+                               cols[F.IMAGE_ID_XF]))
+    images = sum(len(np.unique(b[F.IMAGE_ID_XF].numpy())) for b in batches)
+    assert images <= len(seen) / 2
+    first = [int(b[F.IMAGE_ID_XF].numpy().min()) for b in batches]
+    assert first != sorted(first)
+  assert not np.array_equal(epochs[0][0][F.USER_XF], epochs[1][0][F.USER_XF])
 
 
 def test_training_shuffle_keeps_an_images_reviews_together_and_mixes():

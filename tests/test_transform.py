@@ -55,14 +55,41 @@ def _feature_spec():
 
 def _instance(user: str, image_id: str, review: str, image: bytes,
               rating: int, agnostic: int, tag: str) -> Dict[str, Any]:
+  """An image-major labelled instance with one review."""
   return {
-      F.USER_KEY: user.encode(), F.IMAGE_ID_KEY: image_id.encode(),
-      F.REVIEW_KEY: review.encode(), F.IMAGE_KEY: image,
-      F.TAG_KEY: tag.encode(), F.REVIEW_TYPE_KEY: b"I",
-      F.LABEL_KEY: rating, F.AGNOSTIC_LABEL_KEY: agnostic,
-      F.PREFERENCE_KEY: 4 if rating else 2, F.CHALLENGE_KEY: 7,
+      F.USER_KEY: [user.encode()], F.IMAGE_ID_KEY: image_id.encode(),
+      F.REVIEW_KEY: [review.encode()], F.IMAGE_KEY: image,
+      F.TAG_KEY: tag.encode(), F.REVIEW_TYPE_KEY: [b"I"],
+      F.LABEL_KEY: [rating], F.AGNOSTIC_LABEL_KEY: agnostic,
+      F.PREFERENCE_KEY: [4 if rating else 2], F.CHALLENGE_KEY: 7,
       F.MEAN_SCORE_KEY: 5.5, F.VOTES_KEY: list(range(1, 11)),
   }
+
+
+def _merged(*instances: Dict[str, Any]) -> Dict[str, Any]:
+  """One image-major instance holding the reviews of ``instances`` (which
+  share their image)."""
+  out = dict(instances[0])
+  for k in F.REVIEW_LEVEL_KEYS:
+    out[k] = [v for inst in instances for v in inst[k]]
+  return out
+
+
+def _row(out: Dict[str, Any]) -> Dict[str, Any]:
+  """A transformed instance with its ragged review-level outputs by name:
+  one review's values (as the per-review rows had them) or, for several
+  reviews, one entry per review."""
+  row = {}
+  for key, value in out.items():
+    name, _, part = key.partition("$")
+    if not part:
+      row[name] = value
+      continue
+    value = np.asarray(value)
+    if name == F.REVIEW_XF:
+      value = value.reshape(-1, MAX_LEN)
+    row[name] = value[0] if len(value) == 1 else value
+  return row
 
 
 TRAIN = [
@@ -80,6 +107,11 @@ NEW = [
 ]
 
 
+# Image-major: the reviews of TRAIN[0] and TRAIN[3] (image 101) in one
+# instance, and NEW[0] alone.
+MAJOR = [_merged(TRAIN[0], TRAIN[3]), NEW[0]]
+
+
 @pytest.fixture(scope="module")
 def transformed(tmp_path_factory):
   """(train outputs, new-data outputs, review vocabulary list)."""
@@ -93,12 +125,15 @@ def transformed(tmp_path_factory):
         (TRAIN, meta) | "Analyze" >> tft_beam.AnalyzeAndTransformDataset(fn))
     new_out, _ = (((NEW, meta), transform_fn)
                   | "Transform" >> tft_beam.TransformDataset())
+    major_out, _ = (((MAJOR, meta), transform_fn)
+                    | "TransformMajor" >> tft_beam.TransformDataset())
   fn_dir = transform_fn[0][0]
   vocabs = {}
   for name in (F.REVIEW_VOCAB, F.USER_VOCAB, F.IMAGE_VOCAB, F.TAG_VOCAB):
     with open(os.path.join(fn_dir, "assets", name), encoding="utf-8") as f:
       vocabs[name] = [line.rstrip("\n") for line in f]
-  return list(train_out), list(new_out), vocabs
+  return ([_row(r) for r in train_out], [_row(r) for r in new_out], vocabs,
+          [_row(r) for r in major_out])
 
 
 def _ids(vocab: List[str], words: List[str]) -> List[int]:
@@ -109,7 +144,7 @@ def _ids(vocab: List[str], words: List[str]) -> List[int]:
 # preprocessing_fn through tf.Transform
 # --------------------------------------------------------------------------
 def test_output_keys(transformed):
-  train, new, _ = transformed
+  train, new, _, _ = transformed
   expected = {F.USER_XF, F.IMAGE_ID_XF, F.REVIEW_XF, F.REVIEW_LEN_XF,
               F.IMAGE_XF, F.TAG_XF, F.VOTES_XF, F.LABEL_KEY,
               F.AGNOSTIC_LABEL_KEY}
@@ -118,14 +153,14 @@ def test_output_keys(transformed):
 
 
 def test_votes_become_shares(transformed):
-  train, new, _ = transformed
+  train, new, _, _ = transformed
   want = np.arange(1, 11) / 55.0  # the fixture's histogram 1..10
   for row in train + new:
     np.testing.assert_allclose(row[F.VOTES_XF], want, rtol=1e-6)
 
 
 def test_review_ids_padding_and_case_folding(transformed):
-  train, _, vocabs = transformed
+  train, _, vocabs, _ = transformed
   vocab = vocabs[F.REVIEW_VOCAB]
   assert set(vocab) == {"sharp", "and", "colors", "!", "focus", ",",
                         "isn't", "it", "?", "nice", "\U0001F600"}
@@ -149,7 +184,7 @@ def test_review_ids_padding_and_case_folding(transformed):
 
 
 def test_unknown_word_of_new_data_maps_to_oov(transformed):
-  train, new, vocabs = transformed
+  train, new, vocabs, _ = transformed
   oov = len(vocabs[F.REVIEW_VOCAB]) + 1  # shifted OOV bucket
   ids = np.asarray(new[0][F.REVIEW_XF])
   assert ids[0] == oov  # "zebra"
@@ -159,7 +194,7 @@ def test_unknown_word_of_new_data_maps_to_oov(transformed):
 
 
 def test_user_image_tag_indices(transformed):
-  train, new, vocabs = transformed
+  train, new, vocabs, _ = transformed
   for key, vocab_name in ((F.USER_XF, F.USER_VOCAB),
                           (F.IMAGE_ID_XF, F.IMAGE_VOCAB),
                           (F.TAG_XF, F.TAG_VOCAB)):
@@ -180,10 +215,39 @@ def test_user_image_tag_indices(transformed):
 
 
 def test_labels_pass_through(transformed):
-  train, new, _ = transformed
+  train, new, _, _ = transformed
   for raw, row in zip(TRAIN + NEW, train + new):
-    assert int(row[F.LABEL_KEY]) == raw[F.LABEL_KEY]
+    assert [int(row[F.LABEL_KEY])] == raw[F.LABEL_KEY]
     assert int(row[F.AGNOSTIC_LABEL_KEY]) == raw[F.AGNOSTIC_LABEL_KEY]
+
+
+def test_image_major_rows_give_each_review_its_own_values(transformed):
+  """An instance with two reviews of one image gives, review by review, the
+  values of the one-review instances, and its image's features once."""
+  train, new, _, major = transformed
+  two, one = major
+  assert len(two[F.USER_XF]) == 2 and two[F.REVIEW_XF].shape == (2, MAX_LEN)
+  for i, alone in enumerate((train[0], train[3])):
+    for key in (F.USER_XF, F.REVIEW_LEN_XF, F.LABEL_KEY):
+      assert int(two[key][i]) == int(alone[key]), key
+    np.testing.assert_array_equal(two[F.REVIEW_XF][i], alone[F.REVIEW_XF])
+  for key in (F.IMAGE_ID_XF, F.TAG_XF, F.AGNOSTIC_LABEL_KEY, F.IMAGE_XF):
+    assert two[key] == train[0][key], key
+  for key in (F.USER_XF, F.REVIEW_LEN_XF, F.IMAGE_XF):
+    assert one[key] == new[0][key], key
+
+
+def test_flatten_reviews_gives_one_row_per_review():
+  batch = {
+      F.USER_XF: tf.ragged.constant([[3, 4], [], [5]], dtype=tf.int64),
+      F.REVIEW_XF: tf.RaggedTensor.from_row_lengths(
+          tf.constant([[1, 0], [2, 2], [7, 0]], tf.int64), [2, 0, 1]),
+      F.IMAGE_XF: tf.constant([b"a", b"b", b"c"]),
+  }
+  rows = transform.flatten_reviews(batch, tf.constant([2, 0, 1], tf.int64))
+  assert rows[F.USER_XF].numpy().tolist() == [3, 4, 5]
+  assert rows[F.REVIEW_XF].numpy().tolist() == [[1, 0], [2, 2], [7, 0]]
+  assert rows[F.IMAGE_XF].numpy().tolist() == [b"a", b"a", b"c"]
 
 
 @pytest.mark.parametrize("index,colour", [
@@ -192,7 +256,7 @@ def test_labels_pass_through(transformed):
     (2, (255, 0, 0)),  # CMYK JPEG (C=0, M=Y=255, K=0): TF decodes CMYK
 ], ids=["rgb-jpeg", "gray-png", "cmyk-jpeg"])
 def test_image_xf_is_a_resized_rgb_jpeg(transformed, index, colour):
-  train, _, _ = transformed
+  train, _, _, _ = transformed
   data = train[index][F.IMAGE_XF]
   assert data[:2] == b"\xff\xd8"  # JPEG SOI
   pixels = tf.io.decode_jpeg(data).numpy()
@@ -310,14 +374,16 @@ def test_run_transform_writes_what_preprocessing_fn_gives(tmp_path,
   rows = [tf.io.parse_single_example(r, spec) for r in
           tf.data.TFRecordDataset(files, compression_type="GZIP")]
   assert len(rows) == len(TRAIN)
-  want, _, _ = transformed
+  want, _, _, _ = transformed
 
   def key(row):
-    return (int(np.asarray(row[F.REVIEW_LEN_XF])),
+    return (int(np.asarray(row[F.REVIEW_LEN_XF]).reshape(-1)[0]),
             np.asarray(row[F.REVIEW_XF]).tolist())
 
-  got = sorted(({k: np.asarray(v) for k, v in r.items()} for r in rows),
-               key=key)
+  def dense(v):
+    return np.asarray(v.to_tensor() if isinstance(v, tf.RaggedTensor) else v)
+
+  got = sorted(({k: dense(v) for k, v in r.items()} for r in rows), key=key)
   for g, w in zip(got, sorted(want, key=key)):
     assert set(g) == set(w)
     for k in (F.REVIEW_XF, F.REVIEW_LEN_XF, F.VOTES_XF, F.LABEL_KEY,
