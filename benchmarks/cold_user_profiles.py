@@ -54,19 +54,19 @@ RESULT_FILE = "cold_user_profiles.json"
 
 def read_labelled(examples_dir: str) -> List[Dict[str, Any]]:
   """Kept reviews of a build-examples run: user, image, review, label, bytes."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from preprocessing import labelled  # pylint: disable=g-import-not-at-top
   from tfx_pipeline import prepare  # pylint: disable=g-import-not-at-top
   rows = []
   for s in prepare.read_tfrecords(os.path.join(examples_dir, "*")):
-    f = tf.train.Example.FromString(s).features.feature
-    rows.append({
-        "user": f[F.USER_KEY].bytes_list.value[0].decode(),
-        "image_id": f[F.IMAGE_ID_KEY].bytes_list.value[0].decode(),
-        "review": f[F.REVIEW_KEY].bytes_list.value[0].decode(),
-        "label": int(f[F.LABEL_KEY].int64_list.value[0]),
-        "mean_score": float(f[F.MEAN_SCORE_KEY].float_list.value[0]),
-        "image": f[F.IMAGE_KEY].bytes_list.value[0],
-    })
+    for r in labelled.review_rows(s):
+      rows.append({
+          "user": r[F.USER_KEY].decode(),
+          "image_id": r[F.IMAGE_ID_KEY].decode(),
+          "review": r[F.REVIEW_KEY].decode(),
+          "label": int(r[F.LABEL_KEY]),
+          "mean_score": float(r[F.MEAN_SCORE_KEY]),
+          "image": r[F.IMAGE_KEY],
+      })
   return rows
 
 

@@ -248,6 +248,8 @@ def test_run_fn_trains_and_exports_every_variant(tiny_experiment_run, variant,
   """
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
+  import tensorflow_transform as tft
+  from keras_model import inputs
   from keras_model import signatures
   from keras_model import trainer
   from preprocessing import config as cfg_lib
@@ -269,14 +271,18 @@ def test_run_fn_trains_and_exports_every_variant(tiny_experiment_run, variant,
   assert metrics["eval"]["review_free"]
   assert (metrics["validation_examples"] > 0) == bool(early)
   assert ("val_loss" in metrics["history"]) == bool(early)
+  # Reviews, not records: a transformed training record is one image.
+  train_rows = inputs.Rows.from_files(
+      [os.path.join(uris["transformed_examples"], "Split-train", "*")],
+      tft.TFTransformOutput(uris["transform_graph"]))
   assert (metrics["train_examples"] + metrics["calibration_examples"] +
-          metrics["validation_examples"]) == len(prepare.read_tfrecords(
-              os.path.join(uris["transformed_examples"], "Split-train", "*")))
+          metrics["validation_examples"]) == train_rows.num_rows()
   model = signatures.load_serving_model(str(tmp_path / "serving"))
   heads = {h.decode() for h in model.heads.numpy()}
   assert (F.PERSONAL_OUTPUT in heads) == (variant != "mtrl-cnn")
+  # Serving requests: one review each, as the eval split's examples are.
   raw = prepare.read_tfrecords(os.path.join(
-      out, "work", "examples", "examples", "*"))[:6]
+      out, "work", "examples", "examples", f"*-{F.EVAL_SPLIT}-*"))[:6]
   for sig in (signatures.SERVING_DEFAULT, signatures.SERVING_REVIEW_FREE):
     res = model.signatures[sig](examples=tf.constant(raw))
     for key in (F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT):
