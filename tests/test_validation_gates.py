@@ -344,7 +344,7 @@ def _auc(eval_dir: str, model_name: str) -> float:
 @pytest.mark.slow
 def test_worse_model_than_blessed_baseline_is_not_pushed(tiny_pipeline_run,
                                                          tmp_path):
-  """Gradient ascent (a negative learning rate) trains the personal head to
+  """Gradient ascent (negative learning rates) trains the personal head to
   be wrong: its review-free AUC is below the blessed baseline's, so with
   min_auc=0 only the change threshold can stop it, and it does."""
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
@@ -356,11 +356,17 @@ def test_worse_model_than_blessed_baseline_is_not_pushed(tiny_pipeline_run,
   serving = os.path.join(copy, "serving")
   before = sorted(os.listdir(serving))
   assert before, "the fixture run pushed no model"
-  lr = cfg_lib.get_config("cpu").learning_rate
+  # Both learning rates: the default (residual) trains its image model with
+  # ``learning_rate`` and its personal head, which reads the known votes of
+  # eval images, with ``personal_learning_rate``.
+  cpu = cfg_lib.get_config("cpu")
   res = local_runner.run(data, copy, config_name="cpu",
                          train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
                          min_tag_images=TINY_MIN_TAG_IMAGES,
-                         config_overrides={"learning_rate": -lr},
+                         config_overrides={
+                             "learning_rate": -cpu.learning_rate,
+                             "personal_learning_rate":
+                                 -cpu.personal_learning_rate},
                          floor_gate=False)
   assert res.executions["Trainer"] == "COMPLETE"
   assert res.executions["Evaluator"] == "COMPLETE"
