@@ -120,7 +120,8 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       "",
       "Backbone rows per epoch: the distinct images of each batch, summed "
       "(what a slot-reading variant's CNN runs on), for the training "
-      "shuffle (runs of consecutive rows) and for the files' row order.",
+      "shuffle (whole images with all their training reviews, in shuffled "
+      "order) and for the files' order.",
       "",
       "## 5. Storage and the AVA-scale projection",
       "",
