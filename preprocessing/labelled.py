@@ -70,7 +70,7 @@ def review_rows(serialized: bytes) -> List[Dict[str, Any]]:
     if key in per_review:
       continue
     v = values(key)
-    image[key] = v if key == F.VOTES_KEY else v[0]
+    image[key] = v if key in F.VECTOR_INT_FEATURES else v[0]
   rows = [dict(image) for _ in range(n)]
   for key in per_review & set(feats):
     v = values(key)
