@@ -126,6 +126,10 @@ DOMAIN_LEXICON: Dict[str, float] = {
     "wonky": -1.5, "offbrief": -1.5, "epic": 2.5, "underwhelming": -1.5,
     "insufficient": -1.2, "shaky": -1.5, "slanted": -1.2, "keeper": 2.0,
     "clutter": -1.5, "unbalanced": -1.5, "issue": -1.0, "issues": -1.0,
+    # colloquial praise; its complaint uses ("the noise is insane", "sick of
+    # HDR") are rewritten first (SLANG_COMPLAINTS in PHRASE_REWRITES)
+    "sick": 2.0, "insane": 2.0, "wicked": 1.8, "unreal": 2.0,
+    "ridiculous": 1.5, "bonkers": 1.8, "nuts": 1.5, "crazy": 1.2,
     # noncommittal in critiques / context-dependent in photography
     "interesting": 0.5, "ok": 0.3, "okay": 0.3, "soft": 0.0, "lonely": 0.0,
     "gloomy": 0.0, "eerie": 0.5, "dark": 0.0, "negative-space": 0.0,
@@ -160,9 +164,52 @@ MISSPELLINGS: Dict[str, Tuple[str, ...]] = {
 TYPO_FIXES: Dict[str, str] = {
     wrong: right for right, wrongs in MISSPELLINGS.items() for wrong in wrongs}
 
+# Flaws a critique can call "insane" or "ridiculous" in complaint: the
+# slang words are praise (DOMAIN_LEXICON) except next to one of these.
+_FLAW = (r"(?:noise|grain|graininess|blur|blurriness|halos?|haloing|"
+         r"vignett\w*|hdr|saturation|sharpening|processing|editing|tilt|"
+         r"dust(?:\s+spots?)?|spots|aberrations?|fringing|banding|"
+         r"artifacts?|artefacts?|distortion|clipping|cast|glare|shake|"
+         r"smudges?|clutter|crop|cropping)")
+_SLANG = r"(?:insane|ridiculous|crazy|nuts|wicked|bonkers|mental|sick|unreal)"
+# Colloquial praise and its complaint uses, rewritten before the rest (the
+# complaints first, so that what is left of the slang words is praise).
+SLANG_REWRITES: Tuple[Tuple[str, str], ...] = (
+    # complaints: "an insane amount of noise", "the noise is insane",
+    # "sick of HDR", "makes me sick", "insane noise levels"
+    (r"\b(?:an?\s+)?" + _SLANG + r"\s+(?:amount|amounts|levels?)\s+of\b",
+     "too much"),
+    (r"\b(" + _FLAW + r"(?:\s+(?:in|on|of|around|at|along)\s+(?:the\s+)?"
+     r"\w+)?)\s+(?:is|are|was|were|looks?|seems?)\s+(?:just\s+|so\s+|"
+     r"pretty\s+|really\s+|a\s+bit\s+)?" + _SLANG + r"\b",
+     r"\1 is distracting"),
+    (r"\b" + _SLANG + r"\s+(?=" + _FLAW + r"\b)", "overdone "),
+    (r"\bsick\s+(?:and\s+tired\s+)?of\b", "tired of"),
+    (r"\bmakes?\s+me\s+(?:a\s+(?:bit|little)\s+|slightly\s+|feel\s+)?sick\b",
+     "repels me"),
+    # "wicked heavy", "crazy good", "insanely sharp": an intensifier
+    (r"\b(?:insanely|ridiculously|stupidly|crazy|wicked|mental)\s+(?=(?:good|"
+     r"great|sharp|smooth|crisp|clean|detailed|vivid|rich|heavy|strong|dark|"
+     r"bright|noisy|soft|blurry|busy|tight|flat|dull|beautiful|nice|well)\b)",
+     "very "),
+    # "the vignette kills it" stays a complaint (VADER reads "kills" so);
+    # "this kills", "your portraits kill", "the expression kills me": praise
+    (r"\b(?!(?:" + _FLAW + r")\b)(\w+)\s+(?:really\s+|just\s+)?kills?\s*"
+     r"(?:me\s*)?(?=[.!,;]|$)", r"\1 excels"),
+    (r"\b(?:you|u)\s+(?:really\s+|totally\s+|absolutely\s+)?killed\s+it\b",
+     "you nailed it"),
+    (r"^\s*killed\s+it\b", "nailed it"),
+    (r"\bno\s+notes\b", "flawless"),
+    (r"\bnothing\s+(?:i'?d|i\s+would|i\s+could|to)\s+change\b", "perfect"),
+    (r"\bstop(?:s|ped)?\s+me\s+(?:dead|cold|in\s+my\s+tracks)\b",
+     "captivates me"),
+    (r"\b(this|it|that)(?:\s+is|'s)\s+(?:straight\s+|pure\s+|just\s+)?fire\b",
+     r"\1 is superb"),
+)
+
 # (pattern, replacement) rewrites applied (case-insensitively, in order) to
 # the scoring copy of the text.
-PHRASE_REWRITES: Tuple[Tuple[str, str], ...] = (
+PHRASE_REWRITES: Tuple[Tuple[str, str], ...] = SLANG_REWRITES + (
     (r"\s*(?:\.{2,}|\u2026|\s[-\u2013\u2014]+|,)\s*not\s*(?=[.!]|$)",
      " " + SARCASM_MARK),
     # "like" as a preposition is not a sentiment; discourse markers neither.

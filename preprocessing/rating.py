@@ -27,7 +27,16 @@ patterns) lives in ``preprocessing.critique_lexicon`` and the text handling
    ``VOTE_TOKEN``n whose valence is ``VOTE_VALENCE[n - 1]`` (1..4 negative,
    5 neutral, 6..10 positive): "gave it a 7", "a 3 from me", "8/10", a last
    sentence that is only a number ("... 8."), and "I scored this low/high",
-   "voted highest", "top marks". Then photographic idioms become single
+   "voted highest", "top marks". Colloquial praise is read as praise
+   (``SLANG_REWRITES``, first of the rewrites): its complaint uses become
+   complaints ("an insane amount of noise" -> "too much noise", "the noise
+   is insane" -> "... is distracting", "sick of HDR" -> "tired of HDR"),
+   then "no notes" -> "flawless", "nothing I'd change" -> "perfect",
+   "stopped me in my tracks" -> "captivates me", "this kills" -> "this
+   excels", "you killed it" -> "you nailed it", "crazy good" -> "very good",
+   and what is left of "sick", "insane", "wicked", "unreal", "ridiculous",
+   "bonkers", "nuts", "crazy" scores as praise (``DOMAIN_LEXICON``). Then
+   photographic idioms become single
    lexicon tokens ("out of focus" ->
    "unfocused", "blown out" -> "blown", "spot on" -> "spoton", "not my cup of
    tea" / "doesn't work for me" / "not for me" -> "dislike", "the white

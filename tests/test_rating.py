@@ -383,7 +383,7 @@ LABEL_ACCURACY_MIN = 0.90
 CLASSIFIER_FLOORS = {"dev": (0.992, 0.989), "heldout_b": (1.0, 0.977),
                      "heldout_c": (1.0, 0.942), "heldout_d": (0.979, 1.0)}
 # Sets nobody tunes on: their individual misses are never printed.
-NEVER_TUNED = frozenset(["heldout_d", "e_heldout", "f_fresh"])
+NEVER_TUNED = frozenset(["heldout_d", "e_heldout", "f_fresh", "g_heldout"])
 
 # ---------------------------------------------------------------------------
 # Outcome sets in tests/data: "<good|bad|III|IV>\t<text>" a line.
@@ -431,6 +431,23 @@ SET_E_HELDOUT = [row for row in SET_E if not _in_development_half(row[0])]
 # good/bad/drop 0.970 (64/66), good vs bad where both kept 0.978 (44/45),
 # III vs IV where both dropped 18/20.
 SET_F = _read_outcome_set("critiques_f.tsv")
+# Set G (tests/data/critiques_g.tsv): 61 critiques of colloquial praise
+# ("insane detail", "this is sick", "no notes", "stopped me in my tracks")
+# and the same words in complaints ("the noise is insane", "sick of HDR",
+# "the vignette kills it"), written before the labeler was changed for them
+# (rating recovery had read about a fifth of the hard demo preset's good
+# critiques as bad: such praise). Split like set E. First measurement,
+# good/bad/drop (good vs bad where both kept):
+#   development half 0.679 (19/28) (18/23),
+#   held-out half    0.697 (23/33) (22/31);
+# the rules (critique_lexicon.SLANG_REWRITES and the slang words of
+# DOMAIN_LEXICON) were then written for the development half's misses and
+# the idiom in general. After: development 0.929 (26/28) (25/25), held-out
+# 0.970 (32/33) (31/32). The held-out half's misses were printed once, at
+# the first measurement, so it is less clean a test than set F.
+SET_G = _read_outcome_set("critiques_g.tsv")
+SET_G_DEV = [row for row in SET_G if _in_development_half(row[0])]
+SET_G_HELDOUT = [row for row in SET_G if not _in_development_half(row[0])]
 
 
 def _as_outcomes(data):
@@ -453,7 +470,8 @@ def _coarse(outcome: str) -> str:
 SETS = {"dev": CRITIQUES, "heldout_b": HELDOUT_B, "heldout_c": HELDOUT_C,
         "heldout_d": HELDOUT_D}
 OUTCOME_SETS = {name: _as_outcomes(data) for name, data in SETS.items()}
-OUTCOME_SETS.update(e_dev=SET_E_DEV, e_heldout=SET_E_HELDOUT, f_fresh=SET_F)
+OUTCOME_SETS.update(e_dev=SET_E_DEV, e_heldout=SET_E_HELDOUT, f_fresh=SET_F,
+                    g_dev=SET_G_DEV, g_heldout=SET_G_HELDOUT)
 # Good/bad/drop accuracy floors: issue 10 asks >= 0.90 on the never-tuned
 # sets; the older sets keep their accuracy before the issue-10 changes (dev
 # 132/133, B 64/65, C 50/52, D 47/48); set E's development half, tuned on,
@@ -461,6 +479,7 @@ OUTCOME_SETS.update(e_dev=SET_E_DEV, e_heldout=SET_E_HELDOUT, f_fresh=SET_F)
 OUTCOME_ACCURACY_MIN = {
     "dev": 0.992, "heldout_b": 0.984, "heldout_c": 0.961, "heldout_d": 0.90,
     "e_dev": 0.95, "e_heldout": 0.90, "f_fresh": 0.90,
+    "g_dev": 0.90, "g_heldout": 0.90,
 }
 
 
@@ -476,10 +495,10 @@ def test_labelled_sets_are_large_and_balanced():
   assert len(set(texts)) == len(texts), "duplicate critique"
   # Sets E and F were written without looking at the older sets: four short
   # remarks of E recur there ("Hmm...", "Where was this taken?", ...).
-  new_texts = [text for text, _ in SET_E + SET_F]
+  new_texts = [text for text, _ in SET_E + SET_F + SET_G]
   assert len(set(new_texts)) == len(new_texts), "duplicate critique"
   assert len(set(new_texts) & set(texts)) <= 4
-  assert len(SET_E) >= 200 and len(SET_F) >= 60
+  assert len(SET_E) >= 200 and len(SET_F) >= 60 and len(SET_G) >= 60
   assert len(SET_E_DEV) + len(SET_E_HELDOUT) == len(SET_E)
   assert min(len(SET_E_DEV), len(SET_E_HELDOUT)) >= 0.4 * len(SET_E)
   types = [t for _, t, _ in CRITIQUES]
