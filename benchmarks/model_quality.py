@@ -85,6 +85,29 @@ def _data_dir(out_root: str, difficulty: str, seed: int, users: int,
   return path
 
 
+def _label_recovery(difficulty: str, seed: int, users: int,
+                    images: int) -> Dict[str, Any]:
+  """``demo_data.truth.label_recovery`` of one setting's reviews."""
+  # pylint: disable=g-import-not-at-top
+  from demo_data import difficulty as difficulty_lib
+  from demo_data import plan as plan_lib
+  from demo_data import truth as truth_lib
+  # pylint: enable=g-import-not-at-top
+  plan = plan_lib.make_plan(seed, users, images, cfg_lib.DEMO_IMAGE_SIZE,
+                            difficulty_lib.preset(difficulty))
+  return truth_lib.label_recovery(plan)
+
+
+def _recovery_line(rec: Mapping[str, Any]) -> str:
+  return (f"Rating recovery on this setting's {rec['reviews']:,d} reviews "
+          f"(`demo_data.truth.label_recovery`): {rec['kept']:,d} kept; "
+          f"{rec['agreement']:.3f} of them ({rec['agree']:,d}) carry the "
+          f"label the generator wrote ({rec['good_read_bad']:,d} good read "
+          f"as bad, {rec['bad_read_good']:,d} bad read as good). Models, "
+          "floors and the oracle are all scored against the recovered "
+          "labels.")
+
+
 def _verdict(res: Dict[str, Any]) -> Dict[str, Any]:
   """Whether the default beats the best floor and VBPR on each slice."""
   default = res["default"]
@@ -380,6 +403,8 @@ def render(doc: Dict[str, Any]) -> str:
         "",
         *_setting_table(res),
         "",
+        *([_recovery_line(res["label_recovery"]), ""]
+          if "label_recovery" in res else []),
         _verdict_line(res),
         "",
     ]
@@ -498,6 +523,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   peer_steps=args.peer_steps or cpu_steps,
                   log=lambda m: print(m, flush=True), models=args.models,
                   earlier=earlier_res)
+    res["label_recovery"] = _label_recovery(difficulty, seed, args.users,
+                                            args.images)
+    print(_recovery_line(res["label_recovery"]), flush=True)
     print(_verdict_line(res), flush=True)
     entry = {"difficulty": difficulty, "seed": seed, "result": res}
     if earlier_res is None:

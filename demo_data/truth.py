@@ -98,3 +98,29 @@ def oracle_auc(truth: Dict[str, Any], users: Sequence[str],
                images: Sequence[str], labels: Sequence[int]) -> float:
   """Bayes-optimal AUC of any rows: the AUC of their true probabilities."""
   return metrics.auc(labels, p_true(truth, users, images))
+
+
+def label_recovery(plan: Plan) -> Dict[str, Any]:
+  """How well rating recovery reads the labels the generator wrote.
+
+  Every review text of ``plan`` goes through ``preprocessing.rating`` (the
+  §4.1 protocol build-examples runs); the kept ones are compared with the
+  label s_uv the text was written to express.
+
+  Returns:
+    {"reviews", "kept", "agree" (kept reviews whose recovered label is
+    s_uv), "agreement" (agree / kept), "good_read_bad", "bad_read_good"}.
+  """
+  from preprocessing import rating  # pylint: disable=g-import-not-at-top
+  kept = agree = good_bad = bad_good = 0
+  for text, want in zip(plan.texts, plan.labels.s_uv.tolist()):
+    got = rating.label_review(text)
+    if not got.kept:
+      continue
+    kept += 1
+    agree += int(got.label == want)
+    good_bad += int(want == 1 and got.label == 0)
+    bad_good += int(want == 0 and got.label == 1)
+  return {"reviews": len(plan.texts), "kept": kept, "agree": agree,
+          "agreement": _rounded(agree / kept if kept else float("nan")),
+          "good_read_bad": good_bad, "bad_read_good": bad_good}
