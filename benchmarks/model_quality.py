@@ -59,6 +59,8 @@ SLICES = (OVERALL, F.SLICE_WARM, F.SLICE_COLD)
 TARGET_OF_ORACLE = 0.95
 # Eval photos whose ``cfan explain`` map is checked against the subject box.
 SUBJECT_IMAGES = 50
+# Bootstrap resamples of the default-minus-best-floor AUC margin.
+MARGIN_RESAMPLES = 1000
 Log = Callable[[str], None]
 
 
@@ -106,6 +108,24 @@ def _recovery_line(rec: Mapping[str, Any]) -> str:
           f"as bad, {rec['bad_read_good']:,d} bad read as good). Models, "
           "floors and the oracle are all scored against the recovered "
           "labels.")
+
+
+def _margins(floors: Mapping[str, Any], train, test, slices: np.ndarray,
+             predicted: Mapping[str, np.ndarray]) -> Dict[str, Any]:
+  """The default's AUC minus the best floor's per slice, with the paired
+  bootstrap spread of that difference (``metrics.paired_auc_difference``):
+  how far a win or a loss is from the noise of the eval rows."""
+  y = test[F.LABEL_KEY].astype(np.int64).reshape(-1)
+  model = np.asarray(predicted[F.PERSONAL_OUTPUT], np.float64).reshape(-1)
+  floor_rows = metrics.floor_scores(train[F.USER_XF], train[F.LABEL_KEY],
+                                    test[F.USER_XF], test[F.MEAN_SCORE_KEY])
+  out = {}
+  for s in SLICES:
+    m = np.ones(len(y), bool) if s == OVERALL else slices == s
+    best = metrics.best_floor({k: v[s] for k, v in floors.items()})
+    out[s] = {"floor": best, **metrics.paired_auc_difference(
+        y[m], model[m], floor_rows[best][m], resamples=MARGIN_RESAMPLES)}
+  return out
 
 
 def _verdict(res: Dict[str, Any]) -> Dict[str, Any]:
@@ -261,8 +281,10 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
     for key in ("models", "train"):
       res[key].update({k: v for k, v in earlier.get(key, {}).items()
                        if k in PEERS or k == cfg.variant})
-    if "subject_mass" in earlier and earlier.get("default") == cfg.variant:
-      res["subject_mass"] = earlier["subject_mass"]
+    if earlier.get("default") == cfg.variant:
+      for key in ("subject_mass", "margins"):
+        if key in earlier:
+          res[key] = earlier[key]
   wanted = set(models or (DEFAULT_MODEL,) + PEERS)
   rows = inputs.Rows.from_columns(train)
   for name, n in [(cfg.variant, steps)] + [(p, peer_steps) for p in PEERS]:
@@ -281,6 +303,10 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
         "review-free AUC " + " / ".join(
             f"{res['models'][name][s]['auc']:.3f}" for s in SLICES))
     if name == cfg.variant:
+      res["margins"] = _margins(res["floors"], train, test, slices,
+                                training.predict(trained, inputs.Rows
+                                                 .from_columns(test), "free",
+                                                 vocab.num_tags))
       res["subject_mass"] = subject_mass(
           trained, tft_output, vocab, data_dir, ids[F.IMAGE_ID_KEY],
           ids[F.USER_KEY], truth, os.path.join(work_dir, "subject_export"))
@@ -346,11 +372,16 @@ def _verdict_line(res: Dict[str, Any]) -> str:
   if not v:
     return f"Default ({res['default']}): not measured in this setting yet."
   parts = []
+  margins = res.get("margins", {})
   for s in SLICES:
     x = v[s]
+    m = margins.get(s)
+    margin = (f" (margin {m['diff']:+.3f} ± {m['se']:.3f}, z "
+              f"{m['z']:+.1f})" if m and m["floor"] == x["best_floor"]
+              else "")
     parts.append(
         f"{s}: {'beats' if x['beats_best_floor'] else 'does NOT beat'} the "
-        f"best floor ({x['best_floor']} {_f(x['best_floor_auc'])}), "
+        f"best floor ({x['best_floor']} {_f(x['best_floor_auc'])}){margin}, "
         f"{'beats' if x['beats_vbpr'] else 'does NOT beat'} VBPR, "
         f"{_f(x['of_oracle'])} of oracle"
         f"{'' if x['reaches_target'] else f' (< {TARGET_OF_ORACLE})'}")
@@ -387,7 +418,12 @@ def render(doc: Dict[str, Any]) -> str:
       "(`evaluation.metrics`) from the training rows; the mean vote is a "
       "score, so it has no ECE. Oracle: Bayes-optimal AUC of the same rows "
       "from the generator's true probabilities; /oracle = AUC / oracle AUC. "
-      "Accuracy and ECE are overall.",
+      "Accuracy and ECE are overall. Margin: the default's AUC minus the "
+      "best floor's on the slice, ± the standard deviation of that "
+      "difference over paired bootstrap resamples of the eval rows "
+      f"(`metrics.paired_auc_difference`, {MARGIN_RESAMPLES}), and z = "
+      "margin / spread: how far a win or a loss is from the eval rows' "
+      "noise.",
       "",
   ]
   for r in sorted(doc["settings"], key=lambda r: (

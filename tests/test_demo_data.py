@@ -577,3 +577,19 @@ def test_cli_difficulty_flag():
   assert args.difficulty == "realistic"
   assert cli.build_parser().parse_args(["demo-data", "out"]).difficulty == (
       "easy")
+
+
+@pytest.mark.parametrize("name", ["realistic", "hard"])
+def test_rating_recovery_reads_most_planted_labels(name):
+  """The §4.1 labeler reads back the labels the generator wrote (critique
+  idiom, colloquial praise, typos) on most kept reviews; sarcasm and label
+  noise keep it below 1. Measured at 150 users x 1,000 images, seed 0:
+  realistic 0.972, hard 0.966 (0.916 and 0.854 before colloquial praise
+  was read as praise)."""
+  plan = demo_data.plan.make_plan(5, 80, 500, 96, demo_data.PRESETS[name])
+  rec = demo_data.truth.label_recovery(plan)
+  assert rec["reviews"] == len(plan.texts)
+  assert 0.7 * rec["reviews"] <= rec["kept"] <= rec["reviews"]
+  assert rec["good_read_bad"] + rec["bad_read_good"] == (rec["kept"] -
+                                                          rec["agree"])
+  assert rec["agreement"] >= 0.94, rec

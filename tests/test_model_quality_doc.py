@@ -52,3 +52,55 @@ def test_doc_header_names_the_command_and_the_json_inside_the_repo(tmp_path):
   line = common.produced_by({**head, "seconds": 90.0})
   assert "`python -m benchmarks.model_quality --seeds 1`" in line
   assert "1.5 min wall" in line and "JSON: `docs/model_quality.json`" in line
+
+
+def _rows(n, seed):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from preprocessing import features as F  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(seed)
+  vote = rng.normal(5.4, 0.6, n)
+  users = rng.integers(0, 20, n)
+  y = (vote - 5.4 + 0.3 * (users % 3) + rng.normal(0, 0.8, n) > -0.5)
+  return {F.USER_XF: users, F.LABEL_KEY: y.astype(int),
+          F.MEAN_SCORE_KEY: vote}
+
+
+def test_margins_are_the_default_minus_the_best_floor_per_slice():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from evaluation import metrics  # pylint: disable=g-import-not-at-top
+  from preprocessing import features as F  # pylint: disable=g-import-not-at-top
+  train, test = _rows(600, 0), _rows(400, 1)
+  slices = np.where(np.arange(400) % 2 == 0, F.SLICE_WARM, F.SLICE_COLD)
+  y = test[F.LABEL_KEY]
+  rows = metrics.floor_scores(train[F.USER_XF], train[F.LABEL_KEY],
+                              test[F.USER_XF], test[F.MEAN_SCORE_KEY])
+  masks = {mq.OVERALL: np.ones(400, bool), F.SLICE_WARM: slices ==
+           F.SLICE_WARM, F.SLICE_COLD: slices == F.SLICE_COLD}
+  floors = {k: {s: {"auc": metrics.auc(y[m], v[m])} for s, m in
+                masks.items()} for k, v in rows.items()}
+  model = test[F.MEAN_SCORE_KEY] + 0.3 * (test[F.USER_XF] % 3)
+  got = mq._margins(floors, train, test, slices,
+                    {F.PERSONAL_OUTPUT: model})
+  for s, m in masks.items():
+    best = metrics.best_floor({k: v[s] for k, v in floors.items()})
+    assert got[s]["floor"] == best
+    assert got[s]["diff"] == metrics.auc(y[m], model[m]) - floors[best][s][
+        "auc"]
+    assert 0 < got[s]["se"] < 0.1
+  res = {"default": "residual", "margins": got, "verdict": {
+      s: {"best_floor": got[s]["floor"], "best_floor_auc": 0.7,
+          "beats_best_floor": got[s]["diff"] > 0, "beats_vbpr": True,
+          "of_oracle": 0.9, "reaches_target": False} for s in masks}}
+  line = mq._verdict_line(res)
+  assert f"(margin {got[mq.OVERALL]['diff']:+.3f} ± " in line
+  # A verdict without margins (an older JSON) renders as before.
+  assert "margin" not in mq._verdict_line({**res, "margins": {}})
+
+
+def test_recovery_line_reports_agreement_and_both_errors():
+  line = mq._recovery_line({"reviews": 5492, "kept": 4278, "agree": 4134,
+                            "agreement": 0.9663, "good_read_bad": 53,
+                            "bad_read_good": 91})
+  assert "5,492 reviews" in line and "4,278 kept" in line
+  assert "0.966 of them (4,134)" in line
+  assert "53 good read as bad, 91 bad read as good" in line
