@@ -127,7 +127,7 @@ DOMAIN_LEXICON: Dict[str, float] = {
     "insufficient": -1.2, "shaky": -1.5, "slanted": -1.2, "keeper": 2.0,
     "clutter": -1.5, "unbalanced": -1.5, "issue": -1.0, "issues": -1.0,
     # colloquial praise; its complaint uses ("the noise is insane", "sick of
-    # HDR") are rewritten first (SLANG_COMPLAINTS in PHRASE_REWRITES)
+    # HDR") are rewritten first (SLANG_REWRITES, the first of PHRASE_REWRITES)
     "sick": 2.0, "insane": 2.0, "wicked": 1.8, "unreal": 2.0,
     "ridiculous": 1.5, "bonkers": 1.8, "nuts": 1.5, "crazy": 1.2,
     # noncommittal in critiques / context-dependent in photography
