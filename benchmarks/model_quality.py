@@ -286,7 +286,8 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
         if key in earlier:
           res[key] = earlier[key]
   wanted = set(models or (DEFAULT_MODEL,) + PEERS)
-  rows = inputs.Rows.from_columns(train)
+  rows = inputs.Rows.from_columns(
+      train, vote_only=data.vote_only_images(uris, tft_output))
   for name, n in [(cfg.variant, steps)] + [(p, peer_steps) for p in PEERS]:
     if (DEFAULT_MODEL if name == cfg.variant else name) not in wanted:
       continue

@@ -34,6 +34,8 @@ COLD_BUCKETS = 1000
 # Transformed columns the experiments keep per row.
 COLUMNS = (F.USER_XF, F.IMAGE_ID_XF, F.REVIEW_XF, F.IMAGE_XF, F.TAG_XF,
            F.VOTES_XF, F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY)
+# What a training image with votes and no review has of COLUMNS.
+IMAGE_COLUMNS = tuple(c for c in COLUMNS if c not in F.REVIEW_LEVEL_XF)
 Columns = Dict[str, np.ndarray]
 
 
@@ -169,6 +171,16 @@ def load_splits(uris: Dict[str, str], tft_output, cfg
     cols[F.MEAN_SCORE_KEY] = found
     out.append(cols)
   return out[0], out[1]
+
+
+def vote_only_images(uris: Dict[str, str], tft_output) -> Columns:
+  """IMAGE_COLUMNS of the training images with votes and no review (one row
+  per image), for ``inputs.Rows.from_columns(train, vote_only=...)``: the
+  pipeline's Trainer reads them from the same files."""
+  from keras_model import inputs  # pylint: disable=g-import-not-at-top
+  path = os.path.join(uris["transformed_examples"], "Split-train")
+  return inputs.Rows.from_files([os.path.join(path, "*")],
+                                tft_output).vote_only_images(IMAGE_COLUMNS)
 
 
 def eval_row_ids(uris: Dict[str, str], tft_output, cfg, test: Columns

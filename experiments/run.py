@@ -91,9 +91,12 @@ def _cpu_seconds() -> float:
 class _Trainer:
   """Trains and scores the variants of one plan; keeps their timings."""
 
-  def __init__(self, plan: Plan, vocab, log: Log, t_start: float):
+  def __init__(self, plan: Plan, vocab, log: Log, t_start: float,
+               vote_only: Optional[data.Columns] = None):
     self.plan = plan
     self.vocab = vocab
+    # Training images with votes and no review (data.vote_only_images).
+    self.vote_only = vote_only
     self.timings: List[Dict[str, Any]] = []
     self._log = log
     self._t_start = t_start
@@ -110,8 +113,9 @@ class _Trainer:
     plan = self.plan
     cfg = plan.cfg.replace(variant=name, train_steps=plan.steps,
                            seed=plan.seed)
-    trained = training.train(inputs.Rows.from_columns(train), self.vocab,
-                             cfg, training.FitOptions(steps=plan.steps))
+    trained = training.train(
+        inputs.Rows.from_columns(train, vote_only=self.vote_only),
+        self.vocab, cfg, training.FitOptions(steps=plan.steps))
     res = results_lib.evaluate(trained, test, self.tags(test), modes,
                                self.vocab.num_tags)
     res["train_seconds"] = trained.seconds
@@ -236,7 +240,8 @@ def compare(plan: Plan, uris: Dict[str, Any], *, data_dir: str,
                  for n in set(plan.variants) | set(plan.fig9_variants)},
       "tags": list(vocab.tag_names),
   }
-  runner = _Trainer(plan, vocab, log, t_start or t0)
+  runner = _Trainer(plan, vocab, log, t_start or t0,
+                    vote_only=data.vote_only_images(uris, tft_output))
   if {"paper", "review-free"} & set(plan.protocols):
     results["protocols"].update(_split_protocols(runner, train, test))
   if "cold-image" in plan.protocols:

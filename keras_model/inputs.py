@@ -131,6 +131,35 @@ def transformed_dataset(file_patterns: Sequence[str],
           .rebatch(batch_size))
 
 
+def vote_only_dataset(file_patterns: Sequence[str],
+                      tft_output: tft.TFTransformOutput,
+                      columns: Sequence[str]) -> tf.data.Dataset:
+  """Batches of the image-level ``columns`` of the records with no review.
+
+  Those records are images with AVA votes and no kept review (the image
+  model of the ``residual`` default learns their vote distribution); the
+  per-review batches of ``transformed_dataset`` never show them.
+
+  Raises:
+    ValueError: a column is review-level (it has no value in such a record).
+  """
+  review_level = sorted(set(columns) & set(F.REVIEW_LEVEL_XF))
+  if review_level:
+    raise ValueError(f"{review_level} are review-level; a record with no "
+                     "review has no value for them")
+  full = tft_output.transformed_feature_spec()
+  spec = {k: full[k] for k in set(columns) | {F.USER_XF}}
+  ds = tf.data.TFRecordDataset(_expand(file_patterns),
+                               compression_type="GZIP")
+
+  def images_without_reviews(records):
+    parsed = tf.io.parse_example(records, spec)
+    empty = tf.equal(parsed[F.USER_XF].row_lengths(), 0)
+    return {k: tf.boolean_mask(parsed[k], empty) for k in columns}
+
+  return ds.batch(READ_BATCH_SIZE).map(images_without_reviews)
+
+
 def columns_dataset(cols: Mapping[str, np.ndarray], batch_size: int, *,
                     shuffle: bool, seed: int,
                     columns: Optional[Sequence[str]] = None
@@ -167,14 +196,18 @@ class Rows:
 
   def __init__(self, *, files: Optional[Sequence[str]] = None,
                tft_output: Optional[tft.TFTransformOutput] = None,
-               columns: Optional[Mapping[str, np.ndarray]] = None):
+               columns: Optional[Mapping[str, np.ndarray]] = None,
+               vote_only: Optional[Mapping[str, np.ndarray]] = None):
     if (files is None) == (columns is None):
       raise ValueError("Rows need either files (with tft_output) or columns")
     if files is not None and tft_output is None:
       raise ValueError("Rows from files need the Transform output")
+    if files is not None and vote_only is not None:
+      raise ValueError("Rows from files read their vote-only images there")
     self._files = list(files) if files is not None else None
     self._tft_output = tft_output
     self._columns = dict(columns) if columns is not None else None
+    self._vote_only = dict(vote_only) if vote_only is not None else None
     self._num_rows: Optional[int] = None
 
   @classmethod
@@ -183,8 +216,12 @@ class Rows:
     return cls(files=file_patterns, tft_output=tft_output)
 
   @classmethod
-  def from_columns(cls, cols: Mapping[str, np.ndarray]) -> "Rows":
-    return cls(columns=cols)
+  def from_columns(cls, cols: Mapping[str, np.ndarray],
+                   vote_only: Optional[Mapping[str, np.ndarray]] = None
+                   ) -> "Rows":
+    """Rows of numpy columns, and optionally the image-level columns of the
+    images with votes but no review (``vote_only_images``)."""
+    return cls(columns=cols, vote_only=vote_only)
 
   def batches(self, batch_size: int, *, shuffle: bool, seed: int = 0,
               columns: Optional[Sequence[str]] = None) -> tf.data.Dataset:
@@ -220,6 +257,16 @@ class Rows:
           self.batches(READ_BATCH_SIZE, shuffle=False, columns=columns),
           columns)
     return {c: np.asarray(self._columns[c]) for c in columns}
+
+  def vote_only_images(self, columns: Sequence[str]) -> Dict[str, np.ndarray]:
+    """Image-level ``columns`` of the images with votes and no review, one
+    row per image (none for columns given without them)."""
+    if self._files is not None:
+      return variants.collect_columns(
+          vote_only_dataset(self._files, self._tft_output, columns), columns)
+    if self._vote_only is None:
+      return {c: np.asarray(self._columns[c])[:0] for c in columns}
+    return {c: np.asarray(self._vote_only[c]) for c in columns}
 
 
 def labels_of(batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:

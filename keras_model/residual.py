@@ -350,6 +350,8 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
 # ----------------------------------------------------------------------------
 FIT_COLUMNS = (F.USER_XF, F.IMAGE_ID_XF, F.IMAGE_XF, F.VOTES_XF, F.TAG_XF,
                F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY)
+# What stage 1 reads of the training images with votes and no review.
+IMAGE_COLUMNS = (F.IMAGE_ID_XF, F.IMAGE_XF, F.VOTES_XF, F.AGNOSTIC_LABEL_KEY)
 
 
 def _stable_hash(keys: np.ndarray, salt: int) -> np.ndarray:
@@ -377,20 +379,32 @@ def _decode(jpegs: np.ndarray, size: int) -> np.ndarray:
           np.zeros((0, size, size, 3), np.float32))
 
 
-def _image_table(cols: Mapping[str, np.ndarray], size: int
+def _image_table(cols: Mapping[str, np.ndarray], size: int,
+                 extra: Optional[Mapping[str, np.ndarray]] = None
                  ) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
-  """(row -> image position, the distinct images' pixels/votes/b_v)."""
-  ids = np.asarray(cols[F.IMAGE_ID_XF]).reshape(-1)
+  """(row -> image position, the distinct images' pixels/votes/b_v).
+
+  ``extra``: IMAGE_COLUMNS of further images with no row (votes, no
+  review); they join the table, and no row points at them.
+  """
+  image_cols = [cols]
+  if extra is not None and len(np.asarray(extra[F.IMAGE_ID_XF]).reshape(-1)):
+    image_cols.append(extra)
+
+  def column(name: str, dtype=None, width: int = 0) -> np.ndarray:
+    parts = [np.asarray(c[name], dtype) for c in image_cols]
+    return np.concatenate([p.reshape(-1, width) if width else p.reshape(-1)
+                           for p in parts])
+
+  ids = column(F.IMAGE_ID_XF)
   uniq, first, inverse = np.unique(ids, return_index=True,
                                    return_inverse=True)
-  jpegs = np.asarray(cols[F.IMAGE_XF]).reshape(-1)[first]
-  return inverse, {
+  rows = len(np.asarray(cols[F.IMAGE_ID_XF]).reshape(-1))
+  return inverse[:rows], {
       "id": uniq,
-      "pixels": _decode(jpegs, size),
-      "votes": np.asarray(cols[F.VOTES_XF], np.float32).reshape(
-          -1, F.AVA_NUM_SCORES)[first],
-      "b_v": np.asarray(cols[F.AGNOSTIC_LABEL_KEY], np.float32).reshape(
-          -1, 1)[first],
+      "pixels": _decode(column(F.IMAGE_XF)[first], size),
+      "votes": column(F.VOTES_XF, np.float32, F.AVA_NUM_SCORES)[first],
+      "b_v": column(F.AGNOSTIC_LABEL_KEY, np.float32, 1)[first],
   }
 
 
@@ -642,7 +656,8 @@ class _Epochs:
 def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
                val_cols: Optional[Mapping[str, np.ndarray]],
                cfg: ModelConfig, *, steps: int, num_images: int,
-               progress: Optional[Callable[[int, int, str], None]] = None
+               progress: Optional[Callable[[int, int, str], None]] = None,
+               vote_only: Optional[Mapping[str, np.ndarray]] = None
                ) -> Tuple[Dict[str, Any], int]:
   """Trains a ``build_residual`` model in its two stages.
 
@@ -664,21 +679,27 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
     progress: called with (epochs done, epochs planned, what is running)
       after every epoch of every fit (stage 1, each cross-validation fit,
       the final fit).
+    vote_only: IMAGE_COLUMNS of the training images with votes and no
+      review: stage 1 learns their vote distributions too (stage 2 has no
+      row of them).
 
   Returns:
-    ({"image_loss", "image_val_emd": per stage-1 epoch; "loss": per epoch of
-    the final stage-2 fit; "user_l2", "taste_l2": the selected L2s (taste
-    None: no taste); "cv": the candidates' out-of-fold scores}, the number
-    of batches run).
+    ({"image_loss", "image_val_emd": per stage-1 epoch; "image_count": the
+    images of stage 1, "vote_only_images": how many of them have votes
+    only; "loss": per epoch of the final stage-2 fit; "user_l2",
+    "taste_l2": the selected L2s (taste None: no taste); "cv": the
+    candidates' out-of-fold scores}, the number of batches run).
   """
   from keras_model import cfan  # pylint: disable=g-import-not-at-top
   both = {k: np.asarray(v) for k, v in fit_cols.items()}
   if val_cols is not None and len(np.asarray(val_cols[F.LABEL_KEY])):
     both = {k: np.concatenate([both[k], np.asarray(val_cols[k])])
             for k in both}
-  position, images = _image_table(both, cfg.image_size)
-  logging.info("residual: stage 1 on %d distinct training images",
-               len(images["id"]))
+  position, images = _image_table(both, cfg.image_size, vote_only)
+  reviewed = np.unique(position)
+  logging.info("residual: stage 1 on %d distinct training images (%d with "
+               "votes only)", len(images["id"]),
+               len(images["id"]) - len(reviewed))
   image_model = model.get_layer(IMAGE_MODEL)
   head = model.get_layer(PERSONAL_HEAD)
   n_val = int(_stable_share(images["id"], _IMAGE_VALIDATION_SALT,
@@ -702,7 +723,8 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
       np.asarray(desc_layer(images["pixels"][i:i + _SCORE_BATCH]))
       for i in range(0, len(images["id"]), _SCORE_BATCH)]) if len(
           images["id"]) else np.zeros((0, descriptors.NUM_DESCRIPTORS))
-  head.get_layer(DESCRIPTOR_NORM).adapt(desc)
+  # Normalised over the images stage 2 has rows of.
+  head.get_layer(DESCRIPTOR_NORM).adapt(desc[reviewed])
   labels = both[F.LABEL_KEY].reshape(-1).astype(np.float32)
   _crowd_at_floor(head, metrics.base_rate(labels.sum(), len(labels)))
   rows = {
@@ -724,5 +746,7 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
                                              cfg.batch_size) +
              fits * cfg.personal_epochs * per_fit)
   return {"image_loss": stage1["loss"], "image_val_emd": stage1["val_emd"],
+          "image_count": len(images["id"]),
+          "vote_only_images": len(images["id"]) - len(reviewed),
           "loss": stage2["loss"], "user_l2": stage2["user_l2"],
           "taste_l2": stage2["taste_l2"], "cv": stage2["cv"]}, batches

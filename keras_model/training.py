@@ -395,10 +395,14 @@ def _train_staged(variant, model, train_model, eval_model, cfg: ModelConfig,
                                         unit="epoch"))
     reporter[0].update(done, note=note, force=done >= total)
 
+  extra = {}
+  if variant.staged_image_columns:
+    extra["vote_only"] = selection.rows.vote_only_images(
+        variant.staged_image_columns)
   history, steps = variant.staged_fit(model, fit_cols, val_cols, cfg,
                                       steps=options.steps,
                                       num_images=vocab.num_images,
-                                      progress=report)
+                                      progress=report, **extra)
   if reporter:
     reporter[0].update(reporter[0].total, force=True,
                        note=f"{counts['fit']:,d} rows, {steps:,d} batches")

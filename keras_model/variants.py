@@ -133,6 +133,9 @@ class VariantBuilder:
       rows (``keras_model.residual.fit_staged``); None for the others.
       Returns (history, batches run).
     staged_columns: the transformed columns ``staged_fit`` reads.
+    staged_image_columns: the image-level columns ``staged_fit`` reads of
+      the training images with votes and no review (its ``vote_only``
+      argument); () for a fit that has no use for them.
   """
   name: str
   label: str
@@ -143,6 +146,7 @@ class VariantBuilder:
   description: str
   staged_fit: Optional[Callable[..., Tuple[Dict[str, list], int]]] = None
   staged_columns: Tuple[str, ...] = ()
+  staged_image_columns: Tuple[str, ...] = ()
 
   def __call__(self, cfg: ModelConfig, **sizes) -> keras.Model:
     return self.build_fn(cfg, **sizes)
@@ -361,7 +365,8 @@ VARIANTS: Dict[str, VariantBuilder] = {
                        "taste over photo descriptors (taste L2 by "
                        "cross-validation)",
                        staged_fit=residual.fit_staged,
-                       staged_columns=residual.FIT_COLUMNS),
+                       staged_columns=residual.FIT_COLUMNS,
+                       staged_image_columns=residual.IMAGE_COLUMNS),
     )
 }
 

@@ -19,14 +19,19 @@ Stages (each a named Beam transform, so runner UIs show per-stage counts):
    the ids, so a rebuild gives the same split): a share of images is held
    out entirely (cold), and of the other images a share of (user, image)
    pairs goes to eval (warm); an eval row whose image has no training review
-   is cold.
+   is cold. An image with votes but no kept review (none written, or all
+   rejected) that has a major tag and a readable file is kept as a training
+   image with no reviews: the ``residual`` default's image model learns the
+   vote distribution from every such image (design notes: NIMA). One
+   without is set aside, counted by reason in the summary.
 6. ``UserTrainStats`` / ``MakeExamples``: good and total counts of each
    user's *training* rows (a side input: one small dict, ~40 k users on AVA)
    give every row its ``user_train_rate`` (leave-one-out on training rows);
    the examples are written per split, image-major (features.py): each
    image's training reviews make **one** training example that stores the
    photo once; each eval review makes its own example (TFMA, the serving
-   signatures and the floors score per review).
+   signatures and the floors score per review); a vote-only image makes one
+   training example with no reviews.
 7. ``Summary``: records in / kept / rejected (by reason), Eq. 7 consistency,
    the Table-1 statistics, the split counts and the floors
    (:mod:`evaluation.metrics`) on the eval rows, overall / warm / cold,
@@ -66,6 +71,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from preprocessing import ava
 from preprocessing import config as cfg_lib
 from preprocessing import eval_split
+from preprocessing import examples_summary
 from preprocessing import features as F
 from preprocessing import rating
 from preprocessing.images import reencode_image
@@ -108,18 +114,6 @@ def _review_reject(review: Dict[str, Any], reason: str,
           "detail": detail,
           "record": f"{review['user_id']}|{review['image_id']}|"
                     f"{review['raw_text'][:160]}"}
-
-
-def _stats(values: Sequence[float]) -> Dict[str, float]:
-  if not values:
-    return {"count": 0, "mean": float("nan"), "min": float("nan"),
-            "max": float("nan"), "median": float("nan")}
-  ordered = sorted(values)
-  n = len(ordered)
-  mid = ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] +
-                                            ordered[n // 2])
-  return {"count": n, "mean": sum(ordered) / n, "min": ordered[0],
-          "max": ordered[-1], "median": mid}
 
 
 # ----------------------------------------------------------------------------
@@ -208,14 +202,34 @@ class _JoinImage(beam.DoFn):
         return path
     return None
 
+  def _load(self, image_id: str, image: ava.AvaImage,
+            major_tags: Dict[int, str]) -> Tuple[str, bytes]:
+    """(major tag name, re-encoded JPEG) of an image; raises _SetAside."""
+    tag_id = ava.primary_tag_id(image, set(major_tags))
+    if tag_id is None:
+      raise _SetAside(REASON_NO_MAJOR_TAG,
+                      f"image {image_id} (tags {image.tag_ids}) has no major "
+                      "tag")
+    path = self._find(image_id)
+    if path is None:
+      raise _SetAside(
+          REASON_MISSING_IMAGE_FILE,
+          f"no {F.IMAGES_DIR}/{image_id}{{{','.join(F.IMAGE_EXTENSIONS)}}}")
+    try:
+      with FileSystems.open(path) as fh:
+        data = fh.read()
+      self._read.inc()
+      return major_tags[tag_id], reencode_image(data, self._max_side)
+    except (ValueError, OSError) as e:
+      raise _SetAside(REASON_CORRUPT_IMAGE, f"{path}: {e}") from e
+
   def process(self, kv, major_tags: Dict[int, str]):
     image_id, grouped = kv
     images = list(grouped["image"])
     reviews = sorted(grouped["reviews"], key=lambda r: (r["source"], r["line"]))
     if not reviews:
       if images:
-        yield beam.pvalue.TaggedOutput("image_stats", {
-            "image_id": image_id, "reviewed": False})
+        yield from self._vote_only(image_id, images[0], major_tags)
       return
 
     def reject_all(reason: str, detail: str):
@@ -229,29 +243,14 @@ class _JoinImage(beam.DoFn):
                             "(absent, or its line was rejected)")
       return
     image = images[0]
-    tag_id = ava.primary_tag_id(image, set(major_tags))
-    if tag_id is None:
-      yield beam.pvalue.TaggedOutput("image_stats", {
-          "image_id": image_id, "reviewed": True, "no_major_tag": True})
-      yield from reject_all(
-          REASON_NO_MAJOR_TAG,
-          f"image {image_id} (tags {image.tag_ids}) has no major tag")
-      return
-    path = self._find(image_id)
-    if path is None:
-      yield from reject_all(
-          REASON_MISSING_IMAGE_FILE,
-          f"no {F.IMAGES_DIR}/{image_id}{{{','.join(F.IMAGE_EXTENSIONS)}}}")
-      return
     try:
-      with FileSystems.open(path) as fh:
-        data = fh.read()
-      self._read.inc()
-      jpeg = reencode_image(data, self._max_side)
-    except (ValueError, OSError) as e:
-      yield from reject_all(REASON_CORRUPT_IMAGE, f"{path}: {e}")
+      tag_name, jpeg = self._load(image_id, image, major_tags)
+    except _SetAside as e:
+      if e.reason == REASON_NO_MAJOR_TAG:
+        yield beam.pvalue.TaggedOutput("image_stats", {
+            "image_id": image_id, "reviewed": True, "no_major_tag": True})
+      yield from reject_all(e.reason, e.detail)
       return
-    tag_name = major_tags[tag_id]
     labels = [r["label"] for r in reviews]
     splits = eval_split.assign_splits(
         image_id, [r["user_id"] for r in reviews], **self._shares)
@@ -264,6 +263,36 @@ class _JoinImage(beam.DoFn):
         "slices": [_row_slice(r) for r in reviews],
         "stored_bytes": len(jpeg)})
     yield {"image": image, "tag": tag_name, "jpeg": jpeg, "reviews": reviews}
+
+  def _vote_only(self, image_id: str, image: ava.AvaImage,
+                 major_tags: Dict[int, str]):
+    """An image with AVA votes and no kept review.
+
+    It becomes a training example with no reviews (the ``residual``
+    default's image model learns the vote distribution from it; models of
+    (user, image) pairs find no row in it), or it is set aside with the
+    reason counted in the summary. It has no review to reject, so nothing
+    goes to rejects/*.jsonl.
+    """
+    stat = {"image_id": image_id, "reviewed": False}
+    try:
+      tag_name, jpeg = self._load(image_id, image, major_tags)
+    except _SetAside as e:
+      yield beam.pvalue.TaggedOutput("image_stats",
+                                     dict(stat, set_aside=e.reason))
+      return
+    yield beam.pvalue.TaggedOutput("image_stats", dict(
+        stat, vote_only=True, stored_bytes=len(jpeg)))
+    yield {"image": image, "tag": tag_name, "jpeg": jpeg, "reviews": []}
+
+
+class _SetAside(Exception):
+  """An image that cannot become an example: the reason and its detail."""
+
+  def __init__(self, reason: str, detail: str):
+    super().__init__(f"{reason}: {detail}")
+    self.reason = reason
+    self.detail = detail
 
 
 def _row_slice(review: Dict[str, Any]) -> str:
@@ -294,7 +323,9 @@ def _make_examples(joined: Dict[str, Any],
   """(split, serialized tf.Example) of one image's reviews.
 
   The training reviews make one image-major example (the photo stored once);
-  each eval review makes its own (TFMA and the floors score per review).
+  each eval review makes its own (TFMA and the floors score per review). An
+  image with votes and no kept review makes one training example with no
+  reviews.
   """
   by_split: Dict[str, List[Tuple[Dict[str, Any], float]]] = {
       s: [] for s in F.SPLITS}
@@ -304,6 +335,11 @@ def _make_examples(joined: Dict[str, Any],
         user_stats.get(r["user_id"], (0, 0)), totals,
         own_label=r["label"] if train else None)))
   train = by_split[F.TRAIN_SPLIT]
+  if not joined["reviews"]:  # votes, no review: a training image, no rows
+    example = make_example([], joined["image"], joined["tag"],
+                           joined["jpeg"], F.SLICE_WARM, [])
+    yield F.TRAIN_SPLIT, example.SerializeToString(deterministic=True)
+    return
   for group in [train] * bool(train) + [[x] for x in by_split[F.EVAL_SPLIT]]:
     reviews = [r for r, _ in group]
     example = make_example(reviews, joined["image"], joined["tag"],
@@ -356,67 +392,6 @@ def _major_tags(tag_counts: Dict[int, int], tag_names: Dict[int, str],
 # ----------------------------------------------------------------------------
 # Summary
 # ----------------------------------------------------------------------------
-def summarize(image_stats: List[Dict[str, Any]], user_counts: Dict[str, int],
-              reject_counts: Dict[str, int], counts: Dict[str, int],
-              major_tags: Dict[int, str]) -> Dict[str, Any]:
-  """Builds the run summary: counts, Eq. 7 and Table-1 statistics."""
-  kept_images = [s for s in image_stats if s.get("reviewed") and
-                 not s.get("no_major_tag") and "labels" in s]
-  eq7 = rating.consistency_eq7(
-      (s["agnostic_label"], s["labels"]) for s in kept_images)
-  per_image = [s["num_reviews"] for s in kept_images]
-  per_user = list(user_counts.values())
-  positives = sum(sum(s["labels"]) for s in kept_images)
-  kept = sum(per_image)
-  per_tag: Dict[str, Dict[str, Any]] = {}
-  for s in kept_images:
-    t = per_tag.setdefault(s["tag"], {"images": 0, "reviews": 0,
-                                      "positive": 0, "agnostic_good": 0})
-    t["images"] += 1
-    t["reviews"] += s["num_reviews"]
-    t["positive"] += sum(s["labels"])
-    t["agnostic_good"] += s["agnostic_label"]
-  for t in per_tag.values():
-    t["positive_ratio"] = t["positive"] / t["reviews"] if t["reviews"] else 0.0
-  stored = [s["stored_bytes"] for s in kept_images]
-  rejected = sum(reject_counts.values())
-  review_rejects = {k: v for k, v in reject_counts.items()}
-  return {
-      "reviews": {
-          "in": counts["reviews_in"],
-          "kept": kept,
-          "rejected": counts["reviews_in"] - kept,
-      },
-      "ava_lines": {"in": counts["ava_in"], "kept": counts["ava_kept"],
-                    "rejected": counts["ava_in"] - counts["ava_kept"]},
-      "rejects_by_reason": dict(sorted(review_rejects.items())),
-      "rejects_total": rejected,
-      "images": {
-          "in_ava": counts["ava_kept"],
-          "with_kept_reviews": len(kept_images),
-          "without_reviews": sum(1 for s in image_stats
-                                 if not s.get("reviewed")),
-          "set_aside_no_major_tag": sum(1 for s in image_stats
-                                        if s.get("no_major_tag")),
-          "stored_jpeg_bytes_mean": (sum(stored) / len(stored)
-                                     if stored else 0.0),
-      },
-      "major_tags": sorted(major_tags.values()),
-      "labels": {"good": positives, "bad": kept - positives,
-                 "good_ratio": positives / kept if kept else float("nan")},
-      "eq7_consistency": eq7,
-      "table1": {
-          "users": len(per_user),
-          "images": len(per_image),
-          "reviews": kept,
-          "reviews_per_image": _stats(per_image),
-          "users_per_image": _stats(per_image),  # one review per (u, v)
-          "reviews_per_user": _stats(per_user),
-          "per_tag": dict(sorted(per_tag.items())),
-      },
-  }
-
-
 def load_summary(out_dir: str) -> Dict[str, Any]:
   """The summary.json of a finished job in ``out_dir`` (any Beam FS)."""
   with FileSystems.open(os.path.join(out_dir, SUMMARY_FILE)) as fh:
@@ -560,7 +535,7 @@ def build_pipeline(p: beam.Pipeline, data_dir: str, out_dir: str,
     c["ava_in"] = c["ava_kept"] + c.pop("ava_rejected")
     review_reasons = {k: v for k, v in reasons.items()
                       if not k.startswith("ava:")}
-    summary = summarize(stats, users, review_reasons, c, major_tags)
+    summary = examples_summary.summarize(stats, users, review_reasons, c, major_tags)
     summary["ava_rejects_by_reason"] = {
         k[4:]: v for k, v in sorted(reasons.items()) if k.startswith("ava:")}
     # Every reject written to rejects/*.jsonl: review rejects + AVA lines.
@@ -655,46 +630,13 @@ def run(data_dir: str, out_dir: str, *,
   summary = load_summary(out_dir)
   summary["tags_file_rejects"] = len(tag_rejects)
   r = summary["reviews"]
-  if not accounting_ok(summary):
+  if not examples_summary.accounting_ok(summary):
     raise RuntimeError(
         f"record accounting failed: in={r['in']} kept={r['kept']} "
         f"rejected={r['rejected']} rejects written="
         f"{summary['rejects_total'] - summary['ava_lines']['rejected']}")
   _write_json_atomically(os.path.join(out_dir, SUMMARY_FILE), summary)
   return summary
-
-
-def accounting_ok(summary: Dict[str, Any]) -> bool:
-  """in = kept + rejected for reviews and AVA lines, and every rejected
-  item has its line in rejects/*.jsonl."""
-  r, a = summary["reviews"], summary["ava_lines"]
-  return (r["in"] == r["kept"] + r["rejected"] and
-          a["in"] == a["kept"] + a["rejected"] and
-          summary["rejects_total"] == r["rejected"] + a["rejected"])
-
-
-def format_accounting(summary: Dict[str, Any]) -> str:
-  """The two "in = kept + rejected" lines (reviews, AVA lines)."""
-  r, a = summary["reviews"], summary["ava_lines"]
-  return "\n".join([
-      f"reviews   in {r['in']:>9,d} = kept {r['kept']:>9,d} + rejected "
-      f"{r['rejected']:>9,d}",
-      f"AVA lines in {a['in']:>9,d} = kept {a['kept']:>9,d} + rejected "
-      f"{a['rejected']:>9,d}",
-  ])
-
-
-def _rule_text(summary: Dict[str, Any]) -> str:
-  """" (a tag needs >= N of the M images: --min-tag-...)", or "" for a
-  summary written before the rule was recorded."""
-  rule = summary.get("major_tag_rule")
-  if not rule:
-    return ""
-  how = (f"--min-tag-images {rule['min_tag_images']}"
-         if rule["min_tag_images"] is not None else
-         f"--min-tag-share {rule['min_tag_share']:.6g}")
-  return (f" (a tag needs >= {rule['min_images']:,d} of the "
-          f"{rule['images']:,d} images: {how})")
 
 
 def check_kept(summary: Dict[str, Any], data_dir: str, out_dir: str) -> None:
@@ -709,7 +651,7 @@ def check_kept(summary: Dict[str, Any], data_dir: str, out_dir: str) -> None:
          f"{summary['reviews']['in']:,d}; rejected by reason: "
          f"{reasons or 'none'}.")
   if summary["rejects_by_reason"].get(REASON_NO_MAJOR_TAG):
-    msg += f" No tag is major{_rule_text(summary)}."
+    msg += f" No tag is major{examples_summary.rule_text(summary)}."
     # summary.json sorts its keys: order by count here.
     largest = sorted(summary.get("tag_images", {}).items(),
                      key=lambda kv: (-kv[1], kv[0]))[:5]
@@ -723,42 +665,3 @@ def check_kept(summary: Dict[str, Any], data_dir: str, out_dir: str) -> None:
   msg += (" Each reject is a line of "
           f"{os.path.join(out_dir, REJECTS_SUBDIR)}/*.jsonl.")
   raise ValueError(msg)
-
-
-def format_summary(summary: Dict[str, Any]) -> str:
-  """Human-readable report printed by ``cfan build-examples``."""
-  t1 = summary["table1"]
-  lines = format_accounting(summary).split("\n")
-  for reason, n in summary["rejects_by_reason"].items():
-    lines.append(f"  rejected review: {reason:<24s} {n:>8,d}")
-  for reason, n in summary.get("ava_rejects_by_reason", {}).items():
-    lines.append(f"  rejected AVA line: {reason:<22s} {n:>8,d}")
-  im = summary["images"]
-  lines += [
-      f"images: {im['with_kept_reviews']:,d} with kept reviews, "
-      f"{im['set_aside_no_major_tag']:,d} reviewed but set aside (no major "
-      f"tag), {im['without_reviews']:,d} without reviews",
-      f"{len(summary['major_tags'])} major tags{_rule_text(summary)}: "
-      + ", ".join(summary["major_tags"])
-      + (f" (ids not named in {F.TAGS_FILE}: "
-         f"{summary['major_tags_without_name']})"
-         if summary.get("major_tags_without_name") else ""),
-      f"labels: {summary['labels']['good']:,d} good / "
-      f"{summary['labels']['bad']:,d} bad",
-      f"Eq. 7 consistency with raw votes: "
-      f"{100 * summary['eq7_consistency']:.2f} % (paper: 81.06 % on AVA)",
-      "Table 1:",
-      f"  users {t1['users']:,d}, images {t1['images']:,d}, reviews "
-      f"{t1['reviews']:,d}",
-  ]
-  for key in ("reviews_per_image", "reviews_per_user"):
-    s = t1[key]
-    if s["count"]:
-      lines.append(f"  {key.replace('_', ' ')}: mean {s['mean']:.2f}, median "
-                   f"{s['median']:.1f}, range {s['min']:.0f}-{s['max']:.0f}")
-  lines.append(f"  {'tag':<22s} {'images':>7s} {'reviews':>8s} {'good %':>7s}")
-  for tag, t in t1["per_tag"].items():
-    lines.append(f"  {tag:<22s} {t['images']:>7,d} {t['reviews']:>8,d} "
-                 f"{100 * t['positive_ratio']:>6.1f}%")
-  lines.append(eval_split.format_split(summary))
-  return "\n".join(lines)

@@ -28,6 +28,7 @@ import pytest
 from PIL import Image
 
 from preprocessing import build_examples
+from preprocessing import examples_summary
 from preprocessing import features as F
 from preprocessing import images
 from preprocessing import labelled
@@ -333,7 +334,7 @@ def test_in_equals_kept_plus_rejected(hostile):
   # Every reject is on disk: review items + AVA lines.
   assert len(hostile.rejects) == s["rejects_total"] == (
       s["reviews"]["rejected"] + a["rejected"])
-  text = build_examples.format_summary(s)
+  text = examples_summary.format_summary(s)
   assert (f"reviews   in {s['reviews']['in']:>9,d} = kept "
           f"{s['reviews']['kept']:>9,d} + rejected") in text
 
@@ -462,7 +463,7 @@ def test_unknown_tag_id_is_kept_under_a_placeholder_name(hostile):
   assert row[F.TAG_KEY] == [f"tag_{UNNAMED_TAG}".encode()]
   assert hostile.summary["major_tags_without_name"] == [UNNAMED_TAG]
   assert f"tag_{UNNAMED_TAG}" in hostile.summary["major_tags"]
-  assert "not named in tags.txt: [77]" in build_examples.format_summary(
+  assert "not named in tags.txt: [77]" in examples_summary.format_summary(
       hostile.summary)
 
 

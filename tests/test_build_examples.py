@@ -22,6 +22,7 @@ from PIL import ImageFile
 
 import demo_data
 from preprocessing import build_examples
+from preprocessing import examples_summary
 from preprocessing import eval_split
 from preprocessing import features as F
 from preprocessing import images
@@ -198,7 +199,9 @@ def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:
     feats = tf.train.Example.FromString(s).features.feature
     assert set(feats) == set(kinds)
     n_reviews = len(feats[F.USER_KEY].bytes_list.value)
-    assert n_reviews >= 1
+    # No review: an image with votes only, a training ("warm") image.
+    assert n_reviews >= 1 or list(feats[F.SLICE_KEY].bytes_list.value) == [
+        F.SLICE_WARM.encode()]
     for key, (kind, n) in kinds.items():
       assert feats[key].WhichOneof("kind") == kind, key
       want = n_reviews if key in per_review else n
@@ -319,7 +322,7 @@ def test_demo_run_eq7_and_table1(demo_run):
 
 def test_format_summary(demo_run):
   summary = demo_run[3]
-  text = build_examples.format_summary(summary)
+  text = examples_summary.format_summary(summary)
   for word in ("in", "kept", "rejected", "Eq. 7", "Table 1"):
     assert word in text
   r = summary["reviews"]
@@ -469,6 +472,67 @@ def test_malformed_kept_examples(malformed_run):
 
 
 # --------------------------------------------------------------------------
+# run(): images with votes and no kept review
+# --------------------------------------------------------------------------
+def test_vote_only_images_are_training_examples_without_reviews(tmp_path):
+  data = tmp_path / "data"
+  (data / F.IMAGES_DIR).mkdir(parents=True)
+  (data / F.AVA_FILE).write_text("\n".join([
+      _ava(1, 2001, GOOD_VOTES, (1, 0)),  # reviewed, kept
+      _ava(2, 2002, BAD_VOTES, (1, 0)),  # no review: kept, votes only
+      _ava(3, 2003, GOOD_VOTES, (1, 0)),  # no review, no file: set aside
+      _ava(4, 2004, GOOD_VOTES, (1, 0)),  # its one review rejected: kept
+      _ava(5, 2005, GOOD_VOTES, (9, 0)),  # no review, no major tag
+      _ava(6, 2006, GOOD_VOTES, (1, 0)),  # no review, garbage file
+  ]) + "\n", encoding="utf-8")
+  (data / F.TAGS_FILE).write_text("1 Landscape\n9 Rare\n", encoding="utf-8")
+  (data / F.REVIEWS_FILE).write_text("\n".join([
+      "2001", "1", "alice", "Sharp focus and beautiful colors.",
+      "2004", "1", "bob", "Congrats on the ribbon!",
+  ]) + "\n", encoding="utf-8")
+  images = data / F.IMAGES_DIR
+  for image_id in (2001, 2002, 2004, 2005):
+    (images / f"{image_id}.jpg").write_bytes(
+        _encode(Image.fromarray(_noise(30, 40, image_id)), "JPEG"))
+  (images / "2006.jpg").write_bytes(b"not a JPEG" * 10)
+  out = str(tmp_path / "out")
+  summary = build_examples.run(str(data), out, min_tag_images=2,
+                               beam_args=BEAM_ARGS)
+  im = summary["images"]
+  assert im["with_kept_reviews"] == 1
+  assert im["without_reviews"] == 5
+  assert im["vote_only_kept"] == 2
+  assert im["vote_only_set_aside"] == {"corrupt_image": 1,
+                                       "missing_image_file": 1,
+                                       "no_major_tag": 1}
+  assert "2 kept as training images with votes only; set aside: " \
+      "corrupt_image 1, missing_image_file 1, no_major_tag 1" in \
+      examples_summary.format_summary(summary)
+  # Nothing about them in the rejects: only the off-topic review.
+  assert summary["rejects_by_reason"] == {"off_topic_review": 1}
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  train = [tf.train.Example.FromString(r.numpy()).features.feature
+           for r in tf.data.TFRecordDataset(glob.glob(os.path.join(
+               out, build_examples.EXAMPLES_SUBDIR, "*-train-*")))]
+  by_image = {f[F.IMAGE_ID_KEY].bytes_list.value[0].decode(): f
+              for f in train}
+  assert set(by_image) <= {"2001", "2002", "2004"}
+  assert {"2002", "2004"} <= set(by_image)
+  for image_id in ("2002", "2004"):
+    f = by_image[image_id]
+    for key in F.REVIEW_LEVEL_KEYS + F.REVIEW_LEVEL_EVAL_KEYS:
+      assert len(getattr(f[key], f[key].WhichOneof("kind")).value) == 0, key
+    assert labelled.review_rows(tf.train.Example(
+        features=tf.train.Features(feature=f)).SerializeToString()) == []
+    assert _decoded(f[F.IMAGE_KEY].bytes_list.value[0]).size == (40, 30)
+  assert list(by_image["2002"][F.VOTES_KEY].int64_list.value) == list(
+      BAD_VOTES)
+  assert by_image["2002"][F.AGNOSTIC_LABEL_KEY].int64_list.value[0] == 0
+  _check_examples([r.numpy() for r in tf.data.TFRecordDataset(glob.glob(
+      os.path.join(out, build_examples.EXAMPLES_SUBDIR, "*.tfrecord")))])
+
+
+# --------------------------------------------------------------------------
 # run(): uir.txt layout
 # --------------------------------------------------------------------------
 def test_uir_layout(tmp_path):
@@ -552,7 +616,7 @@ def test_default_rule_keeps_reviews_of_a_small_collection(tmp_path):
                                          if c >= 2)
   assert summary["reviews"]["kept"] > 0
   assert "(a tag needs >= 2 of the 90 images: --min-tag-share 0.0117403)" in \
-      build_examples.format_summary(summary)
+      examples_summary.format_summary(summary)
 
 
 def test_nothing_kept_names_reasons_and_flags(malformed_run, tmp_path,
@@ -774,7 +838,7 @@ def test_demo_run_summary_split_and_floors(demo_run):
   assert eval_split.best_floors(summary)[eval_split.OVERALL] == (
       summary["floors"]["overall"]["best"],
       summary["floors"]["overall"]["best_auc"])
-  text = build_examples.format_summary(summary)
+  text = examples_summary.format_summary(summary)
   assert f"split: train {len(train):,d} rows" in text
   line = next(t for t in text.splitlines() if t.startswith("floors"))
   for floor in metrics.FLOOR_NAMES:

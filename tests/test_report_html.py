@@ -3,7 +3,7 @@
 The page is built from a fixture of its inputs, not a pipeline run: the
 report of ``report.build_report`` over TFMA-shaped slices (with the
 calibration bins ``report.read_tfma`` keeps), its chart
-(``report.write_report``), a summary from ``build_examples.summarize`` and
+(``report.write_report``), a summary from ``examples_summary.summarize`` and
 overlays that ``explain.explain`` draws for a scorer whose attention is
 known. Chromium (Debian's ``chromium``) screenshots the page and dumps its
 DOM; the test skips, saying so, where Chromium is not installed. One slow
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from evaluation import metrics
-from preprocessing import build_examples
+from preprocessing import examples_summary
 from preprocessing import features as F
 from tfx_pipeline import report
 from tfx_pipeline import report_html
@@ -95,7 +95,7 @@ def _summary():
             "num_reviews": 2, "tag": TAGS[1], "stored_bytes": 700},
            {"reviewed": True, "no_major_tag": True},
            {"reviewed": False}]
-  return build_examples.summarize(
+  return examples_summary.summarize(
       stats, {"u1": 3, "u2": 2}, {"no_major_tag": 4, "equivocal_review": 2},
       {"reviews_in": 11, "ava_in": 5, "ava_kept": 4}, {1: TAGS[0], 2: TAGS[1]})
 

@@ -33,6 +33,7 @@ import pytest
 
 import demo_data
 from preprocessing import build_examples
+from preprocessing import examples_summary
 from preprocessing import config as cfg_lib
 from preprocessing import labelled
 from tfx_pipeline import local_runner
@@ -253,7 +254,7 @@ def test_failed_job_is_never_reused(small_data, tmp_path, monkeypatch):
   logs.clear()
   assert ensure(min_tag_images=3) == good
   assert "inputs unchanged, reusing" in logs[0]
-  assert logs[1] == build_examples.format_accounting(good)
+  assert logs[1] == examples_summary.format_accounting(good)
   assert logs[1].startswith("reviews   in")
 
   # A rebuild (other settings) that dies half-way through the Beam job.
@@ -299,7 +300,7 @@ def test_tampered_summary_is_not_reused(small_data, tmp_path):
   rebuilt = prepare.ensure_examples(small_data, root, min_tag_images=3,
                                     beam_args=BEAM_ARGS, log=logs.append)
   assert not any("reusing" in line for line in logs)
-  assert build_examples.accounting_ok(rebuilt)
+  assert examples_summary.accounting_ok(rebuilt)
 
 
 def test_report_copy_is_never_half_written(tmp_path, monkeypatch):

@@ -219,3 +219,37 @@ def test_staged_fit_learns_a_taste_the_votes_cannot_show():
   # Measured: 0.772 and 0.776 in two runs vs the floor's 0.705; the planted
   # logit itself scores 0.934, and 0.763 without its taste term.
   assert metrics.auc(y, p) > metrics.auc(y, floor) + 0.04
+
+
+def test_stage_one_learns_the_votes_of_images_nobody_reviewed():
+  """Images with votes and no review (``vote_only``) train the image model:
+  green photos appear only there, all voted 1-2; the predicted vote of a
+  green photo whose votes are unknown follows them only when they are in."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rows = _planted_rows(1, n_users=10, n_images=40, per_user=12)
+  n = 30
+  green = tf.io.encode_jpeg(np.tile(np.array([20, 230, 20], np.uint8),
+                                    (SIZE, SIZE, 1))).numpy()
+  low = np.zeros((n, 10), np.float32)
+  low[:, 0], low[:, 1] = 0.6, 0.4
+  vote_only = {F.IMAGE_ID_XF: np.arange(100, 100 + n),
+               F.IMAGE_XF: np.asarray([green] * n, dtype=object),
+               F.VOTES_XF: low, F.AGNOSTIC_LABEL_KEY: np.zeros(n, np.int64)}
+  cfg = _cfg(image_epochs=12, personal_epochs=1, user_l2_grid=(1e-2,),
+             taste_l2_grid=(1e-2,), early_stopping_patience=12, cv_folds=2)
+  k = np.arange(1, 11)
+  predicted = {}
+  for name, extra in (("with", vote_only), ("without", None)):
+    model = variants.build_variant("residual", cfg, num_users=11,
+                                   num_images=200, num_tags=NUM_TAGS,
+                                   review_vocab_size=5)
+    history, _ = residual.fit_staged(model, rows, None, cfg, steps=10_000,
+                                     num_images=200, vote_only=extra)
+    reviewed = len(np.unique(rows[F.IMAGE_ID_XF]))
+    assert history["image_count"] == reviewed + (n if extra else 0)
+    assert history["vote_only_images"] == (n if extra else 0)
+    shares = model.get_layer(residual.IMAGE_MODEL).predict(
+        np.tile(np.array([20, 230, 20], np.float32), (1, SIZE, SIZE, 1)),
+        verbose=0)[F.VOTE_DIST_OUTPUT]
+    predicted[name] = float((np.asarray(shares) * k).sum())
+  assert predicted["with"] < 3.0 < predicted["without"], predicted

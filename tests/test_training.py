@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import types
+from typing import Optional
 
 import keras_model  # noqa: F401  (pins Keras 3 before TF is imported)
 
@@ -96,11 +97,14 @@ def test_fit_options_reject_early_stopping_without_validation():
     training.FitOptions(steps=0)
 
 
-def _image_major_files(cols: dict, directory) -> types.SimpleNamespace:
+def _image_major_files(cols: dict, directory,
+                       vote_only: Optional[dict] = None
+                       ) -> types.SimpleNamespace:
   """Writes ``cols`` as Transform writes its output: one GZIP record per
   image with its reviews' values ragged (``features.REVIEW_LEVEL_XF``) and
-  the image's once; returns a stand-in for the Transform output (its
-  transformed feature spec)."""
+  the image's once, and after each image of ``vote_only`` (image-level
+  columns) a record with no reviews; returns a stand-in for the Transform
+  output (its transformed feature spec)."""
   directory.mkdir()
   ragged = functools.partial(tf.io.RaggedFeature, row_splits_dtype=tf.int64)
   spec = {}
@@ -122,12 +126,19 @@ def _image_major_files(cols: dict, directory) -> types.SimpleNamespace:
 
   with tf.io.TFRecordWriter(str(directory / "part-0.gz"),
                             options="GZIP") as w:
+    extra = iter(range(len(vote_only[F.IMAGE_ID_XF])) if vote_only else ())
     for image in np.unique(cols[F.IMAGE_ID_XF]):
       rows = np.flatnonzero(cols[F.IMAGE_ID_XF] == image)
       feats = {k: feature(v[rows] if k in F.REVIEW_LEVEL_XF else v[rows[:1]])
                for k, v in cols.items()}
       w.write(tf.train.Example(features=tf.train.Features(
           feature=feats)).SerializeToString())
+      j = next(extra, None)
+      if j is not None:
+        feats = {k: feature(v[:0] if k in F.REVIEW_LEVEL_XF else
+                            vote_only[k][j:j + 1]) for k, v in cols.items()}
+        w.write(tf.train.Example(features=tf.train.Features(
+            feature=feats)).SerializeToString())
   return types.SimpleNamespace(transformed_feature_spec=lambda: spec)
 
 
@@ -148,6 +159,37 @@ def test_files_and_columns_give_the_same_rows(tmp_path):
   for k in names:
     np.testing.assert_array_equal(from_files[k], from_memory[k])
   assert files.num_rows() == 50 > len(np.unique(cols[F.IMAGE_ID_XF]))
+
+
+def test_records_without_reviews_are_vote_only_images(tmp_path):
+  """Image-major records with no review (an image with votes only) add no
+  row; ``vote_only_images`` gives their image-level columns, from files or
+  from columns alike, and refuses a review-level column."""
+  cols = _by_image(_columns(50))
+  image_cols = [k for k in cols if k not in F.REVIEW_LEVEL_XF]
+  rng = np.random.default_rng(5)
+  jpeg = tf.io.encode_jpeg(rng.integers(0, 255, (4, 4, 3)).astype(
+      np.uint8)).numpy()
+  extra = {F.IMAGE_ID_XF: np.array([90, 91, 92]),
+           F.IMAGE_XF: np.array([jpeg] * 3, dtype=object),
+           F.TAG_XF: np.array([1, 0, 2]),
+           F.AGNOSTIC_LABEL_KEY: np.array([1, 0, 1])}
+  files = inputs.Rows.from_files(
+      [str(tmp_path / "rows")],
+      _image_major_files(cols, tmp_path / "rows", vote_only=extra))
+  assert files.num_rows() == 50
+  np.testing.assert_array_equal(files.collect([F.IMAGE_ID_XF])[F.IMAGE_ID_XF],
+                                cols[F.IMAGE_ID_XF])
+  got = files.vote_only_images(image_cols)
+  memory = inputs.Rows.from_columns(cols, vote_only=extra)
+  for k in image_cols:
+    np.testing.assert_array_equal(got[k], extra[k])
+    np.testing.assert_array_equal(memory.vote_only_images(image_cols)[k],
+                                  extra[k])
+  none = inputs.Rows.from_columns(cols).vote_only_images(image_cols)
+  assert all(len(v) == 0 for v in none.values())
+  with pytest.raises(ValueError, match="review-level"):
+    files.vote_only_images([F.IMAGE_ID_XF, F.LABEL_KEY])
 
 
 def test_shuffled_file_batches_visit_every_review_once_by_image(tmp_path):

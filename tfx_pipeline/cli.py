@@ -68,7 +68,10 @@ def cmd_demo_data(args: argparse.Namespace, beam_args: List[str]) -> int:
 
 
 def cmd_build_examples(args: argparse.Namespace, beam_args: List[str]) -> int:
-  from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from preprocessing import build_examples
+  from preprocessing import examples_summary
+  # pylint: enable=g-import-not-at-top
   t0 = time.time()
   print(f"build-examples: {args.data} -> {args.out} "
         f"(Beam args: {' '.join(beam_args) or 'DirectRunner defaults'})",
@@ -79,7 +82,7 @@ def cmd_build_examples(args: argparse.Namespace, beam_args: List[str]) -> int:
       max_side=args.image_max_side, beam_args=beam_args,
       cold_image_share=args.cold_image_share,
       warm_pair_share=args.warm_pair_share)
-  print(build_examples.format_summary(summary))
+  print(examples_summary.format_summary(summary))
   print(f"examples: {os.path.join(args.out, build_examples.EXAMPLES_SUBDIR)}")
   print(f"rejects:  {os.path.join(args.out, build_examples.REJECTS_SUBDIR)}")
   print(f"summary:  {os.path.join(args.out, build_examples.SUMMARY_FILE)}")

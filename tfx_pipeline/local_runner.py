@@ -167,11 +167,14 @@ def _examples_lines(summary: Dict[str, Any]) -> List[str]:
   more = f", {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
   evals = " + ".join(f"{v} {sp[f'{F.EVAL_SPLIT}_{v}']['rows']:,d}"
                      for v in F.SLICE_VALUES)
-  from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
-  accounting = build_examples.format_accounting(summary).splitlines()[0]
+  from preprocessing import examples_summary  # pylint: disable=g-import-not-at-top
+  accounting = examples_summary.format_accounting(summary).splitlines()[0]
+  vote_only = summary["images"].get("vote_only_kept", 0)
   return [f"      {accounting}" + (f" ({why}{more})" if why else ""),
           f"      examples: {summary['images']['with_kept_reviews']:,d} "
-          f"images, {len(summary['major_tags'])} major tags; train "
+          "images" + (f" + {vote_only:,d} with votes only" if vote_only
+                      else "")
+          + f", {len(summary['major_tags'])} major tags; train "
           f"{sp[F.TRAIN_SPLIT]['rows']:,d} rows, eval {evals} rows"]
 
 

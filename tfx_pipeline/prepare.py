@@ -31,7 +31,10 @@ def _data_fingerprint(data_dir: str) -> str:
 
 def _reusable_summary(examples_root: str, key: Dict[str, Any]):
   """The summary of a finished conversion of the same inputs, else None."""
-  from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from preprocessing import build_examples
+  from preprocessing import examples_summary
+  # pylint: enable=g-import-not-at-top
   fp_path = os.path.join(examples_root, FINGERPRINT_FILE)
   summary_path = os.path.join(examples_root, build_examples.SUMMARY_FILE)
   if not (os.path.exists(fp_path) and os.path.exists(summary_path)):
@@ -41,7 +44,7 @@ def _reusable_summary(examples_root: str, key: Dict[str, Any]):
       return None
   with open(summary_path) as fh:
     summary = json.load(fh)
-  return summary if build_examples.accounting_ok(summary) else None
+  return summary if examples_summary.accounting_ok(summary) else None
 
 
 def ensure_examples(data_dir: str, examples_root: str, *,
@@ -68,7 +71,10 @@ def ensure_examples(data_dir: str, examples_root: str, *,
     ValueError: no review of ``data_dir`` was kept (nothing to train on); the
       message names the reject reasons and the flag to change.
   """
-  from preprocessing import build_examples  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from preprocessing import build_examples
+  from preprocessing import examples_summary
+  # pylint: enable=g-import-not-at-top
   from preprocessing import config as cfg_lib  # pylint: disable=g-import-not-at-top
   from preprocessing import eval_split  # pylint: disable=g-import-not-at-top
   from preprocessing import features as F  # pylint: disable=g-import-not-at-top
@@ -85,7 +91,7 @@ def ensure_examples(data_dir: str, examples_root: str, *,
   summary = _reusable_summary(examples_root, key)
   if summary is not None:
     log(f"[1/2] build-examples: inputs unchanged, reusing {examples_root}")
-    log(build_examples.format_accounting(summary))
+    log(examples_summary.format_accounting(summary))
     log(eval_split.format_split(summary))
   else:
     # The fingerprint is written last and removed before a rebuild starts,
@@ -99,7 +105,7 @@ def ensure_examples(data_dir: str, examples_root: str, *,
                                  min_tag_images=min_tag_images,
                                  min_tag_share=min_tag_share,
                                  beam_args=beam_args)
-    log(build_examples.format_summary(summary))
+    log(examples_summary.format_summary(summary))
     tmp = fp_path + ".tmp"
     with open(tmp, "w") as fh:
       json.dump(key, fh)
