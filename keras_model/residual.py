@@ -18,7 +18,7 @@ earth mover's distance loss) and a small per-user *residual* on top of it
    hand-made descriptors ``d_v`` of ``keras_model.descriptors``, computed
    once per image)::
 
-     logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . tanh(P d_v)
+     logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . norm(d_v)
 
    ``s_v`` = statistics of the image's vote shares (mean, spread, CDF): the
    *known* AVA votes when the image has them, the image model's predicted
@@ -27,8 +27,9 @@ earth mover's distance loss) and a small per-user *residual* on top of it
    ``cfg.vote_dropout`` so that the predicted path learns too. Both start
    at the ``vote_plus_user`` floor's vote term. ``b_u`` is the user's
    leniency, ``a_u`` how much more or less than the crowd they follow the
-   vote, ``t_u`` their taste over the descriptors (brightness, contrast,
-   colourfulness, sharpness, where the subject sits, ...). Per-user terms
+   vote, ``t_u`` their taste over the standardised descriptors (brightness,
+   contrast, colourfulness, sharpness, where the subject sits, ...; or over
+   a learnt projection of them, ``cfg.taste_dim`` > 0). Per-user terms
    start at zero and are L2-regularised, so a user with few reviews stays
    near the crowd and an unknown user (OOV index) gets the crowd's
    prediction.
@@ -234,7 +235,8 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
                         num_tags: int) -> keras.Model:
   """{USER_XF, DESCRIPTORS, VOTE_DIST_OUTPUT, VOTES_XF, TAG_XF} -> p.
 
-  logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . tanh(P norm(d_v))
+  logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . z_v,
+  z_v = norm(d_v) (``cfg.taste_dim`` 0) or tanh(P norm(d_v))
 
   ``s_v`` are the statistics of the image's known AVA vote shares, or of
   the image model's predicted shares when it has none; each source has its
@@ -244,7 +246,9 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   all users; ``b_u`` the user's leniency, ``a_u`` how much more (or less)
   than the crowd the user follows the crowd's vote, ``t_u`` the user's taste
   over ``d_v``, the photo's hand-made descriptors (``keras_model.descriptors``,
-  standardised on the training images) projected to ``cfg.taste_dim``.
+  standardised on the training images): over the descriptors themselves
+  (``cfg.taste_dim`` 0, the default) or over a learnt tanh projection of
+  them to ``cfg.taste_dim`` dimensions shared by every user.
   The per-user terms start at zero and are L2-regularised, so a user with
   few reviews stays near the crowd and an unknown user (OOV index) gets the
   crowd's prediction.
@@ -274,15 +278,18 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
       num_tags, 1, embeddings_initializer="zeros",
       embeddings_regularizer=SettableL2(user_l2), name=TAG_OFFSET)(
           TagIndex(num_tags, name="tag_index")(tag)))
-  z_v = layers.Dense(cfg.taste_dim, activation="tanh",
-                     name="taste_projection")(
-                         layers.Normalization(name=DESCRIPTOR_NORM)(d_v))
+  z_v = layers.Normalization(name=DESCRIPTOR_NORM)(d_v)
+  taste_width = descriptors.NUM_DESCRIPTORS
+  if cfg.taste_dim:  # a learnt projection shared by every user
+    z_v = layers.Dense(cfg.taste_dim, activation="tanh",
+                       name="taste_projection")(z_v)
+    taste_width = cfg.taste_dim
   logit = layers.Add(name="personal_logit")([
       crowd, tag_offset, per_user(1, LENIENCY, user_l2),
       layers.Multiply(name="user_vote_slope_term")([
           per_user(1, VOTE_SLOPE, user_l2), mean_v]),
       layers.Dot(axes=-1, name="user_taste_term")([
-          per_user(cfg.taste_dim, TASTE, cfg.taste_l2_grid[0]), z_v])])
+          per_user(taste_width, TASTE, cfg.taste_l2_grid[0]), z_v])])
   p = layers.Activation("sigmoid", dtype="float32", name=F.PERSONAL_OUTPUT)(
       logit)
   return keras.Model({F.USER_XF: user, DESCRIPTORS: d_v,

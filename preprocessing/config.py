@@ -110,7 +110,11 @@ class TrainerConfig:
   eval_steps: int = 50
   # The residual variant (keras_model.residual). Stage 1 (image model):
   # embedding size, epochs, early-stopping patience (epochs without a better
-  # validation EMD). Stage 2 (personal head): taste projection size; L2 on
+  # validation EMD). Stage 2 (personal head): taste_dim 0: each user's taste
+  # is over the standardised descriptors themselves; > 0: over a learnt
+  # projection of them to that many dimensions (docs/model_quality.md: the
+  # projection, fitted on a few thousand pairs, lost to no projection on the
+  # tuning seed of the hard preset); L2 on
   # the per-user leniency and vote slope and the per-tag offset, and on the
   # taste: candidates chosen by cv_folds-fold cross-validation on the
   # training pairs (first the user L2 without taste, by out-of-fold log
@@ -121,7 +125,7 @@ class TrainerConfig:
   image_feature_dim: int = 32
   image_epochs: int = 20
   early_stopping_patience: int = 5
-  taste_dim: int = 4
+  taste_dim: int = 0
   user_l2_grid: Tuple[float, ...] = (1e-3, 1e-2, 3e-2)
   taste_l2_grid: Tuple[float, ...] = (3e-2, 1e-2, 3e-3)
   cv_folds: int = 3

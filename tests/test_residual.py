@@ -18,7 +18,7 @@ NUM_USERS, NUM_TAGS = 6, 4
 
 def _cfg(**kw):
   base = dict(image_size=SIZE, cnn_filters=(4, 8), image_feature_dim=8,
-              taste_dim=4, batch_size=16, learning_rate=0.01, seed=1)
+              batch_size=16, learning_rate=0.01, seed=1)
   base.update(kw)
   return cfg_lib.get_config("cpu", **base)
 
@@ -58,6 +58,16 @@ def test_outputs_and_inputs_of_the_data_contract():
   dist = np.asarray(out[F.VOTE_DIST_OUTPUT])
   np.testing.assert_allclose(dist.sum(1), 1.0, atol=1e-5)
   assert variants.heads(model) == [F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT]
+
+
+@pytest.mark.parametrize("taste_dim", [0, 3])
+def test_taste_is_over_the_descriptors_or_a_learnt_projection(taste_dim):
+  from keras_model import descriptors  # pylint: disable=g-import-not-at-top
+  head = _model(_cfg(taste_dim=taste_dim)).get_layer(residual.PERSONAL_HEAD)
+  width = taste_dim or descriptors.NUM_DESCRIPTORS
+  assert head.get_layer(residual.TASTE).embeddings.shape == (NUM_USERS, width)
+  names = {layer.name for layer in head.layers}
+  assert ("taste_projection" in names) == bool(taste_dim)
 
 
 def test_image_model_runs_once_per_distinct_image_of_a_batch(rows_seen_by):
@@ -194,11 +204,14 @@ def test_staged_fit_learns_the_users_leniency():
   assert metrics.auc(y, p) > metrics.auc(y, mean_vote) + 0.05
 
 
-def test_staged_fit_learns_a_taste_the_votes_cannot_show():
+@pytest.mark.parametrize("taste_dim", [0, 4])
+def test_staged_fit_learns_a_taste_the_votes_cannot_show(taste_dim):
   """A learning test: half the users like bright photos, half dark ones;
-  cross-validation keeps the taste term and it beats the vote floor."""
+  cross-validation keeps the taste term and it beats the vote floor, with
+  the taste over the descriptors or over a learnt projection of them."""
   from evaluation import metrics  # pylint: disable=g-import-not-at-top
-  cfg = _cfg(image_epochs=2, personal_epochs=20, taste_l2_grid=(1e-2,))
+  cfg = _cfg(image_epochs=2, personal_epochs=20, taste_l2_grid=(1e-2,),
+             taste_dim=taste_dim)
   model = variants.build_variant("residual", cfg, num_users=41, num_images=61,
                                  num_tags=NUM_TAGS, review_vocab_size=5)
   train = _planted_rows(1, taste=4.0)
