@@ -281,8 +281,10 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   z_v = layers.Normalization(name=DESCRIPTOR_NORM)(d_v)
   taste_width = descriptors.NUM_DESCRIPTORS
   if cfg.taste_dim:  # a learnt projection shared by every user
-    z_v = layers.Dense(cfg.taste_dim, activation="tanh",
-                       name="taste_projection")(z_v)
+    z_v = layers.Dense(
+        cfg.taste_dim, activation="tanh", name="taste_projection",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=cfg.seed))(
+            z_v)
     taste_width = cfg.taste_dim
   logit = layers.Add(name="personal_logit")([
       crowd, tag_offset, per_user(1, LENIENCY, user_l2),
