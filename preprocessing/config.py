@@ -112,9 +112,8 @@ class TrainerConfig:
   # embedding size, epochs, early-stopping patience (epochs without a better
   # validation EMD). Stage 2 (personal head): taste_dim 0: each user's taste
   # is over the standardised descriptors themselves; > 0: over a learnt
-  # projection of them to that many dimensions (docs/model_quality.md: the
-  # projection, fitted on a few thousand pairs, lost to no projection on the
-  # tuning seed of the hard preset); L2 on
+  # projection of them to that many dimensions (docs/experiments.md, "Choices
+  # of the default tuned on seed 2": the projection never helped); L2 on
   # the per-user leniency and vote slope and the per-tag offset, and on the
   # taste: candidates chosen by cv_folds-fold cross-validation on the
   # training pairs (first the user L2 without taste, by out-of-fold log
