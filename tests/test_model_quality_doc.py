@@ -95,6 +95,11 @@ def test_margins_are_the_default_minus_the_best_floor_per_slice():
   assert f"(margin {got[mq.OVERALL]['diff']:+.3f} ± " in line
   # A verdict without margins (an older JSON) renders as before.
   assert "margin" not in mq._verdict_line({**res, "margins": {}})
+  # A miss of the oracle target is never rounded up to it.
+  near = {**res, "verdict": {s: {**v, "of_oracle": 0.94968}
+                             for s, v in res["verdict"].items()}}
+  assert "0.9497 of oracle (< 0.95)" in mq._verdict_line(near)
+  assert "0.900 of oracle (< 0.95)" in line
 
 
 def test_recovery_line_reports_agreement_and_both_errors():
