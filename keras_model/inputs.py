@@ -148,14 +148,17 @@ def vote_only_dataset(file_patterns: Sequence[str],
     raise ValueError(f"{review_level} are review-level; a record with no "
                      "review has no value for them")
   full = tft_output.transformed_feature_spec()
-  spec = {k: full[k] for k in set(columns) | {F.USER_XF}}
+  users = {F.USER_XF: full[F.USER_XF]}
+  spec = {k: full[k] for k in columns}
   ds = tf.data.TFRecordDataset(_expand(file_patterns),
                                compression_type="GZIP")
 
   def images_without_reviews(records):
-    parsed = tf.io.parse_example(records, spec)
-    empty = tf.equal(parsed[F.USER_XF].row_lengths(), 0)
-    return {k: tf.boolean_mask(parsed[k], empty) for k in columns}
+    # The user ids say which records hold no review; only those records'
+    # photos and votes are parsed (a pass over the training split).
+    empty = tf.equal(tf.io.parse_example(records, users)[F.USER_XF]
+                     .row_lengths(), 0)
+    return tf.io.parse_example(tf.boolean_mask(records, empty), spec)
 
   return ds.batch(READ_BATCH_SIZE).map(images_without_reviews)
 
