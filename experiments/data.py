@@ -33,7 +33,7 @@ PIPELINE_NAME = "cfan-experiment"
 COLD_BUCKETS = 1000
 # Transformed columns the experiments keep per row.
 COLUMNS = (F.USER_XF, F.IMAGE_ID_XF, F.REVIEW_XF, F.IMAGE_XF, F.TAG_XF,
-           F.VOTES_XF, F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY)
+           F.VOTES_XF, F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY, F.SAID_KEY)
 # What a training image with votes and no review has of COLUMNS.
 IMAGE_COLUMNS = tuple(c for c in COLUMNS if c not in F.REVIEW_LEVEL_XF)
 Columns = Dict[str, np.ndarray]

@@ -87,3 +87,37 @@ class ImageDescriptors(layers.Layer):
 
   def compute_output_shape(self, input_shape):
     return (input_shape[0], NUM_DESCRIPTORS)
+
+
+# Where things are in the photo: a LAYOUT_GRID x LAYOUT_GRID grid of cells,
+# and in each cell its mean luminance, mean saturation and mean edge
+# strength. Too many numbers for a per-user taste, but what a map fitted on
+# many images can read an attribute like "centred" from (keras_model.residual,
+# the critique taste space).
+LAYOUT_GRID = 4
+LAYOUT_STATS = ("luminance", "saturation", "edges")
+NUM_LAYOUT = len(LAYOUT_STATS) * LAYOUT_GRID * LAYOUT_GRID
+
+
+class SpatialLayout(layers.Layer):
+  """Pixels [B, H, W, 3] in 0..255 -> [B, NUM_LAYOUT] cell statistics
+  (every statistic's cells row by row, then the next statistic)."""
+
+  def call(self, pixels):
+    a = ops.cast(pixels, "float32") / 255.0
+    lum = 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
+    mx, mn = ops.max(a, -1), ops.min(a, -1)
+    sat = (mx - mn) / ops.maximum(mx, 1e-6)
+    gx = ops.pad(lum[:, :, 1:] - lum[:, :, :-1], ((0, 0), (0, 0), (0, 1)))
+    gy = ops.pad(lum[:, 1:, :] - lum[:, :-1, :], ((0, 0), (0, 1), (0, 0)))
+    edges = ops.sqrt(ops.square(gx) + ops.square(gy) + 1e-12)
+    maps = ops.stack([lum, sat, edges], axis=-1)  # [B, H, W, 3]
+    h, w = pixels.shape[1], pixels.shape[2]
+    cells = ops.average_pool(maps, (h // LAYOUT_GRID, w // LAYOUT_GRID),
+                             strides=(h // LAYOUT_GRID, w // LAYOUT_GRID),
+                             padding="valid")  # [B, G, G, 3]
+    cells = ops.transpose(cells[:, :LAYOUT_GRID, :LAYOUT_GRID], (0, 3, 1, 2))
+    return ops.reshape(cells, (-1, NUM_LAYOUT))
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0], NUM_LAYOUT)

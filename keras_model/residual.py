@@ -27,15 +27,24 @@ earth mover's distance loss) and a small per-user *residual* on top of it
    ``cfg.vote_dropout`` so that the predicted path learns too. Both start
    at the ``vote_plus_user`` floor's vote term. ``b_u`` is the user's
    leniency, ``a_u`` how much more or less than the crowd they follow the
-   vote, ``t_u`` their taste over the standardised descriptors (brightness,
-   contrast, colourfulness, sharpness, where the subject sits, ...; or over
-   a learnt projection of them, ``cfg.taste_dim`` > 0). Per-user terms
+   vote, ``t_u`` their taste over ``z_v``, the photo's visual attributes
+   in one of three spaces (``cfg.taste_space``): "critique" (the default),
+   the attributes the training critiques name (features.SAID_ATTRIBUTES:
+   brightness, sharpness, colourfulness, centring), each a linear map of the
+   standardised descriptors and spatial layout fitted to what the critiques
+   say of the training images (reviews as training-time targets; no review
+   is read at prediction time); "descriptors", the standardised descriptors
+   themselves (brightness, contrast, colourfulness, sharpness, where the
+   subject sits, ...); "learnt", a tanh projection of them learnt from the
+   labels (``cfg.taste_dim`` wide). Per-user terms
    start at zero and are L2-regularised, so a user with few reviews stays
    near the crowd and an unknown user (OOV index) gets the crowd's
    prediction.
 
-Stage 1 stops early on a share of the distinct *training* images. Stage 2
-does not early-stop on a validation score (a few hundred pairs make that
+Stage 1 stops early on a share of the distinct *training* images. Between
+the stages, the critique taste space is fitted (``_fit_said_projection``: a
+ridge map per attribute from the image's descriptors and layout to what its
+training critiques say of it). Stage 2 does not early-stop on a validation score (a few hundred pairs make that
 score too noisy to choose weights by): it chooses the L2 of the user and
 tag terms among ``cfg.user_l2_grid``, then the taste L2 among
 ``cfg.taste_l2_grid`` and "no taste", by cross-validation over the training
@@ -78,6 +87,16 @@ PERSONAL_HEAD = "personal_head"
 IMAGE_EMBEDDING = "image_embedding"
 DESCRIPTORS = "image_descriptors"
 DESCRIPTOR_NORM = "descriptor_norm"
+LAYOUT = "image_layout"
+LAYOUT_NORM = "layout_norm"
+TASTE_PROJECTION = "taste_projection"
+SAID_PROJECTION = "said_projection"
+TASTE_SPACES = ("critique", "descriptors", "learnt")
+# A said attribute is a taste axis when at least this many training images
+# have a critique that says it (fewer: its projection stays at zero).
+MIN_SAID_IMAGES = 20
+# Ridge strengths tried for each said attribute's map (leave-one-out choice).
+SAID_RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-1, 4, 11))
 CROWD_KNOWN = "crowd_known"
 CROWD_PREDICTED = "crowd_predicted"
 TASTE = "user_taste"
@@ -236,7 +255,8 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   """{USER_XF, DESCRIPTORS, VOTE_DIST_OUTPUT, VOTES_XF, TAG_XF} -> p.
 
   logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . z_v,
-  z_v = norm(d_v) (``cfg.taste_dim`` 0) or tanh(P norm(d_v))
+  z_v = S [norm(d_v), norm(l_v)] + c (``cfg.taste_space`` "critique"),
+  norm(d_v) ("descriptors") or tanh(P norm(d_v)) ("learnt")
 
   ``s_v`` are the statistics of the image's known AVA vote shares, or of
   the image model's predicted shares when it has none; each source has its
@@ -245,10 +265,12 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   centred mean vote of that source. ``tag_t`` is a per-tag offset shared by
   all users; ``b_u`` the user's leniency, ``a_u`` how much more (or less)
   than the crowd the user follows the crowd's vote, ``t_u`` the user's taste
-  over ``d_v``, the photo's hand-made descriptors (``keras_model.descriptors``,
-  standardised on the training images): over the descriptors themselves
-  (``cfg.taste_dim`` 0, the default) or over a learnt tanh projection of
-  them to ``cfg.taste_dim`` dimensions shared by every user.
+  over the photo's hand-made descriptors ``d_v`` (``keras_model.descriptors``,
+  standardised on the training images): over the attributes the training
+  critiques name (S, c: fixed by ``_fit_said_projection`` from ``d_v`` and
+  the spatial layout ``l_v``; the head then has an input LAYOUT), over the
+  descriptors themselves, or over a learnt tanh projection of them to
+  ``cfg.taste_dim`` dimensions shared by every user.
   The per-user terms start at zero and are L2-regularised, so a user with
   few reviews stays near the crowd and an unknown user (OOV index) gets the
   crowd's prediction.
@@ -280,12 +302,25 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
           TagIndex(num_tags, name="tag_index")(tag)))
   z_v = layers.Normalization(name=DESCRIPTOR_NORM)(d_v)
   taste_width = descriptors.NUM_DESCRIPTORS
-  if cfg.taste_dim:  # a learnt projection shared by every user
+  extra_inputs: Dict[str, keras.KerasTensor] = {}
+  if cfg.taste_space == "learnt":  # a projection shared by every user
     z_v = layers.Dense(
-        cfg.taste_dim, activation="tanh", name="taste_projection",
+        cfg.taste_dim, activation="tanh", name=TASTE_PROJECTION,
         kernel_initializer=keras.initializers.GlorotUniform(seed=cfg.seed))(
             z_v)
     taste_width = cfg.taste_dim
+  elif cfg.taste_space == "critique":  # set by the fit (_fit_said_projection)
+    taste_width = len(F.SAID_ATTRIBUTES)
+    layout = keras.Input(shape=(descriptors.NUM_LAYOUT,), name=LAYOUT)
+    extra_inputs[LAYOUT] = layout
+    z_v = layers.Dense(taste_width, name=SAID_PROJECTION, trainable=False,
+                       kernel_initializer="zeros")(
+                           layers.Concatenate(name="said_projection_input")([
+                               z_v, layers.Normalization(name=LAYOUT_NORM)(
+                                   layout)]))
+  elif cfg.taste_space != "descriptors":
+    raise ValueError(f"taste_space must be one of {TASTE_SPACES}, got "
+                     f"{cfg.taste_space!r}")
   logit = layers.Add(name="personal_logit")([
       crowd, tag_offset, per_user(1, LENIENCY, user_l2),
       layers.Multiply(name="user_vote_slope_term")([
@@ -296,7 +331,7 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
       logit)
   return keras.Model({F.USER_XF: user, DESCRIPTORS: d_v,
                       F.VOTE_DIST_OUTPUT: predicted, F.VOTES_XF: votes,
-                      F.TAG_XF: tag}, p, name=PERSONAL_HEAD)
+                      F.TAG_XF: tag, **extra_inputs}, p, name=PERSONAL_HEAD)
 
 
 def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
@@ -339,11 +374,13 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
   per_image = {k: image[k] for k in (F.VOTE_DIST_OUTPUT, F.AGNOSTIC_OUTPUT)}
   per_image[DESCRIPTORS] = descriptors.ImageDescriptors(name=DESCRIPTORS)(
       pixels)
+  if LAYOUT in head.input:
+    per_image[LAYOUT] = descriptors.SpatialLayout(name=LAYOUT)(pixels)
   row = {k: blocks.FanOutToRows(name=f"{k}_per_row")(v, slot)
          for k, v in per_image.items()}
-  p = head({F.USER_XF: inputs[F.USER_XF], DESCRIPTORS: row[DESCRIPTORS],
-            F.VOTE_DIST_OUTPUT: row[F.VOTE_DIST_OUTPUT],
-            F.VOTES_XF: inputs[F.VOTES_XF], F.TAG_XF: inputs[F.TAG_XF]})
+  p = head({F.USER_XF: inputs[F.USER_XF], F.VOTES_XF: inputs[F.VOTES_XF],
+            F.TAG_XF: inputs[F.TAG_XF],
+            **{k: row[k] for k in head.input if k in row}})
   outputs = {
       F.PERSONAL_OUTPUT: layers.Identity(name=F.PERSONAL_OUTPUT)(p),
       F.AGNOSTIC_OUTPUT: layers.Identity(name=F.AGNOSTIC_OUTPUT)(
@@ -358,7 +395,7 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
 # Two-stage fit
 # ----------------------------------------------------------------------------
 FIT_COLUMNS = (F.USER_XF, F.IMAGE_ID_XF, F.IMAGE_XF, F.VOTES_XF, F.TAG_XF,
-               F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY)
+               F.LABEL_KEY, F.AGNOSTIC_LABEL_KEY, F.SAID_KEY)
 # What stage 1 reads of the training images with votes and no review.
 IMAGE_COLUMNS = (F.IMAGE_ID_XF, F.IMAGE_XF, F.VOTES_XF, F.AGNOSTIC_LABEL_KEY)
 
@@ -640,6 +677,98 @@ def _fit_personal_head(head: keras.Model, rows: Dict[str, np.ndarray],
           "user_l2": user_l2, "taste_l2": taste_l2, "cv": cv}
 
 
+def said_targets(position: np.ndarray, said: np.ndarray, num_images: int
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+  """Per image, what its training critiques say it looks like.
+
+  Args:
+    position: each training row's image (index into the image table).
+    said: each row's features.SAID_KEY value.
+    num_images: size of the image table.
+
+  Returns:
+    (mean said state [num_images, A] over the rows that say the attribute,
+    0 where none does; how many rows say it [num_images, A]), A =
+    len(features.SAID_ATTRIBUTES).
+  """
+  position = np.asarray(position, np.int64).reshape(-1)
+  said = np.asarray(said, np.int64).reshape(-1)
+  sums = np.zeros((num_images, len(F.SAID_ATTRIBUTES)))
+  counts = np.zeros_like(sums)
+  for a in range(len(F.SAID_ATTRIBUTES)):
+    state = F.decode_said(said, a).astype(np.float64)
+    sums[:, a] = np.bincount(position, weights=state, minlength=num_images)
+    counts[:, a] = np.bincount(position, weights=(state != 0).astype(float),
+                               minlength=num_images)
+  return sums / np.maximum(counts, 1.0), counts
+
+
+def _ridge_loo(x: np.ndarray, y: np.ndarray, alphas: Sequence[float]
+               ) -> Tuple[np.ndarray, float, float]:
+  """Ridge regression of y on x (intercept unpenalised), its strength chosen
+  by exact leave-one-out error: (weights, intercept, chosen alpha)."""
+  xm, ym = x.mean(0), y.mean()
+  xc, yc = x - xm, y - ym
+  u, sv, vt = np.linalg.svd(xc, full_matrices=False)
+  uty = u.T @ yc
+  best = None
+  for alpha in alphas:
+    shrink = sv ** 2 / (sv ** 2 + alpha)
+    fitted = u @ (shrink * uty)
+    hat = (u ** 2) @ shrink + 1.0 / len(y)
+    loo = np.mean(((yc - fitted) / np.maximum(1.0 - hat, 1e-6)) ** 2)
+    if best is None or loo < best[0]:
+      best = (loo, alpha)
+  alpha = best[1]
+  w = vt.T @ (sv / (sv ** 2 + alpha) * uty)
+  return w, float(ym - xm @ w), float(alpha)
+
+
+def _fit_said_projection(head: keras.Model, z: np.ndarray,
+                         position: np.ndarray, said: np.ndarray
+                         ) -> Dict[str, Any]:
+  """Sets the critique taste space (``cfg.taste_space`` "critique").
+
+  For each attribute of features.SAID_ATTRIBUTES, a ridge map from the
+  image's standardised descriptors and spatial layout ``z`` [images, D]
+  (the projection layer's input) to the mean of what
+  its training critiques say of it (-1 low .. +1 high), fitted on the
+  training images some critique says it of, then scaled to zero mean and
+  unit spread over the images with training rows. An attribute fewer than
+  MIN_SAID_IMAGES images are said of stays at zero (no taste on it).
+
+  Returns:
+    {"said_images": images per attribute, "said_alpha": the ridge
+    strength per attribute (None: not fitted)}.
+  """
+  layer = head.get_layer(SAID_PROJECTION)
+  kernel = np.zeros((z.shape[1], len(F.SAID_ATTRIBUTES)), np.float32)
+  bias = np.zeros(len(F.SAID_ATTRIBUTES), np.float32)
+  target, counts = said_targets(position, said, len(z))
+  reviewed = np.unique(position)
+  images, alphas = [], []
+  for a in range(len(F.SAID_ATTRIBUTES)):
+    said_of = counts[:, a] > 0
+    images.append(int(said_of.sum()))
+    alphas.append(None)
+    if said_of.sum() < MIN_SAID_IMAGES or np.ptp(target[said_of, a]) == 0:
+      continue
+    w, b, alpha = _ridge_loo(z[said_of], target[said_of, a],
+                             SAID_RIDGE_ALPHAS)
+    proj = z[reviewed] @ w + b
+    sd = float(proj.std())
+    if sd < 1e-9:
+      continue
+    kernel[:, a] = w / sd
+    bias[a] = (b - float(proj.mean())) / sd
+    alphas[-1] = alpha
+  layer.set_weights([kernel, bias])
+  logging.info("residual: critique taste space, images said of per "
+               "attribute %s", dict(zip(F.SAID_ATTRIBUTES, images)))
+  return {"said_images": dict(zip(F.SAID_ATTRIBUTES, images)),
+          "said_alpha": dict(zip(F.SAID_ATTRIBUTES, alphas))}
+
+
 class _Epochs:
   """Counts the epochs of every fit of a staged run for a progress line."""
 
@@ -727,18 +856,32 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
   # Stage 2: the CNN and the descriptors once per distinct image, frozen.
   out = image_model.predict(images["pixels"], batch_size=_SCORE_BATCH,
                             verbose=0)
-  desc_layer = model.get_layer(DESCRIPTORS)
-  desc = np.concatenate([
-      np.asarray(desc_layer(images["pixels"][i:i + _SCORE_BATCH]))
-      for i in range(0, len(images["id"]), _SCORE_BATCH)]) if len(
-          images["id"]) else np.zeros((0, descriptors.NUM_DESCRIPTORS))
+  def per_image(name: str, width: int) -> np.ndarray:
+    layer = model.get_layer(name)
+    return np.concatenate([
+        np.asarray(layer(images["pixels"][i:i + _SCORE_BATCH]))
+        for i in range(0, len(images["id"]), _SCORE_BATCH)]).astype(
+            np.float32) if len(images["id"]) else np.zeros((0, width),
+                                                           np.float32)
+
+  image_inputs = {DESCRIPTORS: per_image(DESCRIPTORS,
+                                         descriptors.NUM_DESCRIPTORS)}
   # Normalised over the images stage 2 has rows of.
-  head.get_layer(DESCRIPTOR_NORM).adapt(desc[reviewed])
+  head.get_layer(DESCRIPTOR_NORM).adapt(image_inputs[DESCRIPTORS][reviewed])
+  said_fit: Dict[str, Any] = {}
+  if cfg.taste_space == "critique":
+    image_inputs[LAYOUT] = per_image(LAYOUT, descriptors.NUM_LAYOUT)
+    head.get_layer(LAYOUT_NORM).adapt(image_inputs[LAYOUT][reviewed])
+    said_fit = _fit_said_projection(head, np.concatenate([
+        np.asarray(head.get_layer(norm)(image_inputs[key]))
+        for key, norm in ((DESCRIPTORS, DESCRIPTOR_NORM),
+                          (LAYOUT, LAYOUT_NORM))], 1), position,
+                                    both[F.SAID_KEY])
   labels = both[F.LABEL_KEY].reshape(-1).astype(np.float32)
   _crowd_at_floor(head, metrics.base_rate(labels.sum(), len(labels)))
   rows = {
       F.USER_XF: both[F.USER_XF].reshape(-1).astype(np.int64),
-      DESCRIPTORS: desc[position].astype(np.float32),
+      **{k: v[position] for k, v in image_inputs.items()},
       F.VOTE_DIST_OUTPUT: out[F.VOTE_DIST_OUTPUT][position],
       F.VOTES_XF: both[F.VOTES_XF].reshape(-1, F.AVA_NUM_SCORES)
                   .astype(np.float32),
@@ -758,4 +901,5 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
           "image_count": len(images["id"]),
           "vote_only_images": len(images["id"]) - len(reviewed),
           "loss": stage2["loss"], "user_l2": stage2["user_l2"],
-          "taste_l2": stage2["taste_l2"], "cv": stage2["cv"]}, batches
+          "taste_l2": stage2["taste_l2"], "cv": stage2["cv"],
+          **said_fit}, batches

@@ -70,6 +70,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from preprocessing import ava
 from preprocessing import config as cfg_lib
+from preprocessing import critique_text
 from preprocessing import eval_split
 from preprocessing import examples_summary
 from preprocessing import features as F
@@ -160,6 +161,12 @@ class _RecoverRating(beam.DoFn):
               "level": labeled.level, "review_type": labeled.review_type,
               "score": labeled.score}
     if labeled.kept:
+      # What the critique says the photo looks like (features.SAID_KEY),
+      # read from the cleaned text (a type II review's stored text is the
+      # rewrite).
+      review["said"] = F.encode_said(critique_text.said_states(
+          labeled.text if labeled.review_type == F.REVIEW_TYPE_RULE
+          else critique_text.clean_review_text(raw.text)))
       yield review
     else:
       yield beam.pvalue.TaggedOutput(

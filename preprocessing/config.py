@@ -110,10 +110,13 @@ class TrainerConfig:
   eval_steps: int = 50
   # The residual variant (keras_model.residual). Stage 1 (image model):
   # embedding size, epochs, early-stopping patience (epochs without a better
-  # validation EMD). Stage 2 (personal head): taste_dim 0: each user's taste
-  # is over the standardised descriptors themselves; > 0: over a learnt
-  # projection of them to that many dimensions (docs/experiments.md, "Choices
-  # of the default tuned on seed 2": the projection never helped); L2 on
+  # validation EMD). Stage 2 (personal head): the space of each user's taste
+  # (taste_space): "critique", the visual attributes the training critiques
+  # name (features.SAID_ATTRIBUTES), each a linear map of the standardised
+  # descriptors fitted to what the critiques say of the images;
+  # "descriptors", the standardised descriptors themselves; "learnt", a tanh
+  # projection of them to taste_dim dimensions learnt from the labels
+  # (docs/experiments.md, "Choices of the default tuned on seed 2"); L2 on
   # the per-user leniency and vote slope and the per-tag offset, and on the
   # taste: candidates chosen by cv_folds-fold cross-validation on the
   # training pairs (first the user L2 without taste, by out-of-fold log
@@ -124,7 +127,8 @@ class TrainerConfig:
   image_feature_dim: int = 32
   image_epochs: int = 20
   early_stopping_patience: int = 5
-  taste_dim: int = 0
+  taste_space: str = "critique"
+  taste_dim: int = 4
   user_l2_grid: Tuple[float, ...] = (1e-3, 1e-2, 3e-2)
   taste_l2_grid: Tuple[float, ...] = (3e-2, 1e-2, 3e-3)
   cv_folds: int = 3

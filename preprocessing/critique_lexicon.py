@@ -438,3 +438,39 @@ PRONOUN_STARTS = frozenset(
 # "too X" with one of these X is praise ("too cute"), not a complaint.
 TOO_KEEP = frozenset(["cute", "funny", "good", "cool", "sweet", "adorable",
                       "lovely", "beautiful", "awesome", "great", "perfect"])
+
+# What a critique says the photo looks like (features.SAID_KEY): for each of
+# features.SAID_ATTRIBUTES, the forms that say it is low and those that say it
+# is high. Plain photographic vocabulary; a form is matched as whole words
+# (spaces or dashes between the words of a multi-word form), the longest form
+# at a position first, so "not sharp" and "out of focus" count as low
+# sharpness and not as "sharp" or "focus".
+SAID_FORMS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    "brightness": (
+        ("dark", "darker", "too dark", "underexposed", "under exposed",
+         "underexposure", "dim", "murky", "gloomy", "muddy", "low key",
+         "shadowy"),
+        ("bright", "brighter", "overexposed", "over exposed", "overexposure",
+         "blown", "blown out", "blown highlights", "airy", "high key",
+         "washed out", "luminous")),
+    "sharpness": (
+        ("soft", "softer", "too soft", "blurry", "blur", "blurred",
+         "out of focus", "oof", "fuzzy", "unsharp", "mushy", "not sharp",
+         "camera shake", "shaky", "missed focus", "focus is off"),
+        ("sharp", "sharper", "crisp", "crisper", "tack sharp", "razor sharp",
+         "pin sharp", "in focus", "well focused", "sharply focused")),
+    "colourfulness": (
+        ("muted", "dull", "desaturated", "undersaturated", "drab", "pastel",
+         "faded", "colorless", "colourless", "black and white", "monochrome",
+         "mono", "b&w"),
+        ("vivid", "vibrant", "saturated", "oversaturated", "over saturated",
+         "colorful", "colourful", "pop", "pops", "popping", "punchy",
+         "bold colors", "bold colours", "rich colors", "rich colours")),
+    "centring": (
+        ("thirds", "rule of thirds", "off center", "off centre",
+         "to the side", "asymmetric", "asymmetrical", "not centered",
+         "not centred"),
+        ("centered", "centred", "centering", "centring", "central",
+         "in the center", "in the centre", "in the middle", "dead center",
+         "dead centre", "symmetric", "symmetrical", "symmetry", "bullseye")),
+}

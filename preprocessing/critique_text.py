@@ -3,8 +3,9 @@
 Cleaning of stored review text (``clean_review_text``, step 1 of the
 ``preprocessing.rating`` module docstring), the rewritten scoring copy
 (``scoring_text``, step 2: typo correction, score talk -> vote tokens,
-phrase and idiom rewrites, "too X"), aspect matching (``find_aspects``) and
-the compiled patterns that split a text into clauses and flag them (step 3).
+phrase and idiom rewrites, "too X"), aspect matching (``find_aspects``),
+what a critique says the photo looks like (``said_states``) and the compiled
+patterns that split a text into clauses and flag them (step 3).
 The vocabulary lives in ``preprocessing.critique_lexicon``.
 """
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from typing import List, Mapping
+from typing import List, Mapping, Tuple
 
 from preprocessing import critique_lexicon
+from preprocessing import features
 
 MAX_REVIEW_CHARS = 5000
 
@@ -75,6 +77,29 @@ def find_aspects(text: str) -> List[str]:
     if aspect is not None and aspect not in out:
       out.append(aspect)
   return out
+
+
+def _said_regex(forms_low, forms_high) -> "re.Pattern[str]":
+  forms = sorted(set(forms_low) | set(forms_high), key=len, reverse=True)
+  return re.compile(r"(?<![\w&])(?:" + "|".join(
+      _form_pattern(f) for f in forms) + r")(?![\w&])", re.I)
+
+
+_SAID = [(_said_regex(*critique_lexicon.SAID_FORMS[a]),
+          {re.sub(r"[\s-]+", " ", f) for f in critique_lexicon.SAID_FORMS[a][1]})
+         for a in features.SAID_ATTRIBUTES]
+
+
+def said_states(text: str) -> Tuple[int, ...]:
+  """What ``text`` says the photo looks like: per features.SAID_ATTRIBUTES,
+  -1 (more low forms than high ones), +1 (more high), 0 (neither or a tie)."""
+  out = []
+  for pattern, high in _SAID:
+    net = 0
+    for m in pattern.finditer(text):
+      net += 1 if re.sub(r"[\s-]+", " ", m.group(0).lower()) in high else -1
+    out.append((net > 0) - (net < 0))
+  return tuple(out)
 
 
 # ---------------------------------------------------------------------------

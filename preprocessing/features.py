@@ -64,15 +64,25 @@ VOTES_KEY = "votes"  # int64 x 10, raw vote histogram
 PREFERENCE_KEY = "preference_level"  # int64 1..5
 REVIEW_TYPE_KEY = "review_type"  # bytes, "I" or "II"
 CHALLENGE_KEY = "challenge_id"  # int64
+# What a review says the photo looks like, one state per visual attribute of
+# SAID_ATTRIBUTES: -1 (low: dark, soft, muted, off-centre), +1 (high: bright,
+# sharp, vivid, centred) or 0 (not said), packed into one int64 per review by
+# ``encode_said``, 0 when it says none (preprocessing.critique_text.
+# said_states reads the text). A
+# training-time target only: the Trainer learns which image features these
+# attributes are (keras_model.residual); no model reads it as an input.
+SAID_KEY = "said_attributes"  # int64 0..3**len(SAID_ATTRIBUTES)-1
+SAID_ATTRIBUTES = ("brightness", "sharpness", "colourfulness", "centring")
 
 STRING_FEATURES = (USER_KEY, IMAGE_ID_KEY, REVIEW_KEY, IMAGE_KEY, TAG_KEY,
                    REVIEW_TYPE_KEY)
-INT_FEATURES = (LABEL_KEY, AGNOSTIC_LABEL_KEY, PREFERENCE_KEY, CHALLENGE_KEY)
+INT_FEATURES = (LABEL_KEY, AGNOSTIC_LABEL_KEY, PREFERENCE_KEY, CHALLENGE_KEY,
+                SAID_KEY)
 FLOAT_FEATURES = (MEAN_SCORE_KEY,)
 VECTOR_INT_FEATURES = {VOTES_KEY: AVA_NUM_SCORES}
 
-# Labels are never fed to the model as inputs.
-LABEL_KEYS = (LABEL_KEY, AGNOSTIC_LABEL_KEY, TAG_KEY)
+# Labels (and the training-time targets) are never fed to the model as inputs.
+LABEL_KEYS = (LABEL_KEY, AGNOSTIC_LABEL_KEY, TAG_KEY, SAID_KEY)
 
 # Image-major layout: a labelled example is one image with some of its
 # reviews. The image's own features (id, photo, votes, tag, ...) appear once
@@ -83,7 +93,7 @@ LABEL_KEYS = (LABEL_KEY, AGNOSTIC_LABEL_KEY, TAG_KEY)
 # signatures and the floors see per-review rows. A serving request is an
 # example of the same contract with one review.
 REVIEW_LEVEL_KEYS = (USER_KEY, REVIEW_KEY, LABEL_KEY, PREFERENCE_KEY,
-                     REVIEW_TYPE_KEY)
+                     REVIEW_TYPE_KEY, SAID_KEY)
 
 # The honest evaluation split of ``cfan build-examples``: the examples are
 # written as two splits (ImportExampleGen reads one file pattern per split).
@@ -109,6 +119,25 @@ REVIEW_LEVEL_EVAL_KEYS = (USER_TRAIN_RATE_KEY,)
 # Keys no model ever reads as an input: labels and the evaluation features.
 # (``preprocessing_fn`` does not pass the evaluation features through.)
 NON_INPUT_KEYS = LABEL_KEYS + EVAL_STRING_FEATURES + EVAL_FLOAT_FEATURES
+
+
+
+def encode_said(states) -> int:
+  """States of SAID_ATTRIBUTES (each -1, 0 or +1) -> one SAID_KEY value."""
+  states = tuple(int(v) for v in states)
+  if len(states) != len(SAID_ATTRIBUTES) or any(v not in (-1, 0, 1)
+                                                for v in states):
+    raise ValueError(f"said states must be {len(SAID_ATTRIBUTES)} values "
+                     f"in -1, 0, 1; got {states}")
+  # Digits 0 (not said), 1 (high), 2 (low): 0 says nothing at all.
+  return sum((v % 3) * 3 ** j for j, v in enumerate(states))
+
+
+def decode_said(codes, attribute: int):
+  """SAID_KEY values (an int or an integer array) -> the state (-1, 0, +1)
+  of attribute number ``attribute`` of SAID_ATTRIBUTES."""
+  return ((codes // 3 ** attribute) % 3 + 1) % 3 - 1
+
 
 # --------------------------------------------------------------------------
 # Transformed features (``preprocessing_fn`` outputs)
@@ -143,7 +172,7 @@ IMAGE_SLOT_KEY = "image_slot"
 # Transformed features with one value per review of the example (ragged
 # [B, None] / [B, None, max_review_len]); the other transformed features are
 # the image's. ``keras_model.inputs`` flattens them into one row per review.
-REVIEW_LEVEL_XF = (USER_XF, REVIEW_XF, REVIEW_LEN_XF, LABEL_KEY)
+REVIEW_LEVEL_XF = (USER_XF, REVIEW_XF, REVIEW_LEN_XF, LABEL_KEY, SAID_KEY)
 
 # Vocabulary names written by Transform (files under transform_fn/assets).
 USER_VOCAB = "user_vocab"

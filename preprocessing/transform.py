@@ -245,6 +245,8 @@ def preprocessing_fn(inputs: Dict[str, Any],
   if F.LABEL_KEY in inputs:
     outputs[F.LABEL_KEY] = tf.cast(_per_review(inputs[F.LABEL_KEY]),
                                    tf.int64)
+  if F.SAID_KEY in inputs:  # a training-time target (features.SAID_KEY)
+    outputs[F.SAID_KEY] = tf.cast(_per_review(inputs[F.SAID_KEY]), tf.int64)
   if F.AGNOSTIC_LABEL_KEY in inputs:
     outputs[F.AGNOSTIC_LABEL_KEY] = tf.cast(
         _dense_1d(inputs[F.AGNOSTIC_LABEL_KEY], 0), tf.int64)

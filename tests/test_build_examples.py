@@ -22,6 +22,7 @@ from PIL import ImageFile
 
 import demo_data
 from preprocessing import build_examples
+from preprocessing import critique_text
 from preprocessing import examples_summary
 from preprocessing import eval_split
 from preprocessing import features as F
@@ -213,6 +214,12 @@ def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:
       assert row[F.LABEL_KEY] == int(
           row[F.PREFERENCE_KEY] >= F.GOOD_MIN_LEVEL)
       assert row[F.REVIEW_TYPE_KEY].decode() in F.KEPT_REVIEW_TYPES
+      said = [F.decode_said(row[F.SAID_KEY], a)
+              for a in range(len(F.SAID_ATTRIBUTES))]
+      assert row[F.SAID_KEY] == F.encode_said(said)
+      if row[F.REVIEW_TYPE_KEY].decode() == F.REVIEW_TYPE_RULE:
+        assert tuple(said) == critique_text.said_states(
+            row[F.REVIEW_KEY].decode())
       votes = row[F.VOTES_KEY] = np.asarray(row[F.VOTES_KEY])
       assert votes.sum() > 0
       mean = float((votes * np.arange(1, 11)).sum() / votes.sum())

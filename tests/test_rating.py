@@ -791,3 +791,30 @@ def test_labeler_never_crashes(text):
 
 
 _PROPERTY_LABELER = rating.ReviewLabeler()
+
+
+@pytest.mark.parametrize("text,said", [
+    ("Too dark and a bit soft, but the colours really pop.", (-1, -1, 1, 0)),
+    ("Nicely centred subject, tack-sharp!", (0, 1, 0, 1)),
+    ("Not sharp at all, the eye is out of focus.", (0, -1, 0, 0)),
+    ("Blown highlights; try the rule of thirds.", (1, 0, 0, -1)),
+    ("Lovely muted tones, shame it is blurry and dark.", (-1, -1, -1, 0)),
+    ("Sharp here, soft there.", (0, 0, 0, 0)),  # a tie says nothing
+    ("Great shot, well done!", (0, 0, 0, 0)),
+    ("The darkness of the sharpener.", (0, 0, 0, 0)),  # whole words only
+])
+def test_said_states_read_what_a_critique_says_the_photo_looks_like(text,
+                                                                    said):
+  from preprocessing import critique_text  # pylint: disable=g-import-not-at-top
+  assert critique_text.said_states(text) == said
+  code = features.encode_said(said)
+  assert 0 <= code < 3 ** len(features.SAID_ATTRIBUTES)
+  assert tuple(features.decode_said(code, a)
+               for a in range(len(features.SAID_ATTRIBUTES))) == said
+
+
+def test_encode_said_refuses_states_outside_the_contract():
+  with pytest.raises(ValueError, match="said states"):
+    features.encode_said((2, 0, 0, 0))
+  with pytest.raises(ValueError, match="said states"):
+    features.encode_said((1, 0))

@@ -60,14 +60,64 @@ def test_outputs_and_inputs_of_the_data_contract():
   assert variants.heads(model) == [F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT]
 
 
-@pytest.mark.parametrize("taste_dim", [0, 3])
-def test_taste_is_over_the_descriptors_or_a_learnt_projection(taste_dim):
+@pytest.mark.parametrize("space", residual.TASTE_SPACES)
+def test_taste_is_over_the_critique_attributes_descriptors_or_a_projection(
+    space):
   from keras_model import descriptors  # pylint: disable=g-import-not-at-top
-  head = _model(_cfg(taste_dim=taste_dim)).get_layer(residual.PERSONAL_HEAD)
-  width = taste_dim or descriptors.NUM_DESCRIPTORS
+  head = _model(_cfg(taste_space=space, taste_dim=3)).get_layer(
+      residual.PERSONAL_HEAD)
+  width = {"critique": len(F.SAID_ATTRIBUTES),
+           "descriptors": descriptors.NUM_DESCRIPTORS, "learnt": 3}[space]
   assert head.get_layer(residual.TASTE).embeddings.shape == (NUM_USERS, width)
   names = {layer.name for layer in head.layers}
-  assert ("taste_projection" in names) == bool(taste_dim)
+  assert (residual.TASTE_PROJECTION in names) == (space == "learnt")
+  assert (residual.SAID_PROJECTION in names) == (space == "critique")
+  if space == "critique":  # fixed by the fit, never by gradients
+    assert not head.get_layer(residual.SAID_PROJECTION).trainable
+
+
+def test_an_unknown_taste_space_is_refused():
+  with pytest.raises(ValueError, match="taste_space"):
+    _model(_cfg(taste_space="pixels"))
+
+
+def test_said_targets_average_what_the_critiques_say_of_each_image():
+  said = [F.encode_said(s) for s in ((1, 0, -1, 0), (1, 0, 1, 0),
+                                     (-1, 0, 0, 0), (0, 0, 0, 0))]
+  mean, count = residual.said_targets(np.array([0, 0, 1, 2]),
+                                      np.array(said), 4)
+  np.testing.assert_allclose(mean[0], [1, 0, 0, 0])
+  np.testing.assert_allclose(count[0], [2, 0, 2, 0])
+  np.testing.assert_allclose(mean[1], [-1, 0, 0, 0])
+  np.testing.assert_allclose(count[2:], 0)
+
+
+def test_the_said_projection_recovers_an_attribute_the_critiques_name():
+  """Critiques say "bright"/"dark" of images by their brightness; the
+  projection's brightness axis follows brightness, and an attribute said
+  of too few images stays at zero."""
+  from keras_model import descriptors  # pylint: disable=g-import-not-at-top
+  model = _model(_cfg(taste_space="critique"))
+  head = model.get_layer(residual.PERSONAL_HEAD)
+  rng = np.random.default_rng(3)
+  z = rng.normal(0, 1, (200, descriptors.NUM_DESCRIPTORS +
+                          descriptors.NUM_LAYOUT)).astype(np.float32)
+  truth = z[:, 0] - 0.5 * z[:, 3]
+  position = np.repeat(np.arange(200), 3)
+  noisy = truth[position] + rng.normal(0, 0.5, len(position))
+  said_row = np.where(rng.random(len(position)) < 0.4, np.sign(noisy), 0)
+  sharp = np.zeros(len(position))
+  sharp[:3 * (residual.MIN_SAID_IMAGES - 1)] = 1  # too few images
+  codes = np.array([F.encode_said((int(b), int(s), 0, 0))
+                    for b, s in zip(said_row, sharp)])
+  fit = residual._fit_said_projection(head, z, position, codes)
+  kernel, bias = head.get_layer(residual.SAID_PROJECTION).get_weights()
+  out = z @ kernel + bias
+  assert np.corrcoef(out[:, 0], truth)[0, 1] > 0.9
+  assert abs(out[:, 0].mean()) < 0.05 and abs(out[:, 0].std() - 1) < 0.05
+  np.testing.assert_array_equal(kernel[:, 1:], 0)
+  assert fit["said_images"]["sharpness"] == residual.MIN_SAID_IMAGES - 1
+  assert fit["said_alpha"]["sharpness"] is None
 
 
 def test_image_model_runs_once_per_distinct_image_of_a_batch(rows_seen_by):
@@ -166,8 +216,13 @@ def _planted_rows(pair_seed, n_users=40, n_images=60, per_user=30,
   logit = (1.5 * quality[images] + leniency[users] + 1.0 +
            taste * likes_bright[users] * shade[images])
   labels = (rng.random(len(users)) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+  # A third of the critiques say how bright the photo is.
+  says = rng.random(len(users)) < 1 / 3
+  said = np.array([F.encode_said((int(s * np.sign(b)), 0, 0, 0))
+                   for s, b in zip(says, shade[images])])
   return {F.USER_XF: users, F.IMAGE_ID_XF: images,
           F.IMAGE_XF: np.asarray(jpegs, dtype=object)[images],
+          F.SAID_KEY: said,
           F.VOTES_XF: votes[images].astype(np.float32),
           F.TAG_XF: np.zeros(len(users), np.int64),
           F.LABEL_KEY: labels,
@@ -204,14 +259,15 @@ def test_staged_fit_learns_the_users_leniency():
   assert metrics.auc(y, p) > metrics.auc(y, mean_vote) + 0.05
 
 
-@pytest.mark.parametrize("taste_dim", [0, 4])
-def test_staged_fit_learns_a_taste_the_votes_cannot_show(taste_dim):
+@pytest.mark.parametrize("space", residual.TASTE_SPACES)
+def test_staged_fit_learns_a_taste_the_votes_cannot_show(space):
   """A learning test: half the users like bright photos, half dark ones;
   cross-validation keeps the taste term and it beats the vote floor, with
-  the taste over the descriptors or over a learnt projection of them."""
+  the taste over the attributes the critiques name, over the descriptors or
+  over a learnt projection of them."""
   from evaluation import metrics  # pylint: disable=g-import-not-at-top
   cfg = _cfg(image_epochs=2, personal_epochs=20, taste_l2_grid=(1e-2,),
-             taste_dim=taste_dim)
+             taste_space=space, taste_dim=4)
   model = variants.build_variant("residual", cfg, num_users=41, num_images=61,
                                  num_tags=NUM_TAGS, review_vocab_size=5)
   train = _planted_rows(1, taste=4.0)
@@ -255,6 +311,9 @@ def test_stage_one_learns_the_votes_of_images_nobody_reviewed():
   k = np.arange(1, 11)
   predicted = {}
   for name, extra in (("with", vote_only), ("without", None)):
+    # The same start for both, whatever the tests before left in the
+    # global random state.
+    keras.utils.set_random_seed(cfg.seed)
     model = variants.build_variant("residual", cfg, num_users=11,
                                    num_images=200, num_tags=NUM_TAGS,
                                    review_vocab_size=5)

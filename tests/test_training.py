@@ -48,6 +48,8 @@ def _columns(n: int = 240, seed: int = 0) -> dict:
       F.TAG_XF: images % NUM_TAGS,
       F.LABEL_KEY: rng.integers(0, 2, n),
       F.AGNOSTIC_LABEL_KEY: (images % 2).astype(np.int64),
+      # what each review says the photo looks like (features.SAID_KEY)
+      F.SAID_KEY: rng.integers(0, 3 ** len(F.SAID_ATTRIBUTES), n),
   }
 
 

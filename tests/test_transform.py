@@ -62,6 +62,7 @@ def _instance(user: str, image_id: str, review: str, image: bytes,
       F.TAG_KEY: tag.encode(), F.REVIEW_TYPE_KEY: [b"I"],
       F.LABEL_KEY: [rating], F.AGNOSTIC_LABEL_KEY: agnostic,
       F.PREFERENCE_KEY: [4 if rating else 2], F.CHALLENGE_KEY: 7,
+      F.SAID_KEY: [F.encode_said((0, 1 if rating else -1, 0, 0))],
       F.MEAN_SCORE_KEY: 5.5, F.VOTES_KEY: list(range(1, 11)),
   }
 
@@ -146,7 +147,7 @@ def _ids(vocab: List[str], words: List[str]) -> List[int]:
 def test_output_keys(transformed):
   train, new, _, _ = transformed
   expected = {F.USER_XF, F.IMAGE_ID_XF, F.REVIEW_XF, F.REVIEW_LEN_XF,
-              F.IMAGE_XF, F.TAG_XF, F.VOTES_XF, F.LABEL_KEY,
+              F.IMAGE_XF, F.TAG_XF, F.VOTES_XF, F.LABEL_KEY, F.SAID_KEY,
               F.AGNOSTIC_LABEL_KEY}
   for row in train + new:
     assert set(row) == expected
@@ -218,6 +219,7 @@ def test_labels_pass_through(transformed):
   train, new, _, _ = transformed
   for raw, row in zip(TRAIN + NEW, train + new):
     assert [int(row[F.LABEL_KEY])] == raw[F.LABEL_KEY]
+    assert [int(row[F.SAID_KEY])] == raw[F.SAID_KEY]
     assert int(row[F.AGNOSTIC_LABEL_KEY]) == raw[F.AGNOSTIC_LABEL_KEY]
 
 
