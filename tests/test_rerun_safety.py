@@ -285,6 +285,29 @@ def test_failed_job_is_never_reused(small_data, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_examples_of_another_data_contract_are_rebuilt(small_data, tmp_path,
+                                                      monkeypatch):
+  """Examples written when the contract had another feature set (here: one
+  feature fewer, as before features.SAID_KEY joined) are not reused."""
+  from preprocessing import features  # pylint: disable=g-import-not-at-top
+  root = str(tmp_path / "examples")
+  logs: List[str] = []
+  ensure = functools.partial(prepare.ensure_examples, small_data, root,
+                             min_tag_images=3, beam_args=BEAM_ARGS,
+                             log=logs.append)
+  monkeypatch.setattr(features, "INT_FEATURES", tuple(
+      k for k in features.INT_FEATURES if k != features.SAID_KEY))
+  ensure()
+  monkeypatch.undo()
+  logs.clear()
+  ensure()
+  assert not any("reusing" in line for line in logs), logs
+  logs.clear()
+  ensure()
+  assert "inputs unchanged, reusing" in logs[0]
+
+
+@pytest.mark.slow
 def test_tampered_summary_is_not_reused(small_data, tmp_path):
   root = str(tmp_path / "examples")
   logs: List[str] = []

@@ -87,7 +87,12 @@ def ensure_examples(data_dir: str, examples_root: str, *,
          # The split's shares: examples of another split (or of the older
          # single-split layout) are rebuilt, never reused.
          "split": [cfg_lib.EVAL_COLD_IMAGE_SHARE,
-                   cfg_lib.EVAL_WARM_PAIR_SHARE]}
+                   cfg_lib.EVAL_WARM_PAIR_SHARE],
+         # The data contract's features: examples written before a feature
+         # joined it (or after one left) are rebuilt.
+         "features": sorted(F.STRING_FEATURES + F.INT_FEATURES +
+                            F.FLOAT_FEATURES +
+                            tuple(F.VECTOR_INT_FEATURES))}
   summary = _reusable_summary(examples_root, key)
   if summary is not None:
     log(f"[1/2] build-examples: inputs unchanged, reusing {examples_root}")
