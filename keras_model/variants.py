@@ -21,7 +21,7 @@ name               model
                    Fig. 7.
 ``residual``       not in the paper: vote-distribution CNN (NIMA-style,
                    once per image) + per-user leniency and taste over the
-                   image embedding, tag and vote statistics
+                   attributes the critiques name, tag and vote statistics
                    (:mod:`keras_model.residual`); the ``cpu`` default,
                    best on held-out pairs (docs/model_quality.md).
 =================  =======================================================
