@@ -523,3 +523,26 @@ def float32_output(x, *, name: str):
   """Names an auxiliary output (e.g. the attention map) and casts to float32."""
   return layers.Activation("linear", dtype="float32", name=name)(x)
 
+
+class Select(layers.Layer):
+  """[mask, a, b] -> mask * a + (1 - mask) * b."""
+
+  def call(self, inputs):
+    mask, a, b = inputs
+    return mask * a + (1.0 - mask) * b
+
+  def compute_output_shape(self, input_shapes):
+    return input_shapes[1]
+
+
+class StopGradient(layers.Layer):
+  def call(self, x):
+    return ops.stop_gradient(x)
+
+
+class FirstColumn(layers.Layer):
+  def call(self, x):
+    return x[:, :1]
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0], 1)

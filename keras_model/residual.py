@@ -27,26 +27,19 @@ earth mover's distance loss) and a small per-user *residual* on top of it
    ``cfg.vote_dropout`` so that the predicted path learns too. Both start
    at the ``vote_plus_user`` floor's vote term. ``b_u`` is the user's
    leniency, ``a_u`` how much more or less than the crowd they follow the
-   vote, ``t_u`` their taste over ``z_v``, the photo's visual attributes
-   in one of three spaces (``cfg.taste_space``): "critique" (the default),
-   the attributes the training critiques name (features.SAID_ATTRIBUTES:
-   brightness, sharpness, colourfulness, centring), each a linear map of the
-   standardised descriptors and spatial layout fitted to what the critiques
-   say of the training images (reviews as training-time targets; no review
-   is read at prediction time); "descriptors", the standardised descriptors
-   themselves (brightness, contrast, colourfulness, sharpness, where the
-   subject sits, ...); "learnt", a tanh projection of them learnt from the
-   labels (``cfg.taste_dim`` wide). Per-user terms
+   vote, ``t_u`` their taste over the photo's visual attributes in
+   ``cfg.taste_space``: "critique" (default; ``keras_model.said_taste``:
+   the attributes the training critiques name, mapped from the
+   descriptors and layout), "descriptors" (the standardised ones
+   themselves) or "learnt" (a tanh projection of them). Per-user terms
    start at zero and are L2-regularised, so a user with few reviews stays
    near the crowd and an unknown user (OOV index) gets the crowd's
    prediction.
 
-Stage 1 stops early on a share of the distinct *training* images. Between
-the stages, the critique taste space is fitted (``_fit_said_projection``: a
-ridge map per attribute from the image's descriptors and layout to what its
-training critiques say of it). Stage 2 does not early-stop on a validation score (a few hundred pairs make that
-score too noisy to choose weights by): it chooses the L2 of the user and
-tag terms among ``cfg.user_l2_grid``, then the taste L2 among
+Stage 1 stops early on a share of the distinct *training* images; then the
+critique taste space is fitted. Stage 2 does not early-stop on a validation
+score (a few hundred pairs make it too noisy): it chooses the L2 of the user
+and tag terms among ``cfg.user_l2_grid``, then the taste L2 among
 ``cfg.taste_l2_grid`` and "no taste", by cross-validation over the training
 pairs (taste only when it wins by ``cfg.taste_min_z`` standard errors), then
 fits every training row to convergence. Why: docs/model_quality.md.
@@ -78,6 +71,7 @@ import tensorflow as tf
 from evaluation import metrics
 from keras_model import blocks
 from keras_model import descriptors
+from keras_model import said_taste
 from preprocessing import features as F
 from preprocessing import transform as transform_lib
 from preprocessing.config import ModelConfig
@@ -92,11 +86,6 @@ LAYOUT_NORM = "layout_norm"
 TASTE_PROJECTION = "taste_projection"
 SAID_PROJECTION = "said_projection"
 TASTE_SPACES = ("critique", "descriptors", "learnt")
-# A said attribute is a taste axis when at least this many training images
-# have a critique that says it (fewer: its projection stays at zero).
-MIN_SAID_IMAGES = 20
-# Ridge strengths tried for each said attribute's map (leave-one-out choice).
-SAID_RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-1, 4, 11))
 CROWD_KNOWN = "crowd_known"
 CROWD_PREDICTED = "crowd_predicted"
 TASTE = "user_taste"
@@ -207,22 +196,6 @@ class VotesKnown(layers.Layer):
     return {**super().get_config(), "drop": self.drop}
 
 
-class Select(layers.Layer):
-  """[mask, a, b] -> mask * a + (1 - mask) * b."""
-
-  def call(self, inputs):
-    mask, a, b = inputs
-    return mask * a + (1.0 - mask) * b
-
-  def compute_output_shape(self, input_shapes):
-    return input_shapes[1]
-
-
-class StopGradient(layers.Layer):
-  def call(self, x):
-    return ops.stop_gradient(x)
-
-
 class TagIndex(layers.Layer):
   """Tag index [B]; negatives (no tag) and overflow -> the last (OOV) class."""
 
@@ -242,14 +215,6 @@ class TagIndex(layers.Layer):
     return {**super().get_config(), "num_tags": self.num_tags}
 
 
-class FirstColumn(layers.Layer):
-  def call(self, x):
-    return x[:, :1]
-
-  def compute_output_shape(self, input_shape):
-    return (input_shape[0], 1)
-
-
 def build_personal_head(cfg: ModelConfig, *, num_users: int,
                         num_tags: int) -> keras.Model:
   """{USER_XF, DESCRIPTORS, VOTE_DIST_OUTPUT, VOTES_XF, TAG_XF} -> p.
@@ -266,11 +231,10 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   all users; ``b_u`` the user's leniency, ``a_u`` how much more (or less)
   than the crowd the user follows the crowd's vote, ``t_u`` the user's taste
   over the photo's hand-made descriptors ``d_v`` (``keras_model.descriptors``,
-  standardised on the training images): over the attributes the training
-  critiques name (S, c: fixed by ``_fit_said_projection`` from ``d_v`` and
-  the spatial layout ``l_v``; the head then has an input LAYOUT), over the
-  descriptors themselves, or over a learnt tanh projection of them to
-  ``cfg.taste_dim`` dimensions shared by every user.
+  standardised on the training images): over the attributes the critiques
+  name (S, c: set by ``said_taste.fit_projection`` from ``d_v`` and the
+  layout ``l_v``, an input LAYOUT of the head), over the descriptors, or
+  over a learnt tanh projection of them (``cfg.taste_dim`` wide).
   The per-user terms start at zero and are L2-regularised, so a user with
   few reviews stays near the crowd and an unknown user (OOV index) gets the
   crowd's prediction.
@@ -283,12 +247,12 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   known = VotesKnown(cfg.vote_dropout, name="votes_known")(votes)
   s_known = VoteStats(name="known_vote_stats")(votes)
   s_pred = VoteStats(name="predicted_vote_stats")(
-      StopGradient(name="frozen_prediction")(predicted))
-  crowd = Select(name="crowd_logit")([
+      blocks.StopGradient(name="frozen_prediction")(predicted))
+  crowd = blocks.Select(name="crowd_logit")([
       known, layers.Dense(1, name=CROWD_KNOWN)(s_known),
       layers.Dense(1, name=CROWD_PREDICTED)(s_pred)])
-  mean_v = Select(name="mean_vote")([known, FirstColumn()(s_known),
-                                      FirstColumn()(s_pred)])
+  mean_v = blocks.Select(name="mean_vote")([
+      known, blocks.FirstColumn()(s_known), blocks.FirstColumn()(s_pred)])
 
   def per_user(width: int, name: str, l2: float) -> keras.KerasTensor:
     return layers.Flatten()(layers.Embedding(
@@ -309,7 +273,7 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
         kernel_initializer=keras.initializers.GlorotUniform(seed=cfg.seed))(
             z_v)
     taste_width = cfg.taste_dim
-  elif cfg.taste_space == "critique":  # set by the fit (_fit_said_projection)
+  elif cfg.taste_space == "critique":  # set by said_taste.fit_projection
     taste_width = len(F.SAID_ATTRIBUTES)
     layout = keras.Input(shape=(descriptors.NUM_LAYOUT,), name=LAYOUT)
     extra_inputs[LAYOUT] = layout
@@ -677,98 +641,6 @@ def _fit_personal_head(head: keras.Model, rows: Dict[str, np.ndarray],
           "user_l2": user_l2, "taste_l2": taste_l2, "cv": cv}
 
 
-def said_targets(position: np.ndarray, said: np.ndarray, num_images: int
-                 ) -> Tuple[np.ndarray, np.ndarray]:
-  """Per image, what its training critiques say it looks like.
-
-  Args:
-    position: each training row's image (index into the image table).
-    said: each row's features.SAID_KEY value.
-    num_images: size of the image table.
-
-  Returns:
-    (mean said state [num_images, A] over the rows that say the attribute,
-    0 where none does; how many rows say it [num_images, A]), A =
-    len(features.SAID_ATTRIBUTES).
-  """
-  position = np.asarray(position, np.int64).reshape(-1)
-  said = np.asarray(said, np.int64).reshape(-1)
-  sums = np.zeros((num_images, len(F.SAID_ATTRIBUTES)))
-  counts = np.zeros_like(sums)
-  for a in range(len(F.SAID_ATTRIBUTES)):
-    state = F.decode_said(said, a).astype(np.float64)
-    sums[:, a] = np.bincount(position, weights=state, minlength=num_images)
-    counts[:, a] = np.bincount(position, weights=(state != 0).astype(float),
-                               minlength=num_images)
-  return sums / np.maximum(counts, 1.0), counts
-
-
-def _ridge_loo(x: np.ndarray, y: np.ndarray, alphas: Sequence[float]
-               ) -> Tuple[np.ndarray, float, float]:
-  """Ridge regression of y on x (intercept unpenalised), its strength chosen
-  by exact leave-one-out error: (weights, intercept, chosen alpha)."""
-  xm, ym = x.mean(0), y.mean()
-  xc, yc = x - xm, y - ym
-  u, sv, vt = np.linalg.svd(xc, full_matrices=False)
-  uty = u.T @ yc
-  best = None
-  for alpha in alphas:
-    shrink = sv ** 2 / (sv ** 2 + alpha)
-    fitted = u @ (shrink * uty)
-    hat = (u ** 2) @ shrink + 1.0 / len(y)
-    loo = np.mean(((yc - fitted) / np.maximum(1.0 - hat, 1e-6)) ** 2)
-    if best is None or loo < best[0]:
-      best = (loo, alpha)
-  alpha = best[1]
-  w = vt.T @ (sv / (sv ** 2 + alpha) * uty)
-  return w, float(ym - xm @ w), float(alpha)
-
-
-def _fit_said_projection(head: keras.Model, z: np.ndarray,
-                         position: np.ndarray, said: np.ndarray
-                         ) -> Dict[str, Any]:
-  """Sets the critique taste space (``cfg.taste_space`` "critique").
-
-  For each attribute of features.SAID_ATTRIBUTES, a ridge map from the
-  image's standardised descriptors and spatial layout ``z`` [images, D]
-  (the projection layer's input) to the mean of what
-  its training critiques say of it (-1 low .. +1 high), fitted on the
-  training images some critique says it of, then scaled to zero mean and
-  unit spread over the images with training rows. An attribute fewer than
-  MIN_SAID_IMAGES images are said of stays at zero (no taste on it).
-
-  Returns:
-    {"said_images": images per attribute, "said_alpha": the ridge
-    strength per attribute (None: not fitted)}.
-  """
-  layer = head.get_layer(SAID_PROJECTION)
-  kernel = np.zeros((z.shape[1], len(F.SAID_ATTRIBUTES)), np.float32)
-  bias = np.zeros(len(F.SAID_ATTRIBUTES), np.float32)
-  target, counts = said_targets(position, said, len(z))
-  reviewed = np.unique(position)
-  images, alphas = [], []
-  for a in range(len(F.SAID_ATTRIBUTES)):
-    said_of = counts[:, a] > 0
-    images.append(int(said_of.sum()))
-    alphas.append(None)
-    if said_of.sum() < MIN_SAID_IMAGES or np.ptp(target[said_of, a]) == 0:
-      continue
-    w, b, alpha = _ridge_loo(z[said_of], target[said_of, a],
-                             SAID_RIDGE_ALPHAS)
-    proj = z[reviewed] @ w + b
-    sd = float(proj.std())
-    if sd < 1e-9:
-      continue
-    kernel[:, a] = w / sd
-    bias[a] = (b - float(proj.mean())) / sd
-    alphas[-1] = alpha
-  layer.set_weights([kernel, bias])
-  logging.info("residual: critique taste space, images said of per "
-               "attribute %s", dict(zip(F.SAID_ATTRIBUTES, images)))
-  return {"said_images": dict(zip(F.SAID_ATTRIBUTES, images)),
-          "said_alpha": dict(zip(F.SAID_ATTRIBUTES, alphas))}
-
-
 class _Epochs:
   """Counts the epochs of every fit of a staged run for a progress line."""
 
@@ -872,11 +744,12 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
   if cfg.taste_space == "critique":
     image_inputs[LAYOUT] = per_image(LAYOUT, descriptors.NUM_LAYOUT)
     head.get_layer(LAYOUT_NORM).adapt(image_inputs[LAYOUT][reviewed])
-    said_fit = _fit_said_projection(head, np.concatenate([
+    said_fit = said_taste.fit_projection(
+        head.get_layer(SAID_PROJECTION), np.concatenate([
         np.asarray(head.get_layer(norm)(image_inputs[key]))
         for key, norm in ((DESCRIPTORS, DESCRIPTOR_NORM),
                           (LAYOUT, LAYOUT_NORM))], 1), position,
-                                    both[F.SAID_KEY])
+        both[F.SAID_KEY])
   labels = both[F.LABEL_KEY].reshape(-1).astype(np.float32)
   _crowd_at_floor(head, metrics.base_rate(labels.sum(), len(labels)))
   rows = {

@@ -86,7 +86,8 @@ def _said_regex(forms_low, forms_high) -> "re.Pattern[str]":
 
 
 _SAID = [(_said_regex(*critique_lexicon.SAID_FORMS[a]),
-          {re.sub(r"[\s-]+", " ", f) for f in critique_lexicon.SAID_FORMS[a][1]})
+          {re.sub(r"[\s-]+", " ", f)
+           for f in critique_lexicon.SAID_FORMS[a][1]})
          for a in features.SAID_ATTRIBUTES]
 
 
