@@ -318,12 +318,14 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
 
 
 def _selection(history: Mapping[str, Any]) -> Dict[str, Any]:
-  """A staged model's stage-2 choices (user and taste L2) and the
-  cross-validation they came from."""
+  """A staged model's stage-2 choices (user, taste and, where it has one,
+  tag-affinity L2) and the cross-validation they came from."""
   if "cv" not in history:
     return {}
   return {"user_l2": history.get("user_l2"),
           "taste_l2": history.get("taste_l2"),
+          **({"affinity_l2": history["affinity_l2"]}
+             if "affinity_l2" in history else {}),
           "cv": [{k: (None if v is None else float(v))
                   for k, v in row.items()} for row in history["cv"]]}
 
@@ -472,17 +474,21 @@ def _selection_line(choice: Mapping[str, Any]) -> str:
   def l2(name, x):
     return f"no {name}" if x is None else f"{name} L2 {x:g}"
 
+  def terms(r):
+    return ", ".join(
+        ([l2("user", r["user_l2"])] if r.get("user_l2") is not None else []) +
+        [l2("taste", r["taste_l2"])] +
+        ([l2("affinity", r["affinity_l2"])] if "affinity_l2" in r else []))
+
   def candidate(r):
-    what = ", ".join(
-        ([l2("user", r["user_l2"])] if "user_l2" in r else []) +
-        [l2("taste", r["taste_l2"])])
-    z = "" if r["taste_l2"] is None else f", z {r['z']:+.1f}"
-    return (f"{what}: log loss {r['oof_log_loss']:.4f}, AUC "
+    # Round 1 (no optional term) is scored against nothing: no z.
+    optional = (r["taste_l2"] is not None or
+                r.get("affinity_l2") is not None)
+    z = f", z {r['z']:+.1f}" if optional else ""
+    return (f"{terms(r)}: log loss {r['oof_log_loss']:.4f}, AUC "
             f"{r['oof_auc']:.3f}{z}")
 
-  chosen = ", ".join(
-      ([l2("user", choice["user_l2"])] if choice.get("user_l2") is not None
-       else []) + [l2("taste", choice["taste_l2"])])
+  chosen = terms(choice)
   return (f"Default's stage 2 chose **{chosen}** by cross-validation on the "
           f"training pairs (out of fold: "
           f"{'; '.join(candidate(r) for r in choice['cv'])}).")

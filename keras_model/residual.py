@@ -18,7 +18,7 @@ earth mover's distance loss) and a small per-user *residual* on top of it
    hand-made descriptors ``d_v`` of ``keras_model.descriptors``, computed
    once per image)::
 
-     logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . norm(d_v)
+     logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . z_v + g_u[tag]
 
    ``s_v`` = statistics of the image's vote shares (mean, spread, CDF): the
    *known* AVA votes when the image has them, the image model's predicted
@@ -31,18 +31,23 @@ earth mover's distance loss) and a small per-user *residual* on top of it
    ``cfg.taste_space``: "critique" (default; ``keras_model.said_taste``:
    the attributes the training critiques name, mapped from the
    descriptors and layout), "descriptors" (the standardised ones
-   themselves) or "learnt" (a tanh projection of them). Per-user terms
+   themselves) or "learnt" (a tanh projection of them), ``g_u[tag]`` their
+   affinity for the photo's tag beyond the crowd's ``tag_t`` (an option,
+   ``cfg.affinity_l2_grid``; off by default). Per-user terms
    start at zero and are L2-regularised, so a user with few reviews stays
    near the crowd and an unknown user (OOV index) gets the crowd's
    prediction.
 
 Stage 1 stops early on a share of the distinct *training* images; then the
 critique taste space is fitted. Stage 2 does not early-stop on a validation
-score (a few hundred pairs make it too noisy): it chooses the L2 of the user
-and tag terms among ``cfg.user_l2_grid``, then the taste L2 among
-``cfg.taste_l2_grid`` and "no taste", by cross-validation over the training
-pairs (taste only when it wins by ``cfg.taste_min_z`` standard errors), then
-fits every training row to convergence. Why: docs/model_quality.md.
+score (a few hundred pairs make it too noisy): ``keras_model.head_selection``
+chooses the L2 of the user and tag terms among ``cfg.user_l2_grid``, then
+the taste L2 among ``cfg.taste_l2_grid`` and "no taste", then (when that
+grid is not empty) the tag affinity L2 among ``cfg.affinity_l2_grid`` and
+"none", by cross-validation
+over the training pairs (an optional term only when it wins by
+``cfg.taste_min_z`` standard errors), then fits every training row to
+convergence. Why: docs/model_quality.md.
 
 The exported model (``build_residual``) composes the two with the data
 contract's inputs {USER_XF, IMAGE_PIXELS_KEY, IMAGE_SLOT_KEY, VOTES_XF,
@@ -71,6 +76,7 @@ import tensorflow as tf
 from evaluation import metrics
 from keras_model import blocks
 from keras_model import descriptors
+from keras_model import head_selection
 from keras_model import said_taste
 from preprocessing import features as F
 from preprocessing import transform as transform_lib
@@ -92,8 +98,22 @@ TASTE = "user_taste"
 LENIENCY = "user_leniency"
 VOTE_SLOPE = "user_vote_slope"
 TAG_OFFSET = "tag_offset"
+TAG_AFFINITY = "user_tag_affinity"
 # The terms whose L2 is ``cfg.user_l2_grid``'s choice.
 USER_TERMS = (LENIENCY, VOTE_SLOPE, TAG_OFFSET)
+
+
+def selection_terms(cfg: ModelConfig) -> List[head_selection.Term]:
+  """Stage 2's rounds (``head_selection``): the user and tag terms, then
+  taste, then the user's tag affinity (only when ``cfg.affinity_l2_grid``
+  has candidates: the head has the term only then)."""
+  terms = [head_selection.Term("user", USER_TERMS, cfg.user_l2_grid,
+                               optional=False),
+           head_selection.Term("taste", (TASTE,), cfg.taste_l2_grid)]
+  if cfg.affinity_l2_grid:
+    terms.append(head_selection.Term("affinity", (TAG_AFFINITY,),
+                                     cfg.affinity_l2_grid))
+  return terms
 # Centring of the vote statistics (AVA's mean vote is ~5.4, its spread ~1.4).
 _VOTE_MEAN_CENTRE = 5.4
 _VOTE_SD_CENTRE = 1.4
@@ -102,7 +122,7 @@ _VOTE_SD_CENTRE = 1.4
 VALIDATION_SHARE = 0.1
 _IMAGE_VALIDATION_SALT = 17
 AGNOSTIC_LOSS_WEIGHT = 0.1
-_SCORE_BATCH = 256
+_SCORE_BATCH = head_selection.SCORE_BATCH
 
 
 class VoteStats(layers.Layer):
@@ -155,21 +175,6 @@ def build_image_model(cfg: ModelConfig, *,
                               F.AGNOSTIC_OUTPUT: agnostic}, name=IMAGE_MODEL)
 
 
-@keras.saving.register_keras_serializable(package="cfan")
-class SettableL2(keras.regularizers.Regularizer):
-  """L2 whose strength the fit may change between compiles (model selection
-  over ``cfg.user_l2_grid`` and ``cfg.taste_l2_grid`` reuses one head)."""
-
-  def __init__(self, l2: float = 0.0):
-    self.l2 = float(l2)
-
-  def __call__(self, x):
-    return self.l2 * ops.sum(ops.square(x))
-
-  def get_config(self):
-    return {"l2": self.l2}
-
-
 class VotesKnown(layers.Layer):
   """1.0 where an image has AVA votes, else 0.0 ([B, 1]).
 
@@ -219,7 +224,7 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
                         num_tags: int) -> keras.Model:
   """{USER_XF, DESCRIPTORS, VOTE_DIST_OUTPUT, VOTES_XF, TAG_XF} -> p.
 
-  logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . z_v,
+  logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . z_v + g_u[tag],
   z_v = S [norm(d_v), norm(l_v)] + c (``cfg.taste_space`` "critique"),
   norm(d_v) ("descriptors") or tanh(P norm(d_v)) ("learnt")
 
@@ -234,8 +239,10 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   standardised on the training images): over the attributes the critiques
   name (S, c: set by ``said_taste.fit_projection`` from ``d_v`` and the
   layout ``l_v``, an input LAYOUT of the head), over the descriptors, or
-  over a learnt tanh projection of them (``cfg.taste_dim`` wide).
-  The per-user terms start at zero and are L2-regularised, so a user with
+  over a learnt tanh projection of them (``cfg.taste_dim`` wide); ``g_u``
+  the user's affinity for each tag (their offset on photos of that tag
+  beyond the crowd's ``tag_t``; only with ``cfg.affinity_l2_grid``, off by
+  default: docs/model_quality.md). The per-user terms start at zero and are L2-regularised, so a user with
   few reviews stays near the crowd and an unknown user (OOV index) gets the
   crowd's prediction.
   """
@@ -257,13 +264,15 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   def per_user(width: int, name: str, l2: float) -> keras.KerasTensor:
     return layers.Flatten()(layers.Embedding(
         num_users, width, embeddings_initializer="zeros",
-        embeddings_regularizer=SettableL2(l2), name=name)(user))
+        embeddings_regularizer=head_selection.SettableL2(l2),
+      name=name)(user))
 
   user_l2 = cfg.user_l2_grid[0]
+  tag_index = TagIndex(num_tags, name="tag_index")(tag)
   tag_offset = layers.Flatten()(layers.Embedding(
       num_tags, 1, embeddings_initializer="zeros",
-      embeddings_regularizer=SettableL2(user_l2), name=TAG_OFFSET)(
-          TagIndex(num_tags, name="tag_index")(tag)))
+      embeddings_regularizer=head_selection.SettableL2(user_l2),
+      name=TAG_OFFSET)(tag_index))
   z_v = layers.Normalization(name=DESCRIPTOR_NORM)(d_v)
   taste_width = descriptors.NUM_DESCRIPTORS
   extra_inputs: Dict[str, keras.KerasTensor] = {}
@@ -285,12 +294,17 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   elif cfg.taste_space != "descriptors":
     raise ValueError(f"taste_space must be one of {TASTE_SPACES}, got "
                      f"{cfg.taste_space!r}")
-  logit = layers.Add(name="personal_logit")([
-      crowd, tag_offset, per_user(1, LENIENCY, user_l2),
-      layers.Multiply(name="user_vote_slope_term")([
-          per_user(1, VOTE_SLOPE, user_l2), mean_v]),
-      layers.Dot(axes=-1, name="user_taste_term")([
-          per_user(taste_width, TASTE, cfg.taste_l2_grid[0]), z_v])])
+  terms = [crowd, tag_offset, per_user(1, LENIENCY, user_l2),
+           layers.Multiply(name="user_vote_slope_term")([
+               per_user(1, VOTE_SLOPE, user_l2), mean_v]),
+           layers.Dot(axes=-1, name="user_taste_term")([
+               per_user(taste_width, TASTE, cfg.taste_l2_grid[0]), z_v])]
+  if cfg.affinity_l2_grid:  # g_u[tag]: the tag's one-hot . g_u
+    terms.append(layers.Dot(axes=-1, name="user_tag_affinity_term")([
+        per_user(num_tags, TAG_AFFINITY, cfg.affinity_l2_grid[0]),
+        layers.CategoryEncoding(num_tokens=num_tags, output_mode="one_hot",
+                                name="tag_one_hot")(tag_index)]))
+  logit = layers.Add(name="personal_logit")(terms)
   p = layers.Activation("sigmoid", dtype="float32", name=F.PERSONAL_OUTPUT)(
       logit)
   return keras.Model({F.USER_XF: user, DESCRIPTORS: d_v,
@@ -522,125 +536,6 @@ def _crowd_at_floor(head: keras.Model, base_rate: float) -> None:
     head.get_layer(name).set_weights([w, np.full((1,), b, np.float32)])
 
 
-def _set_l2(head: keras.Model, user_l2: float,
-            taste_l2: Optional[float]) -> None:
-  """L2 of the user and tag terms; taste off (``taste_l2`` None: frozen at
-  zero) or trainable with L2 ``taste_l2``."""
-  for name in USER_TERMS:
-    head.get_layer(name).embeddings.regularizer.l2 = float(user_l2)
-  layer = head.get_layer(TASTE)
-  layer.trainable = taste_l2 is not None
-  layer.embeddings.regularizer.l2 = (0.0 if taste_l2 is None
-                                     else float(taste_l2))
-
-
-def _fit_converged(head: keras.Model, x: Dict[str, np.ndarray],
-                   y: np.ndarray, cfg: ModelConfig,
-                   callbacks: Sequence[keras.callbacks.Callback] = ()
-                   ) -> List[float]:
-  """``cfg.personal_epochs`` epochs of Adam with a cosine decay: to
-  convergence, with the L2 terms as the only brake (no early stopping on a
-  noisy validation score)."""
-  batch = cfg.personal_batch_size
-  schedule = keras.optimizers.schedules.CosineDecay(
-      cfg.personal_learning_rate,
-      max(1, cfg.personal_epochs * math.ceil(len(y) / batch)))
-  head.compile(optimizer=keras.optimizers.Adam(schedule),
-               loss=keras.losses.BinaryCrossentropy())
-  return head.fit(x, y, batch_size=batch, epochs=cfg.personal_epochs,
-                  verbose=0, shuffle=True,
-                  callbacks=list(callbacks)).history["loss"]
-
-
-def _row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-  p = np.clip(np.asarray(p, np.float64).reshape(-1), 1e-7, 1 - 1e-7)
-  y = np.asarray(y, np.float64).reshape(-1)
-  return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-
-
-def _fit_personal_head(head: keras.Model, rows: Dict[str, np.ndarray],
-                       pair_keys: np.ndarray, cfg: ModelConfig,
-                       epochs: Optional[_Epochs] = None) -> Dict[str, Any]:
-  """Stage 2: choose the L2 terms by cross-validation, then fit on all rows.
-
-  Each candidate is fitted to convergence on ``cfg.cv_folds`` - 1 folds of
-  the training pairs and scored on the held-out fold (out-of-fold log loss
-  per row), in two rounds:
-
-  1. without taste, each L2 of ``cfg.user_l2_grid`` on the user and tag
-     terms: the lowest out-of-fold log loss wins (how far a user's few
-     reviews may pull them from the crowd);
-  2. at that user L2, each taste L2 of ``cfg.taste_l2_grid``: taste is kept
-     only when its out-of-fold log loss beats round 1's choice by more than
-     ``cfg.taste_min_z`` standard errors of the paired per-row difference
-     (the best such candidate wins). On data where a user's few reviews
-     cannot tell their taste from noise the head stays at crowd + leniency
-     + slope.
-
-  Returns:
-    {"loss": final fit's loss per epoch, "user_l2": the choice, "taste_l2":
-    the choice (None: no taste), "cv": [{"user_l2", "taste_l2", "oof_auc",
-    "oof_log_loss", "z"}] (z: against round 1's choice; 0 in round 1)}.
-  """
-  x_names = list(head.input.keys())
-  x = {k: rows[k] for k in x_names}
-  y = rows[F.LABEL_KEY]
-  start = head.get_weights()
-
-  def _callbacks(note: str) -> List[keras.callbacks.Callback]:
-    return [epochs.callback(note)] if epochs is not None else []
-
-  folds = _stable_fold(pair_keys, 31, max(cfg.cv_folds, 1))
-
-  def out_of_fold(user_l2: float, taste_l2: Optional[float]
-                  ) -> Tuple[np.ndarray, np.ndarray]:
-    """(per-row out-of-fold log loss, out-of-fold scores)."""
-    oof = np.zeros(len(y))
-    for f in range(cfg.cv_folds):
-      held = folds == f
-      head.set_weights(start)
-      _set_l2(head, user_l2, taste_l2)
-      _fit_converged(head, {k: v[~held] for k, v in x.items()}, y[~held],
-                     cfg, _callbacks(f"stage 2: user L2 {user_l2:g}, taste "
-                                     f"L2 {taste_l2}, fold {f + 1}"))
-      oof[held] = np.asarray(head.predict(
-          {k: v[held] for k, v in x.items()}, batch_size=_SCORE_BATCH,
-          verbose=0)).reshape(-1)
-    return _row_log_loss(y, oof), oof
-
-  cv: List[Dict[str, Any]] = []
-
-  def record(user_l2, taste_l2, loss, oof, z):
-    cv.append({"user_l2": float(user_l2), "taste_l2": taste_l2,
-               "oof_auc": metrics.auc(y, oof),
-               "oof_log_loss": float(loss.mean()), "z": z})
-    logging.info("residual: user L2 %g, taste L2 %s: out-of-fold AUC %.4f, "
-                 "log loss %.4f, z %.2f", user_l2, taste_l2,
-                 cv[-1]["oof_auc"], loss.mean(), z)
-
-  user_l2, taste_l2 = cfg.user_l2_grid[0], None
-  if cfg.cv_folds >= 2 and len(y) >= 10 * cfg.cv_folds:
-    base_loss = None
-    for l2 in cfg.user_l2_grid:
-      loss, oof = out_of_fold(l2, None)
-      record(l2, None, loss, oof, 0.0)
-      if base_loss is None or loss.mean() < base_loss.mean():
-        base_loss, user_l2 = loss, l2
-    chosen_loss = float(base_loss.mean())
-    for l2 in cfg.taste_l2_grid:
-      loss, oof = out_of_fold(user_l2, l2)
-      gain = base_loss - loss
-      z = float(gain.mean() / max(gain.std() / math.sqrt(len(gain)), 1e-12))
-      record(user_l2, l2, loss, oof, z)
-      if z > cfg.taste_min_z and loss.mean() < chosen_loss:
-        taste_l2, chosen_loss = l2, float(loss.mean())
-  head.set_weights(start)
-  _set_l2(head, user_l2, taste_l2)
-  return {"loss": _fit_converged(head, x, y, cfg, _callbacks(
-      f"stage 2: final fit, user L2 {user_l2:g}, taste L2 {taste_l2}")),
-          "user_l2": user_l2, "taste_l2": taste_l2, "cv": cv}
-
-
 class _Epochs:
   """Counts the epochs of every fit of a staged run for a progress line."""
 
@@ -674,7 +569,7 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
   Stage 1 (the image model) stops early on a share of the distinct training
   images (by EMD); stage 2 (the personal head) uses every training row: it
   selects its taste regularisation by cross-validation over the training
-  pairs and is then fitted to convergence (``_fit_personal_head``).
+  pairs and is then fitted to convergence (``head_selection``).
 
   Args:
     model: the composed model (its image model and head are trained in
@@ -697,8 +592,8 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
     ({"image_loss", "image_val_emd": per stage-1 epoch; "image_count": the
     images of stage 1, "vote_only_images": how many of them have votes
     only; "loss": per epoch of the final stage-2 fit; "user_l2",
-    "taste_l2": the selected L2s (taste None: no taste); "cv": the
-    candidates' out-of-fold scores}, the number of batches run).
+    "taste_l2", "affinity_l2": the selected L2s (None: the term left out);
+    "cv": the candidates' out-of-fold scores}, the number of batches run).
   """
   from keras_model import cfan  # pylint: disable=g-import-not-at-top
   both = {k: np.asarray(v) for k, v in fit_cols.items()}
@@ -716,8 +611,8 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
                                 VALIDATION_SHARE).sum())
   image_epochs = _epochs(cfg.image_epochs, steps, len(images["id"]) - n_val,
                          cfg.batch_size)
-  head_fits = ((len(cfg.user_l2_grid) + len(cfg.taste_l2_grid)) *
-               cfg.cv_folds + 1)
+  terms = selection_terms(cfg)
+  head_fits = head_selection.candidates(terms) * cfg.cv_folds + 1
   # One unit more than the epochs: the caller reports the end (one finished
   # line per stage).
   epochs = _Epochs(image_epochs + head_fits * cfg.personal_epochs + 1,
@@ -764,7 +659,9 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
   pair_keys = (rows[F.USER_XF] * int(num_images) +
                both[F.IMAGE_ID_XF].reshape(-1).astype(np.int64))
   logging.info("residual: stage 2 on %d rows", len(labels))
-  stage2 = _fit_personal_head(head, rows, pair_keys, cfg, epochs)
+  stage2 = head_selection.select_and_fit(
+      head, rows, _stable_fold(pair_keys, 31, max(cfg.cv_folds, 1)), terms,
+      cfg, epochs.callback)
   per_fit = math.ceil(len(labels) / cfg.personal_batch_size)
   fits = len(stage2["cv"]) * cfg.cv_folds + 1
   batches = (len(stage1["loss"]) * math.ceil(len(images["id"]) /
@@ -773,6 +670,5 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
   return {"image_loss": stage1["loss"], "image_val_emd": stage1["val_emd"],
           "image_count": len(images["id"]),
           "vote_only_images": len(images["id"]) - len(reviewed),
-          "loss": stage2["loss"], "user_l2": stage2["user_l2"],
-          "taste_l2": stage2["taste_l2"], "cv": stage2["cv"],
+          **stage2,
           **said_fit}, batches

@@ -120,8 +120,9 @@ class TrainerConfig:
   # the per-user leniency and vote slope and the per-tag offset, and on the
   # taste: candidates chosen by cv_folds-fold cross-validation on the
   # training pairs (first the user L2 without taste, by out-of-fold log
-  # loss; then taste is kept only if it beats that by taste_min_z standard
-  # errors of out-of-fold log loss); the share of training rows whose known
+  # loss; then taste, then each user's affinity for each tag, each kept only
+  # if it beats the choice so far by taste_min_z standard errors of
+  # out-of-fold log loss); the share of training rows whose known
   # votes are hidden so the predicted-votes path learns too; epochs, batch
   # size and peak learning rate (Adam, cosine decay) of each fit.
   image_feature_dim: int = 32
@@ -131,6 +132,11 @@ class TrainerConfig:
   taste_dim: int = 4
   user_l2_grid: Tuple[float, ...] = (1e-3, 1e-2, 3e-2)
   taste_l2_grid: Tuple[float, ...] = (3e-2, 1e-2, 3e-3)
+  # Each user's affinity for each tag (keras_model.residual): off (no
+  # candidate, no term) by default: on seed 2 of every demo preset
+  # cross-validation kept it only once, for +0.0005 out-of-fold AUC
+  # (docs/experiments.md, "A user's liking of subjects").
+  affinity_l2_grid: Tuple[float, ...] = ()
   cv_folds: int = 3
   taste_min_z: float = 2.0
   vote_dropout: float = 0.25

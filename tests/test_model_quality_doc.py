@@ -23,6 +23,21 @@ def _history(chosen):
        "oof_log_loss": 0.54, "z": 2.5}]}
 
 
+def test_selection_line_names_the_tag_affinity_round():
+  history = _history(0.01)
+  history["affinity_l2"] = None
+  history["cv"] = [{**r, "affinity_l2": None} for r in history["cv"]] + [
+      {"user_l2": 0.03, "taste_l2": 0.01, "affinity_l2": 0.003,
+       "oof_auc": 0.721, "oof_log_loss": 0.539, "z": 0.4}]
+  sel = mq._selection(history)
+  assert sel["affinity_l2"] is None and len(sel["cv"]) == 4
+  line = mq._selection_line(sel)
+  assert "chose **user L2 0.03, taste L2 0.01, no affinity**" in line
+  assert ("user L2 0.03, taste L2 0.01, affinity L2 0.003: log loss "
+          "0.5390, AUC 0.721, z +0.4" in line)
+  assert "user L2 0.001, no taste, no affinity: log loss 0.5600" in line
+
+
 def test_selection_keeps_the_choice_and_every_candidate():
   sel = mq._selection(_history(0.01))
   assert sel["taste_l2"] == 0.01 and sel["user_l2"] == 0.03
