@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -401,6 +402,52 @@ def _verdict_line(res: Dict[str, Any]) -> str:
   return f"Default ({res['default']}): " + "; ".join(parts) + "."
 
 
+def pooled_margins(doc: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+  """Each difficulty's margins pooled over its seeds, per slice.
+
+  The margin of a seed is against that seed's best floor on the slice; the
+  pooled margin is their mean, its spread sqrt(sum of the seeds' bootstrap
+  variances) / seeds (the seeds' eval rows are independent), z = margin /
+  spread, and ``wins``: in how many seeds the default beat the best floor.
+  Only difficulties with two or more measured seeds.
+  """
+  out: Dict[str, Dict[str, Any]] = {}
+  for d in DIFFICULTIES:
+    runs = [r["result"]["margins"] for r in doc["settings"]
+            if r["difficulty"] == d and r["result"].get("margins")]
+    if len(runs) < 2:
+      continue
+    out[d] = {}
+    for s in SLICES:
+      diffs = np.array([m[s]["diff"] for m in runs])
+      se = math.sqrt(sum(m[s]["se"] ** 2 for m in runs)) / len(runs)
+      out[d][s] = {"seeds": len(runs), "diff": float(diffs.mean()),
+                   "se": se, "z": float(diffs.mean() / se) if se else 0.0,
+                   "wins": int((diffs > 0).sum())}
+  return out
+
+
+def _pooled_lines(doc: Dict[str, Any]) -> List[str]:
+  pooled = pooled_margins(doc)
+  if not pooled:
+    return []
+  lines = ["## Margins pooled over seeds", "",
+           "The default's margin over the best floor, averaged over the "
+           "seeds of each setting (each seed against its own best floor), ± "
+           "the spread of that mean (the seeds' bootstrap spreads combined: "
+           "their eval rows are independent); wins: seeds where the margin "
+           "is above zero.", "",
+           "| setting | seeds | " + " | ".join(f"margin {s}" for s in SLICES)
+           + " |", "|---|---|" + "---|" * len(SLICES)]
+  for d, row in pooled.items():
+    cells = [f"{row[s]['diff']:+.3f} ± {row[s]['se']:.3f} (z "
+             f"{row[s]['z']:+.1f}; {row[s]['wins']} of {row[s]['seeds']})"
+             for s in SLICES]
+    lines.append(f"| {d} | {row[SLICES[0]]['seeds']} | " + " | ".join(cells)
+                 + " |")
+  return lines + [""]
+
+
 def settings_line(doc: Dict[str, Any]) -> str:
   """Which demo settings a document over them asked for and which ran."""
   a = doc["args"]
@@ -438,6 +485,7 @@ def render(doc: Dict[str, Any]) -> str:
       "margin / spread: how far a win or a loss is from the eval rows' "
       "noise.",
       "",
+      *_pooled_lines(doc),
   ]
   for r in sorted(doc["settings"], key=lambda r: (
       r["seed"], DIFFICULTIES.index(r["difficulty"]))):

@@ -124,3 +124,23 @@ def test_recovery_line_reports_agreement_and_both_errors():
   assert "5,492 reviews" in line and "4,278 kept" in line
   assert "0.966 of them (4,134)" in line
   assert "53 good read as bad, 91 bad read as good" in line
+
+
+def test_pooled_margins_average_the_seeds_and_combine_their_spread():
+  def setting(d, seed, diff, se):
+    return {"difficulty": d, "seed": seed, "result": {"margins": {
+        s: {"floor": "vote_plus_user", "diff": diff, "se": se, "z": diff / se}
+        for s in mq.SLICES}}}
+  doc = {"settings": [setting("hard", 0, 0.006, 0.03),
+                      setting("hard", 1, -0.002, 0.04),
+                      setting("easy", 0, 0.1, 0.01)]}
+  pooled = mq.pooled_margins(doc)
+  assert list(pooled) == ["hard"]  # one seed of easy: nothing to pool
+  cold = pooled["hard"]["cold"]
+  assert cold["seeds"] == 2 and cold["wins"] == 1
+  assert abs(cold["diff"] - 0.002) < 1e-12
+  assert abs(cold["se"] - 0.025) < 1e-12  # sqrt(0.03^2 + 0.04^2) / 2
+  assert abs(cold["z"] - 0.08) < 1e-9
+  lines = "\n".join(mq._pooled_lines(doc))
+  assert "| hard | 2 | +0.002 ± 0.025 (z +0.1; 1 of 2) |" in lines
+  assert mq._pooled_lines({"settings": doc["settings"][2:]}) == []
