@@ -220,7 +220,8 @@ def subject_mass_of_export(model_dir: str, data_dir: str,
 def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
             peer_steps: int, log: Log = print,
             models: Optional[Sequence[str]] = None,
-            earlier: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+            earlier: Optional[Dict[str, Any]] = None,
+            overrides: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
   """One setting: Transform once, train the default and the peers, score.
 
   Args:
@@ -235,6 +236,8 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
     earlier: this setting's result from an earlier run (same data, sizes
       and steps): the models not trained now keep their earlier figures,
       each with the date and commit it was measured at.
+    overrides: ModelConfig fields changed from the cpu config (``--set``:
+      trying a choice on a tuning seed).
 
   Returns:
     {"rows", "default", "models": {variant: {slice: metrics}},
@@ -250,7 +253,7 @@ def measure(data_dir: str, work_dir: str, *, seed: int, steps: int,
   from keras_model import training
   # pylint: enable=g-import-not-at-top
   t0 = time.time()
-  cfg = cfg_lib.get_config("cpu", seed=seed)
+  cfg = cfg_lib.get_config("cpu", seed=seed, **dict(overrides or {}))
   uris = data.prepare(data_dir, work_dir, cfg,
                       min_tag_images=common.min_tag_images_for(data_dir),
                       log=log)
@@ -471,8 +474,9 @@ def render(doc: Dict[str, Any]) -> str:
       "Protocol: `demo_data.generate(difficulty=...)`, build-examples' "
       "honest split (cold images held out entirely, held-out pairs of warm "
       "images), the pipeline's Transform once, every model trained on the "
-      "train split by `keras_model.training` (the default: the `cpu` config, "
-      f"{a['steps'] or 'its'} steps; VBPR and BPR: the same config with "
+      "train split by `keras_model.training` (the default: the `cpu` config"
+      + "".join(f", {k}={v}" for k, v in a.get("overrides", {}).items())
+      + f", {a['steps'] or 'its'} steps; VBPR and BPR: the same config with "
       f"`variant=`, {a['peer_steps'] or 'the cpu config'} steps) and scored "
       "review-free on the eval rows, uncalibrated. Floors "
       "(`evaluation.metrics`) from the training rows; the mean vote is a "
@@ -564,6 +568,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   "same sizes and steps; run only the others (with "
                   "--models: run those models in every requested setting "
                   "and keep the JSON's figures of the others)")
+  ap.add_argument("--set", action="append", default=[],
+                  metavar="FIELD=VALUE",
+                  help="change a field of the cpu config for every model "
+                  "(repeatable; tuples comma-separated), e.g. --set "
+                  "affinity_l2_grid=3e-2,1e-2: how a choice is tried on a "
+                  "tuning seed before it becomes the default")
   ap.add_argument("--models", nargs="+", default=None,
                   choices=(DEFAULT_MODEL,) + PEERS,
                   help="train only these (default: the pipeline's default "
@@ -571,6 +581,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   "commit it was measured")
   args = ap.parse_args(argv)
   given = list(sys.argv[1:] if argv is None else argv)
+  try:
+    overrides = dict(cfg_lib.parse_override(t, cfg_lib.get_config("cpu"))
+                     for t in args.set)
+  except ValueError as e:
+    ap.error(str(e))
   if args.quick:
     args.users, args.images = QUICK["users"], QUICK["images"]
     args.steps, args.peer_steps = QUICK["steps"], QUICK["peer_steps"]
@@ -588,7 +603,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       **common.doc_header("benchmarks.model_quality", given, json_path),
       "args": {"difficulties": args.difficulties, "seeds": args.seeds,
                "users": args.users, "images": args.images,
-               "steps": args.steps, "peer_steps": args.peer_steps},
+               "steps": args.steps, "peer_steps": args.peer_steps,
+               **({"overrides": {k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in overrides.items()}}
+                  if overrides else {})},
       "settings": [], "not_run": [f"{d}/seed {s}" for d, s in grid],
       "seconds": 0.0,
   }
@@ -596,8 +614,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if args.resume and os.path.exists(json_path):
     with open(json_path) as fh:
       old = json.load(fh)
-    if all(old["args"].get(k) == doc["args"][k]
-           for k in ("users", "images", "steps", "peer_steps")):
+    if all(old["args"].get(k) == doc["args"].get(k)
+           for k in ("users", "images", "steps", "peer_steps", "overrides")):
       # Every setting the JSON holds stays in it (the document grows).
       doc["settings"] = list(old["settings"])
       for key in ("difficulties", "seeds"):
@@ -623,7 +641,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   seed=seed, steps=args.steps or cpu_steps,
                   peer_steps=args.peer_steps or cpu_steps,
                   log=lambda m: print(m, flush=True), models=args.models,
-                  earlier=earlier_res)
+                  earlier=earlier_res, overrides=overrides)
     res["label_recovery"] = _label_recovery(difficulty, seed, args.users,
                                             args.images)
     print(_recovery_line(res["label_recovery"]), flush=True)

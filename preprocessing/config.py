@@ -231,6 +231,46 @@ for _field, _part in _PART_OF.items():
   setattr(ModelConfig, _field, _flat_view(_part, _field))
 
 
+def parse_override(text: str, base: ModelConfig) -> Tuple[str, Any]:
+  """``"field=value"`` -> (field, value typed like ``base``'s field).
+
+  Tuples are comma-separated (``affinity_l2_grid=3e-2,1e-2``; an empty value
+  is the empty tuple), booleans true/false/1/0, None-able fields take
+  ``none``. For command lines that tune a config (``benchmarks.
+  model_quality --set``).
+
+  Raises:
+    ValueError: no ``=``, an unknown field, or a value of the wrong type.
+  """
+  field, sep, raw = text.partition("=")
+  field, raw = field.strip(), raw.strip()
+  if not sep or field not in _PART_OF:
+    raise ValueError(f"--set {text!r}: expected FIELD=VALUE with a field of "
+                     f"ModelConfig (e.g. learning_rate=0.01)")
+  current = getattr(base, field)
+
+  def one(value: str, like: Any) -> Any:
+    if isinstance(like, bool):
+      if value.lower() not in ("true", "false", "1", "0"):
+        raise ValueError(f"--set {field}: {value!r} is not a boolean")
+      return value.lower() in ("true", "1")
+    if like is None:
+      return None if value.lower() == "none" else value
+    try:
+      return type(like)(value)
+    except ValueError as e:
+      raise ValueError(f"--set {field}: {value!r} is not a "
+                       f"{type(like).__name__}") from e
+
+  if isinstance(current, tuple):
+    like = current[0] if current else 0.0
+    return field, tuple(one(v.strip(), like) for v in raw.split(",")
+                        if v.strip())
+  if raw.lower() == "none":
+    return field, None
+  return field, one(raw, current)
+
+
 CONFIGS: Dict[str, ModelConfig] = {
     "paper": ModelConfig(
         name="paper",

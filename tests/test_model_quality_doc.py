@@ -144,3 +144,38 @@ def test_pooled_margins_average_the_seeds_and_combine_their_spread():
   lines = "\n".join(mq._pooled_lines(doc))
   assert "| hard | 2 | +0.002 ± 0.025 (z +0.1; 1 of 2) |" in lines
   assert mq._pooled_lines({"settings": doc["settings"][2:]}) == []
+
+
+def test_set_overrides_are_typed_like_the_config_fields():
+  import pytest  # pylint: disable=g-import-not-at-top
+  from preprocessing import config as cfg_lib  # pylint: disable=g-import-not-at-top
+  base = cfg_lib.get_config("cpu")
+  parse = lambda t: cfg_lib.parse_override(t, base)  # noqa: E731
+  assert parse("affinity_l2_grid=3e-2, 1e-2") == ("affinity_l2_grid",
+                                                  (0.03, 0.01))
+  assert parse("affinity_l2_grid=") == ("affinity_l2_grid", ())
+  assert parse("cv_folds=5") == ("cv_folds", 5)
+  assert parse("taste_space=descriptors") == ("taste_space", "descriptors")
+  assert parse("learning_rate=0.5") == ("learning_rate", 0.5)
+  cfg = base.replace(**dict([parse("user_l2_grid=1e-4,1e-3")]))
+  assert cfg.user_l2_grid == (1e-4, 1e-3)
+  for bad in ("learning_rate", "no_such_field=1", "cv_folds=three"):
+    with pytest.raises(ValueError):
+      parse(bad)
+
+
+def test_set_is_recorded_and_refused_when_unknown(capsys):
+  import pytest  # pylint: disable=g-import-not-at-top
+  with pytest.raises(SystemExit):
+    mq.main(["--set", "no_such_field=1", "--no-doc"])
+  assert "FIELD=VALUE" in capsys.readouterr().err
+  doc = {"args": {"steps": None, "peer_steps": None,
+                  "overrides": {"affinity_l2_grid": [0.01]}}}
+  line = mq.render({**doc, "command": "x", "date": "d", "machine": {
+                        "cpus": 2, "python": "3.10", "platform": "p"},
+                    "json": "j", "seconds": 1.0, "settings": [],
+                    "not_run": [], "args": {**doc["args"],
+                                            "difficulties": ["hard"],
+                                            "seeds": [2], "users": 150,
+                                            "images": 1000}})
+  assert "the `cpu` config, affinity_l2_grid=[0.01], its steps" in line
