@@ -659,7 +659,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   print(render(doc))
   if args.no_doc:
     common.write_json(json_path, doc)
-  else:
+  else:  # also when nothing ran: --resume re-renders the document
+    common.write_doc(doc, json_path, args.doc, render)
     print(f"wrote {args.doc} and {args.json}")
   return 0
 
