@@ -143,7 +143,8 @@ def _verdict(res: Dict[str, Any]) -> Dict[str, Any]:
     vbpr = res["models"].get("vbpr", {}).get(s, {}).get("auc", float("nan"))
     out[s] = {"best_floor": best, "best_floor_auc": floors[best]["auc"],
               "beats_best_floor": bool(auc > floors[best]["auc"]),
-              "beats_vbpr": bool(auc > vbpr),
+              # None: VBPR not trained in this setting (--models).
+              "beats_vbpr": None if vbpr != vbpr else bool(auc > vbpr),
               "of_oracle": auc / oracle if oracle else float("nan"),
               "reaches_target": bool(auc >= TARGET_OF_ORACLE * oracle)}
   return out
@@ -384,6 +385,10 @@ def _of_oracle(x: Dict[str, Any]) -> str:
   return _f(v)
 
 
+def _vbpr_word(beats: Optional[bool]) -> str:
+  return {True: "beats", False: "does NOT beat"}.get(beats, "has no figure of")
+
+
 def _verdict_line(res: Dict[str, Any]) -> str:
   v = res["verdict"]
   if not v:
@@ -399,7 +404,7 @@ def _verdict_line(res: Dict[str, Any]) -> str:
     parts.append(
         f"{s}: {'beats' if x['beats_best_floor'] else 'does NOT beat'} the "
         f"best floor ({x['best_floor']} {_f(x['best_floor_auc'])}){margin}, "
-        f"{'beats' if x['beats_vbpr'] else 'does NOT beat'} VBPR, "
+        f"{_vbpr_word(x['beats_vbpr'])} VBPR, "
         f"{_of_oracle(x)} of oracle"
         f"{'' if x['reaches_target'] else f' (< {TARGET_OF_ORACLE})'}")
   return f"Default ({res['default']}): " + "; ".join(parts) + "."

@@ -115,6 +115,12 @@ def test_margins_are_the_default_minus_the_best_floor_per_slice():
                              for s, v in res["verdict"].items()}}
   assert "0.9497 of oracle (< 0.95)" in mq._verdict_line(near)
   assert "0.900 of oracle (< 0.95)" in line
+  assert "beats VBPR" in line
+  # VBPR not trained in the setting (--models default): no verdict on it.
+  alone = {**res, "verdict": {s: {**v, "beats_vbpr": None}
+                              for s, v in res["verdict"].items()}}
+  assert "has no figure of VBPR" in mq._verdict_line(alone)
+  assert "NOT beat VBPR" not in mq._verdict_line(alone)
 
 
 def test_recovery_line_reports_agreement_and_both_errors():
