@@ -133,8 +133,8 @@ class TrainerConfig:
   user_l2_grid: Tuple[float, ...] = (1e-3, 1e-2, 3e-2)
   taste_l2_grid: Tuple[float, ...] = (3e-2, 1e-2, 3e-3)
   # Each user's affinity for each tag (keras_model.residual): off (no
-  # candidate, no term) by default: on seed 2 of every demo preset
-  # cross-validation kept it only once, for +0.0005 out-of-fold AUC
+  # candidate, no term) by default: on seed 2 of the three demo presets
+  # cross-validation kept it only on easy, for +0.0005 out-of-fold AUC
   # (docs/experiments.md, "A user's liking of subjects").
   affinity_l2_grid: Tuple[float, ...] = ()
   cv_folds: int = 3
