@@ -241,6 +241,22 @@ def _planted_rows(pair_seed, n_users=40, n_images=60, per_user=30,
           F.AGNOSTIC_LABEL_KEY: (quality[images] > 0).astype(np.int64)}
 
 
+def _auc_and_floor(model, train, test, pixels=None):
+  """(the model's review-free AUC, the vote_plus_user floor's from the
+  training rows) on the test rows; blank photos unless ``pixels``."""
+  from evaluation import metrics  # pylint: disable=g-import-not-at-top
+  n = len(test[F.USER_XF])
+  x = {F.USER_XF: test[F.USER_XF],
+       F.IMAGE_PIXELS_KEY: (np.zeros((n, SIZE, SIZE, 3), np.float32)
+                            if pixels is None else pixels),
+       F.VOTES_XF: test[F.VOTES_XF], F.TAG_XF: test[F.TAG_XF]}
+  mean_vote = (test[F.VOTES_XF] * np.arange(1, 11)).sum(1)
+  floor = metrics.floor_scores(train[F.USER_XF], train[F.LABEL_KEY],
+                               test[F.USER_XF], mean_vote)["vote_plus_user"]
+  y = test[F.LABEL_KEY]
+  return metrics.auc(y, _scores(model, x)), metrics.auc(y, floor)
+
+
 def test_staged_fit_learns_the_users_leniency():
   """A learning test: beats the mean vote on pairs it never saw."""
   from evaluation import metrics  # pylint: disable=g-import-not-at-top
@@ -284,7 +300,6 @@ def test_staged_fit_learns_a_taste_the_votes_cannot_show(space):
   cross-validation keeps the taste term and it beats the vote floor, with
   the taste over the attributes the critiques name, over the descriptors or
   over a learnt projection of them."""
-  from evaluation import metrics  # pylint: disable=g-import-not-at-top
   cfg = _cfg(image_epochs=2, personal_epochs=20, taste_l2_grid=(1e-2,),
              taste_space=space, taste_dim=4)
   keras.utils.set_random_seed(cfg.seed)  # not whatever earlier tests left
@@ -298,18 +313,12 @@ def test_staged_fit_learns_a_taste_the_votes_cannot_show(space):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   pixels = np.stack([tf.io.decode_jpeg(j).numpy() for j in
                      test[F.IMAGE_XF]]).astype(np.float32)
-  x = {F.USER_XF: test[F.USER_XF], F.IMAGE_PIXELS_KEY: pixels,
-       F.VOTES_XF: test[F.VOTES_XF], F.TAG_XF: test[F.TAG_XF]}
-  p = _scores(model, x)
-  mean_vote = (test[F.VOTES_XF] * np.arange(1, 11)).sum(1)
-  floor = metrics.floor_scores(train[F.USER_XF], train[F.LABEL_KEY],
-                               test[F.USER_XF], mean_vote)["vote_plus_user"]
-  y = test[F.LABEL_KEY]
+  auc, floor = _auc_and_floor(model, train, test, pixels)
   # Measured (/tmp script, seeds 1-3): 0.774-0.781 with the taste over the
   # descriptors, 0.756-0.771 over a learnt projection, vs the floor's
   # 0.705; the planted logit itself scores 0.934, and 0.763 without its
   # taste term.
-  assert metrics.auc(y, p) > metrics.auc(y, floor) + 0.04
+  assert auc > floor + 0.04
 
 
 def test_staged_fit_learns_which_subjects_a_user_likes():
@@ -317,7 +326,6 @@ def test_staged_fit_learns_which_subjects_a_user_likes():
   (beyond the crowd's vote); cross-validation keeps the tag affinity, it
   beats the vote floor on pairs it never saw, and the learnt affinities
   have the planted signs."""
-  from evaluation import metrics  # pylint: disable=g-import-not-at-top
   cfg = _cfg(image_epochs=2, personal_epochs=20, vote_dropout=0.0,
              user_l2_grid=(1e-3,), taste_l2_grid=(1e-2,),
              affinity_l2_grid=(1e-2, 1e-3))
@@ -333,19 +341,10 @@ def test_staged_fit_learns_which_subjects_a_user_likes():
   users = np.arange(40)
   liked, disliked = users % (NUM_TAGS - 1), (users + 1) % (NUM_TAGS - 1)
   assert (g[users, liked] > g[users, disliked]).mean() > 0.9
-  test = _planted_rows(2, affinity=2.5)
-  x = {F.USER_XF: test[F.USER_XF],
-       F.IMAGE_PIXELS_KEY: np.zeros((len(test[F.USER_XF]), SIZE, SIZE, 3),
-                                    np.float32),
-       F.VOTES_XF: test[F.VOTES_XF], F.TAG_XF: test[F.TAG_XF]}
-  p = _scores(model, x)
-  mean_vote = (test[F.VOTES_XF] * np.arange(1, 11)).sum(1)
-  floor = metrics.floor_scores(train[F.USER_XF], train[F.LABEL_KEY],
-                               test[F.USER_XF], mean_vote)["vote_plus_user"]
-  y = test[F.LABEL_KEY]
+  auc, floor = _auc_and_floor(model, train, _planted_rows(2, affinity=2.5))
   # Measured (cfg seed 1): 0.781 vs the floor's 0.729; 0.975 of the users
   # like their liked tag more than their disliked one; L2 1e-3 chosen.
-  assert metrics.auc(y, p) > metrics.auc(y, floor) + 0.04
+  assert auc > floor + 0.04
 
 
 def test_stage_one_learns_the_votes_of_images_nobody_reviewed():
