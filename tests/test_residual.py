@@ -241,6 +241,17 @@ def _planted_rows(pair_seed, n_users=40, n_images=60, per_user=30,
           F.AGNOSTIC_LABEL_KEY: (quality[images] > 0).astype(np.int64)}
 
 
+def _seeded_fit(cfg, train):
+  """A residual model for the planted users and images, fitted on ``train``
+  from cfg's seed (not whatever earlier tests left in the random state)."""
+  keras.utils.set_random_seed(cfg.seed)
+  model = variants.build_variant("residual", cfg, num_users=41, num_images=61,
+                                 num_tags=NUM_TAGS, review_vocab_size=5)
+  history, _ = residual.fit_staged(model, train, None, cfg, steps=3000,
+                                   num_images=61)
+  return model, history
+
+
 def _auc_and_floor(model, train, test, pixels=None):
   """(the model's review-free AUC, the vote_plus_user floor's from the
   training rows) on the test rows; blank photos unless ``pixels``."""
@@ -302,12 +313,8 @@ def test_staged_fit_learns_a_taste_the_votes_cannot_show(space):
   over a learnt projection of them."""
   cfg = _cfg(image_epochs=2, personal_epochs=20, taste_l2_grid=(1e-2,),
              taste_space=space, taste_dim=4)
-  keras.utils.set_random_seed(cfg.seed)  # not whatever earlier tests left
-  model = variants.build_variant("residual", cfg, num_users=41, num_images=61,
-                                 num_tags=NUM_TAGS, review_vocab_size=5)
   train = _planted_rows(1, taste=4.0)
-  history, _ = residual.fit_staged(model, train, None, cfg, steps=3000,
-                                   num_images=61)
+  model, history = _seeded_fit(cfg, train)
   assert history["taste_l2"] is not None, history["cv"]
   test = _planted_rows(2, taste=4.0)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -329,12 +336,8 @@ def test_staged_fit_learns_which_subjects_a_user_likes():
   cfg = _cfg(image_epochs=2, personal_epochs=20, vote_dropout=0.0,
              user_l2_grid=(1e-3,), taste_l2_grid=(1e-2,),
              affinity_l2_grid=(1e-2, 1e-3))
-  keras.utils.set_random_seed(cfg.seed)
-  model = variants.build_variant("residual", cfg, num_users=41, num_images=61,
-                                 num_tags=NUM_TAGS, review_vocab_size=5)
   train = _planted_rows(1, affinity=2.5)
-  history, _ = residual.fit_staged(model, train, None, cfg, steps=3000,
-                                   num_images=61)
+  model, history = _seeded_fit(cfg, train)
   assert history["affinity_l2"] is not None, history["cv"]
   g = model.get_layer(residual.PERSONAL_HEAD).get_layer(
       residual.TAG_AFFINITY).get_weights()[0]
