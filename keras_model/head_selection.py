@@ -190,11 +190,11 @@ def select_and_fit(head: keras.Model, rows: Mapping[str, np.ndarray],
         logging.info("residual: %s: out-of-fold AUC %.4f, log loss %.4f, "
                      "z %.2f", _label(candidate), cv[-1]["oof_auc"],
                      loss.mean(), z)
-        wins = (not term.optional or z > cfg.taste_min_z)
+        wins = not term.optional or (z > cfg.taste_min_z and
+                                     loss.mean() < chosen_loss.mean())
         if wins and (best is None or loss.mean() < best[1].mean()):
           best = (float(l2), loss)
-      if best is not None and (chosen_loss is None or not term.optional or
-                               best[1].mean() < chosen_loss.mean()):
+      if best is not None:
         choice[term.name], chosen_loss = best
   head.set_weights(start)
   set_l2(head, terms, choice)

@@ -44,10 +44,9 @@ score (a few hundred pairs make it too noisy): ``keras_model.head_selection``
 chooses the L2 of the user and tag terms among ``cfg.user_l2_grid``, then
 the taste L2 among ``cfg.taste_l2_grid`` and "no taste", then (when that
 grid is not empty) the tag affinity L2 among ``cfg.affinity_l2_grid`` and
-"none", by cross-validation
-over the training pairs (an optional term only when it wins by
-``cfg.taste_min_z`` standard errors), then fits every training row to
-convergence. Why: docs/model_quality.md.
+"none", by cross-validation over the training pairs (an optional term only
+when it wins by ``cfg.taste_min_z`` standard errors), then fits every
+training row to convergence. Why: docs/model_quality.md.
 
 The exported model (``build_residual``) composes the two with the data
 contract's inputs {USER_XF, IMAGE_PIXELS_KEY, IMAGE_SLOT_KEY, VOTES_XF,
@@ -62,8 +61,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
-                    Tuple)
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from preprocessing import keras_env as _keras_env  # noqa: F401  (must be first)
 
@@ -101,6 +99,15 @@ TAG_OFFSET = "tag_offset"
 TAG_AFFINITY = "user_tag_affinity"
 # The terms whose L2 is ``cfg.user_l2_grid``'s choice.
 USER_TERMS = (LENIENCY, VOTE_SLOPE, TAG_OFFSET)
+# Centring of the vote statistics (AVA's mean vote is ~5.4, its spread ~1.4).
+_VOTE_MEAN_CENTRE = 5.4
+_VOTE_SD_CENTRE = 1.4
+# Share of the distinct training images that validate stage 1 (by a stable
+# hash of the image index, salted with _IMAGE_VALIDATION_SALT).
+VALIDATION_SHARE = 0.1
+_IMAGE_VALIDATION_SALT = 17
+AGNOSTIC_LOSS_WEIGHT = 0.1
+_SCORE_BATCH = head_selection.SCORE_BATCH
 
 
 def selection_terms(cfg: ModelConfig) -> List[head_selection.Term]:
@@ -114,15 +121,6 @@ def selection_terms(cfg: ModelConfig) -> List[head_selection.Term]:
     terms.append(head_selection.Term("affinity", (TAG_AFFINITY,),
                                      cfg.affinity_l2_grid))
   return terms
-# Centring of the vote statistics (AVA's mean vote is ~5.4, its spread ~1.4).
-_VOTE_MEAN_CENTRE = 5.4
-_VOTE_SD_CENTRE = 1.4
-# Share of the distinct training images that validate stage 1 (by a stable
-# hash of the image index, salted with _IMAGE_VALIDATION_SALT).
-VALIDATION_SHARE = 0.1
-_IMAGE_VALIDATION_SALT = 17
-AGNOSTIC_LOSS_WEIGHT = 0.1
-_SCORE_BATCH = head_selection.SCORE_BATCH
 
 
 class VoteStats(layers.Layer):
@@ -242,9 +240,9 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   over a learnt tanh projection of them (``cfg.taste_dim`` wide); ``g_u``
   the user's affinity for each tag (their offset on photos of that tag
   beyond the crowd's ``tag_t``; only with ``cfg.affinity_l2_grid``, off by
-  default: docs/model_quality.md). The per-user terms start at zero and are L2-regularised, so a user with
-  few reviews stays near the crowd and an unknown user (OOV index) gets the
-  crowd's prediction.
+  default: docs/experiments.md). The per-user terms start at zero and are
+  L2-regularised, so a user with few reviews stays near the crowd and an
+  unknown user (OOV index) gets the crowd's prediction.
   """
   user = keras.Input(shape=(), dtype="int64", name=F.USER_XF)
   d_v = keras.Input(shape=(descriptors.NUM_DESCRIPTORS,), name=DESCRIPTORS)
