@@ -101,10 +101,11 @@ def test_the_said_projection_recovers_an_attribute_the_critiques_name():
   model = _model(_cfg(taste_space="critique"))
   head = model.get_layer(residual.PERSONAL_HEAD)
   rng = np.random.default_rng(3)
-  z = rng.normal(0, 1, (200, descriptors.NUM_DESCRIPTORS +
-                          descriptors.NUM_LAYOUT)).astype(np.float32)
+  images = 1000  # several times the map's inputs (descriptors, layout)
+  z = rng.normal(0, 1, (images, descriptors.NUM_DESCRIPTORS +
+                        descriptors.NUM_LAYOUT)).astype(np.float32)
   truth = z[:, 0] - 0.5 * z[:, 3]
-  position = np.repeat(np.arange(200), 3)
+  position = np.repeat(np.arange(images), 3)
   noisy = truth[position] + rng.normal(0, 0.5, len(position))
   said_row = np.where(rng.random(len(position)) < 0.4, np.sign(noisy), 0)
   sharp = np.zeros(len(position))
