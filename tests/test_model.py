@@ -156,12 +156,17 @@ def test_agnostic_invariant_to_user_personal_is_not(model3):
   x[REVIEW_XF] = np.repeat(x[REVIEW_XF][:1], BATCH, axis=0)
   x[USER_XF] = np.arange(BATCH, dtype=np.int64) % NUM_USERS  # all differ
   out = _numpy(model3(x, training=False))
+  # Equal up to the float rounding of batched kernels (~1e-8: a row's sums
+  # may be reduced in another order under load), far below what a user
+  # moves the personal head by.
   beta = out[AGNOSTIC_OUTPUT]
-  np.testing.assert_array_equal(beta, np.repeat(beta[:1], BATCH, axis=0))
+  np.testing.assert_allclose(beta, np.repeat(beta[:1], BATCH, axis=0),
+                             rtol=0, atol=1e-6)
   tags = out[TAG_OUTPUT]
-  np.testing.assert_array_equal(tags, np.repeat(tags[:1], BATCH, axis=0))
+  np.testing.assert_allclose(tags, np.repeat(tags[:1], BATCH, axis=0),
+                             rtol=0, atol=1e-6)
   personal = out[PERSONAL_OUTPUT][:, 0]
-  assert np.unique(personal).size > 1
+  assert np.ptp(personal) > 1e-4
 
 
 # --------------------------------------------------------------------------
