@@ -119,14 +119,17 @@ NUM_LAYOUT = (len(LAYOUT_STATS) * sum(g * g for g in LAYOUT_GRIDS) +
               len(RING_STATS) * (len(RING_RADII) + 1))
 
 
+def _one_hot(index: np.ndarray, n: int) -> np.ndarray:
+  """[len(index), n] float32: row i is 1 at index[i]."""
+  return np.eye(n, dtype=np.float32)[index]
+
+
 def _cell_matrix(h: int, w: int, g: int) -> np.ndarray:
   """[h * w, g * g]: the mean over each cell of a g x g grid (a pixel
   belongs to the cell its centre falls in), cells row by row."""
   rows = np.minimum(((np.arange(h) + 0.5) * g / h).astype(int), g - 1)
   cols = np.minimum(((np.arange(w) + 0.5) * g / w).astype(int), g - 1)
-  cell = (rows[:, None] * g + cols[None, :]).reshape(-1)
-  m = np.zeros((h * w, g * g), np.float32)
-  m[np.arange(h * w), cell] = 1.0
+  m = _one_hot((rows[:, None] * g + cols[None, :]).reshape(-1), g * g)
   return m / np.maximum(m.sum(0, keepdims=True), 1.0)
 
 
@@ -136,10 +139,8 @@ def _ring_matrix(h: int, w: int) -> np.ndarray:
   ys = (np.arange(h) + 0.5) / h - 0.5
   xs = (np.arange(w) + 0.5) / w - 0.5
   r = np.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2).reshape(-1)
-  ring = np.searchsorted(np.asarray(RING_RADII), r, side="right")
-  m = np.zeros((h * w, len(RING_RADII) + 1), np.float32)
-  m[np.arange(h * w), ring] = 1.0
-  return m
+  return _one_hot(np.searchsorted(np.asarray(RING_RADII), r, side="right"),
+                  len(RING_RADII) + 1)
 
 
 class SpatialLayout(layers.Layer):
