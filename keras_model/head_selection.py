@@ -2,7 +2,7 @@
 
 The personal head (``keras_model.residual.build_personal_head``) is a sum of
 terms, each an embedding whose L2 strength ``SettableL2`` lets the fit change
-between compiles. Which terms a dataset supports, and how strongly each must
+without a retrace (``HeadFitter``). Which terms a dataset supports, and how strongly each must
 be shrunk, is chosen here by cross-validation over the training pairs, in
 rounds (one per ``Term``, in order):
 
@@ -42,17 +42,44 @@ SCORE_BATCH = 256  # rows per predict call
 
 @keras.saving.register_keras_serializable(package="cfan")
 class SettableL2(keras.regularizers.Regularizer):
-  """L2 whose strength the fit may change between compiles (model selection
-  over the grids of ``Term`` reuses one head)."""
+  """L2 whose strength the fit may change without a retrace: the traced
+  train step reads it from a variable, so model selection over the grids of
+  ``Term`` reuses one head and one compiled step."""
 
   def __init__(self, l2: float = 0.0):
-    self.l2 = float(l2)
+    self._l2 = float(l2)
+    self._strength = keras.Variable(self._l2, trainable=False,
+                                    dtype="float32", name="settable_l2")
+
+  @property
+  def l2(self) -> float:
+    return self._l2
+
+  @l2.setter
+  def l2(self, value: float) -> None:
+    self._l2 = float(value)
+    self._strength.assign(self._l2)
 
   def __call__(self, x):
-    return self.l2 * ops.sum(ops.square(x))
+    return ops.cast(self._strength, x.dtype) * ops.sum(ops.square(x))
 
   def get_config(self):
-    return {"l2": self.l2}
+    return {"l2": self._l2}
+
+
+class _SettableCosineDecay(keras.optimizers.schedules.CosineDecay):
+  """Keras' cosine decay over a number of steps held in a variable (each fit
+  of the selection has its own row count, one traced step serves them
+  all)."""
+
+  def __init__(self, initial_learning_rate: float):
+    self.steps = keras.Variable(1.0, trainable=False, dtype="float32",
+                                name="decay_steps")
+    super().__init__(initial_learning_rate, self.steps)
+
+  def get_config(self):
+    return {**super().get_config(),
+            "decay_steps": float(ops.convert_to_numpy(self.steps))}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,21 +118,42 @@ def set_l2(head: keras.Model, terms: Sequence[Term], choice: Choice) -> None:
       layer.embeddings.regularizer.l2 = 0.0 if l2 is None else float(l2)
 
 
-def fit_converged(head: keras.Model, x: Mapping[str, np.ndarray],
-                  y: np.ndarray, cfg: ModelConfig,
-                  callbacks: Sequence[keras.callbacks.Callback] = ()
-                  ) -> List[float]:
-  """``cfg.personal_epochs`` epochs of Adam with a cosine decay: to
-  convergence, with the L2 terms as the only brake."""
-  batch = cfg.personal_batch_size
-  schedule = keras.optimizers.schedules.CosineDecay(
-      cfg.personal_learning_rate,
-      max(1, cfg.personal_epochs * math.ceil(len(y) / batch)))
-  head.compile(optimizer=keras.optimizers.Adam(schedule),
-               loss=keras.losses.BinaryCrossentropy())
-  return head.fit(dict(x), y, batch_size=batch, epochs=cfg.personal_epochs,
-                  verbose=0, shuffle=True,
-                  callbacks=list(callbacks)).history["loss"]
+class HeadFitter:
+  """Fits the head again and again (every fold of every candidate, then the
+  final fit) on one compiled train step per set of trainable terms.
+
+  Each fit is ``cfg.personal_epochs`` epochs of Adam with a cosine decay, to
+  convergence with the L2 terms as the only brake, from a fresh optimizer
+  state. A recompile per fit would retrace the step; on a few thousand pairs
+  the traces cost more than the fits. So the step is compiled again only
+  when the trainable terms change (a round of the selection switches an
+  optional term on); otherwise Adam's moments and step count are zeroed and
+  the decay's length set to this fit's batches.
+  """
+
+  def __init__(self, head: keras.Model, cfg: ModelConfig):
+    self.head, self.cfg = head, cfg
+    self._trainable: Optional[tuple] = None
+    self._schedule: Optional[_SettableCosineDecay] = None
+
+  def fit(self, x: Mapping[str, np.ndarray], y: np.ndarray,
+          callbacks: Sequence[keras.callbacks.Callback] = ()) -> List[float]:
+    head, cfg = self.head, self.cfg
+    batch = cfg.personal_batch_size
+    trainable = tuple(id(v) for v in head.trainable_weights)
+    if trainable != self._trainable:
+      self._schedule = _SettableCosineDecay(cfg.personal_learning_rate)
+      head.compile(optimizer=keras.optimizers.Adam(self._schedule),
+                   loss=keras.losses.BinaryCrossentropy())
+      self._trainable = trainable
+    else:
+      for v in head.optimizer.variables:
+        v.assign(ops.zeros_like(v))
+    self._schedule.steps.assign(
+        max(1, cfg.personal_epochs * math.ceil(len(y) / batch)))
+    return head.fit(dict(x), y, batch_size=batch, epochs=cfg.personal_epochs,
+                    verbose=0, shuffle=True,
+                    callbacks=list(callbacks)).history["loss"]
 
 
 def row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -152,6 +200,7 @@ def select_and_fit(head: keras.Model, rows: Mapping[str, np.ndarray],
   x = {k: rows[k] for k in head.input.keys()}
   y = rows[F.LABEL_KEY]
   start = head.get_weights()
+  fitter = HeadFitter(head, cfg)
 
   def callbacks(note: str) -> List[keras.callbacks.Callback]:
     return [callback(note)] if callback is not None else []
@@ -163,8 +212,8 @@ def select_and_fit(head: keras.Model, rows: Mapping[str, np.ndarray],
       held = folds == f
       head.set_weights(start)
       set_l2(head, terms, choice)
-      fit_converged(head, {k: v[~held] for k, v in x.items()}, y[~held], cfg,
-                    callbacks(f"stage 2: {_label(choice)}, fold {f + 1}"))
+      fitter.fit({k: v[~held] for k, v in x.items()}, y[~held],
+                 callbacks(f"stage 2: {_label(choice)}, fold {f + 1}"))
       oof[held] = np.asarray(head.predict(
           {k: v[held] for k, v in x.items()}, batch_size=SCORE_BATCH,
           verbose=0)).reshape(-1)
@@ -198,6 +247,5 @@ def select_and_fit(head: keras.Model, rows: Mapping[str, np.ndarray],
         choice[term.name], chosen_loss = best
   head.set_weights(start)
   set_l2(head, terms, choice)
-  loss = fit_converged(head, x, y, cfg, callbacks(
-      f"stage 2: final fit, {_label(choice)}"))
+  loss = fitter.fit(x, y, callbacks(f"stage 2: final fit, {_label(choice)}"))
   return {"loss": loss, **choice, "cv": cv}
