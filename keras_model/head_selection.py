@@ -32,6 +32,7 @@ from preprocessing import keras_env as _keras_env  # noqa: F401  (must be first)
 import keras
 from keras import ops
 import numpy as np
+import tensorflow as tf
 
 from evaluation import metrics
 from preprocessing import features as F
@@ -149,10 +150,15 @@ class HeadFitter:
     else:
       for v in head.optimizer.variables:
         v.assign(ops.zeros_like(v))
-    self._schedule.steps.assign(
-        max(1, cfg.personal_epochs * math.ceil(len(y) / batch)))
-    return head.fit(dict(x), y, batch_size=batch, epochs=cfg.personal_epochs,
-                    verbose=0, shuffle=True,
+    per_epoch = max(1, math.ceil(len(y) / batch))
+    self._schedule.steps.assign(cfg.personal_epochs * per_epoch)
+    # One pipeline for every epoch (a fresh shuffle each pass); with
+    # steps_per_epoch Keras keeps its iterator across epochs instead of
+    # building one per epoch, which costs more than a small head's epoch.
+    data = tf.data.Dataset.from_tensor_slices((dict(x), y)).shuffle(
+        max(1, len(y)), reshuffle_each_iteration=True).batch(batch).repeat()
+    return head.fit(data, epochs=cfg.personal_epochs,
+                    steps_per_epoch=per_epoch, verbose=0,
                     callbacks=list(callbacks)).history["loss"]
 
 
