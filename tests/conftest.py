@@ -1,7 +1,7 @@
 """Shared fixtures.
 
 ``tiny_pipeline_run`` runs the whole TFX pipeline once per test session on a
-tiny demo dataset (about a minute and a half on 2 cores) and is shared by every
+tiny demo dataset (about four minutes on 2 cores) and is shared by every
 slow test that needs a trained, pushed model. Tests that rerun the pipeline in
 its workdir must leave the first pushed model in place.
 """

@@ -41,8 +41,7 @@ from tfx_pipeline import metadata
 from tfx_pipeline import predict
 from tfx_pipeline import prepare
 from tfx_pipeline import report
-from tests.conftest import (TINY_IMAGES, TINY_MIN_TAG_IMAGES, TINY_SEED,
-                            TINY_TRAIN_STEPS, TINY_USERS)
+from tests.conftest import TINY_MIN_TAG_IMAGES
 
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,13 +73,14 @@ def _read(path: str) -> bytes:
 # --------------------------------------------------------------------------
 # (a) interrupt, rerun, resume from cache
 # --------------------------------------------------------------------------
-_RUN_SCRIPT = textwrap.dedent("""
+# The killed run and its rerun (the same arguments: a rerun of the same run).
+_RESUMED_RUN = dict(config_name="cpu", train_steps=20, min_auc=0.0,
+                    min_tag_images=TINY_MIN_TAG_IMAGES, floor_gate=False)
+_RUN_SCRIPT = textwrap.dedent(f"""
     import sys
     import preprocessing
     from tfx_pipeline import local_runner
-    local_runner.run(sys.argv[1], sys.argv[2], config_name="cpu",
-                     train_steps=20, min_auc=0.0,
-                     min_tag_images=int(sys.argv[3]), floor_gate=False)
+    local_runner.run(sys.argv[1], sys.argv[2], **{_RESUMED_RUN!r})
 """)
 
 
@@ -89,13 +89,16 @@ def _trainer_started(workdir: str) -> bool:
                                      "*")))
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_from_cache(tmp_path):
-  data = str(tmp_path / "data")
-  demo_data.generate(data, users=TINY_USERS, images=TINY_IMAGES,
-                     seed=TINY_SEED)
-  workdir = str(tmp_path / "work")
-  log_path = tmp_path / "killed_run.log"
+@pytest.fixture(scope="module")
+def resumed_run(tiny_demo_data, tmp_path_factory):
+  """A run killed while its Trainer runs, then a plain rerun in the same
+  workdir: (data, workdir, executions when killed, the rerun's RunResult,
+  its log lines). test_learning_rate_change_reruns_trainer_not_transform
+  runs again in this workdir."""
+  data = tiny_demo_data
+  root = tmp_path_factory.mktemp("killed")
+  workdir = str(root / "work")
+  log_path = root / "killed_run.log"
   with open(log_path, "wb") as log_fh:
     proc = subprocess.Popen(
         [sys.executable, "-c", _RUN_SCRIPT, data, workdir,
@@ -116,14 +119,18 @@ def test_killed_run_resumes_from_cache(tmp_path):
       os.killpg(proc.pid, signal.SIGKILL)  # the run and any Beam workers
     proc.wait(timeout=60)
   killed = metadata.latest_run_executions(workdir)
+  logs: List[str] = []
+  res = local_runner.run(data, workdir, **_RESUMED_RUN, log=logs.append)
+  return data, workdir, killed, res, logs
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_cache(resumed_run):
+  _, _, killed, res, logs = resumed_run
   assert killed["Transform"] == "COMPLETE"
   assert killed["Trainer"] == "RUNNING", killed  # died mid-execution
   assert "Pusher" not in killed
 
-  logs: List[str] = []
-  res = local_runner.run(data, workdir, config_name="cpu", train_steps=20,
-                         min_auc=0.0, min_tag_images=TINY_MIN_TAG_IMAGES,
-                         floor_gate=False, log=logs.append)
   for node in DATA_COMPONENTS:
     assert res.executions[node] == "CACHED", res.executions
   assert res.executions["Trainer"] == "COMPLETE"
@@ -406,24 +413,18 @@ def test_transform_parameters_hold_only_transform_values(change,
 
 
 @pytest.mark.slow
-def test_learning_rate_change_reruns_trainer_not_transform(tiny_demo_data,
-                                                           tmp_path):
-  """A run, then the same run with another learning rate in the same
-  workdir: every data component, Transform included, is CACHED, and the
-  Trainer runs again with the new rate. (Its own workdir: a copy of another
-  run's would move the examples, and ImportExampleGen's input_base is part
-  of every downstream cache key.)"""
+def test_learning_rate_change_reruns_trainer_not_transform(resumed_run):
+  """The resumed run again in its workdir with another learning rate:
+  every data component, Transform included, is CACHED, and the Trainer
+  runs again with the new rate. (A workdir of its own, not a copy of
+  another run's: a copy would move the examples, and ImportExampleGen's
+  input_base is part of every downstream cache key.)"""
   from keras_model import trainer  # pylint: disable=g-import-not-at-top
-  workdir = str(tmp_path / "work")
-  run = functools.partial(
-      local_runner.run, tiny_demo_data, workdir, config_name="cpu",
-      train_steps=TINY_TRAIN_STEPS, min_auc=0.0,
-      min_tag_images=TINY_MIN_TAG_IMAGES, floor_gate=False,
-      log=lambda *a: None)
-  first = run()
-  assert first.executions["Transform"] == "COMPLETE", first.executions
+  data, workdir, _, first, _ = resumed_run
   lr = 2 * cfg_lib.get_config("cpu").learning_rate
-  res = run(config_overrides={"learning_rate": lr})
+  res = local_runner.run(data, workdir, **_RESUMED_RUN, log=lambda *a: None,
+                         config_overrides={"learning_rate": lr})
+  assert first.executions["Trainer"] == "COMPLETE", first.executions
   for node in DATA_COMPONENTS:
     assert res.executions[node] == "CACHED", res.executions
   assert res.executions["Trainer"] == "COMPLETE", res.executions
