@@ -2,9 +2,9 @@
 
 The personal head (``keras_model.residual.build_personal_head``) is a sum of
 terms, each an embedding whose L2 strength ``SettableL2`` lets the fit change
-without a retrace (``HeadFitter``). Which terms a dataset supports, and how strongly each must
-be shrunk, is chosen here by cross-validation over the training pairs, in
-rounds (one per ``Term``, in order):
+without a retrace (``HeadFitter``). Which terms a dataset supports, and how
+strongly each must be shrunk, is chosen here by cross-validation over the
+training pairs, in rounds (one per ``Term``, in order):
 
 1. the first, required term (the user's leniency, vote slope and the per-tag
    offset): each L2 of its grid, the optional terms off; the lowest
