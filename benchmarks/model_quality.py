@@ -329,8 +329,8 @@ def _selection(history: Mapping[str, Any]) -> Dict[str, Any]:
     return {}
   return {"user_l2": history.get("user_l2"),
           "taste_l2": history.get("taste_l2"),
-          **({"affinity_l2": history["affinity_l2"]}
-             if "affinity_l2" in history else {}),
+          **{k: history[k] for k in ("affinity_l2", "image_l2")
+             if k in history},
           "cv": [{k: (None if v is None else float(v))
                   for k, v in row.items()} for row in history["cv"]]}
 
@@ -535,12 +535,14 @@ def _selection_line(choice: Mapping[str, Any]) -> str:
     return ", ".join(
         ([l2("user", r["user_l2"])] if r.get("user_l2") is not None else []) +
         [l2("taste", r["taste_l2"])] +
-        ([l2("affinity", r["affinity_l2"])] if "affinity_l2" in r else []))
+        ([l2("affinity", r["affinity_l2"])] if "affinity_l2" in r else []) +
+        ([l2("image offset", r["image_l2"])] if "image_l2" in r else []))
 
   def candidate(r):
     # Round 1 (no optional term) is scored against nothing: no z.
     optional = (r["taste_l2"] is not None or
-                r.get("affinity_l2") is not None)
+                r.get("affinity_l2") is not None or
+                r.get("image_l2") is not None)
     z = f", z {r['z']:+.1f}" if optional else ""
     return (f"{terms(r)}: log loss {r['oof_log_loss']:.4f}, AUC "
             f"{r['oof_auc']:.3f}{z}")

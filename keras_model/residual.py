@@ -19,6 +19,7 @@ earth mover's distance loss) and a small per-user *residual* on top of it
    once per image)::
 
      logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . z_v + g_u[tag]
+             + o_v
 
    ``s_v`` = statistics of the image's vote shares (mean, spread, CDF): the
    *known* AVA votes when the image has them, the image model's predicted
@@ -33,7 +34,9 @@ earth mover's distance loss) and a small per-user *residual* on top of it
    descriptors and layout), "descriptors" (the standardised ones
    themselves) or "learnt" (a tanh projection of them), ``g_u[tag]`` their
    affinity for the photo's tag beyond the crowd's ``tag_t`` (an option,
-   ``cfg.affinity_l2_grid``; off by default). Per-user terms
+   ``cfg.affinity_l2_grid``; off by default), ``o_v`` the image's offset
+   learnt from its training raters (an option, ``cfg.image_offset_l2_grid``;
+   off by default; zero for an image no training row has). Per-user terms
    start at zero and are L2-regularised, so a user with few reviews stays
    near the crowd and an unknown user (OOV index) gets the crowd's
    prediction.
@@ -44,9 +47,10 @@ score (a few hundred pairs make it too noisy): ``keras_model.head_selection``
 chooses the L2 of the user and tag terms among ``cfg.user_l2_grid``, then
 the taste L2 among ``cfg.taste_l2_grid`` and "no taste", then (when that
 grid is not empty) the tag affinity L2 among ``cfg.affinity_l2_grid`` and
-"none", by cross-validation over the training pairs (an optional term only
-when it wins by ``cfg.taste_min_z`` standard errors), then fits every
-training row to convergence. Why: docs/model_quality.md.
+"none", then (likewise) the image offset L2 among
+``cfg.image_offset_l2_grid`` and "none", by cross-validation over the
+training pairs (an optional term only when it wins by ``cfg.taste_min_z``
+standard errors), then fits every training row to convergence. Why: docs/model_quality.md.
 
 The exported model (``build_residual``) composes the two with the data
 contract's inputs {USER_XF, IMAGE_PIXELS_KEY, IMAGE_SLOT_KEY, VOTES_XF,
@@ -97,6 +101,7 @@ LENIENCY = "user_leniency"
 VOTE_SLOPE = "user_vote_slope"
 TAG_OFFSET = "tag_offset"
 TAG_AFFINITY = "user_tag_affinity"
+IMAGE_OFFSET = "image_offset"
 # The terms whose L2 is ``cfg.user_l2_grid``'s choice.
 USER_TERMS = (LENIENCY, VOTE_SLOPE, TAG_OFFSET)
 # Centring of the vote statistics (AVA's mean vote is ~5.4, its spread ~1.4).
@@ -120,6 +125,9 @@ def selection_terms(cfg: ModelConfig) -> List[head_selection.Term]:
   if cfg.affinity_l2_grid:
     terms.append(head_selection.Term("affinity", (TAG_AFFINITY,),
                                      cfg.affinity_l2_grid))
+  if cfg.image_offset_l2_grid:
+    terms.append(head_selection.Term("image", (IMAGE_OFFSET,),
+                                     cfg.image_offset_l2_grid))
   return terms
 
 
@@ -218,11 +226,32 @@ class TagIndex(layers.Layer):
     return {**super().get_config(), "num_tags": self.num_tags}
 
 
-def build_personal_head(cfg: ModelConfig, *, num_users: int,
-                        num_tags: int) -> keras.Model:
-  """{USER_XF, DESCRIPTORS, VOTE_DIST_OUTPUT, VOTES_XF, TAG_XF} -> p.
+class ImageIndex(layers.Layer):
+  """Image index clipped into [0, num_images) (an index the vocabulary
+  never gave, e.g. -1, reads the last OOV bucket: no training row, so its
+  offset stays zero)."""
 
-  logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . z_v + g_u[tag],
+  def __init__(self, num_images: int, **kwargs):
+    super().__init__(**kwargs)
+    self.num_images = int(num_images)
+
+  def call(self, image):
+    return ops.clip(ops.cast(image, "int64"), 0, self.num_images - 1)
+
+  def compute_output_shape(self, input_shape):
+    return input_shape
+
+  def get_config(self):
+    return {**super().get_config(), "num_images": self.num_images}
+
+
+def build_personal_head(cfg: ModelConfig, *, num_users: int,
+                        num_tags: int, num_images: int = 0) -> keras.Model:
+  """{USER_XF, DESCRIPTORS, VOTE_DIST_OUTPUT, VOTES_XF, TAG_XF} -> p
+  (and IMAGE_ID_XF with ``cfg.image_offset_l2_grid``).
+
+  logit = crowd(s_v) + tag_t + b_u + a_u * mean_v + t_u . z_v + g_u[tag]
+          + o_v,
   z_v = S [norm(d_v), norm(l_v)] + c (``cfg.taste_space`` "critique"),
   norm(d_v) ("descriptors") or tanh(P norm(d_v)) ("learnt")
 
@@ -240,7 +269,10 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
   over a learnt tanh projection of them (``cfg.taste_dim`` wide); ``g_u``
   the user's affinity for each tag (their offset on photos of that tag
   beyond the crowd's ``tag_t``; only with ``cfg.affinity_l2_grid``, off by
-  default: docs/experiments.md). The per-user terms start at zero and are
+  default: docs/experiments.md), ``o_v`` the image's offset (only with
+  ``cfg.image_offset_l2_grid``, off by default; ``num_images`` rows, one
+  per image index, zero where no training row has the image: a cold or new
+  photo). The per-user terms start at zero and are
   L2-regularised, so a user with few reviews stays near the crowd and an
   unknown user (OOV index) gets the crowd's prediction.
   """
@@ -302,6 +334,17 @@ def build_personal_head(cfg: ModelConfig, *, num_users: int,
         per_user(num_tags, TAG_AFFINITY, cfg.affinity_l2_grid[0]),
         layers.CategoryEncoding(num_tokens=num_tags, output_mode="one_hot",
                                 name="tag_one_hot")(tag_index)]))
+  if cfg.image_offset_l2_grid:  # o_v: what the training raters agree on
+    if num_images < 1:
+      raise ValueError("image_offset_l2_grid needs num_images")
+    image_id = keras.Input(shape=(), dtype="int64", name=F.IMAGE_ID_XF)
+    extra_inputs[F.IMAGE_ID_XF] = image_id
+    terms.append(layers.Flatten(name="image_offset_term")(layers.Embedding(
+        num_images, 1, embeddings_initializer="zeros",
+        embeddings_regularizer=head_selection.SettableL2(
+            cfg.image_offset_l2_grid[0]),
+        name=IMAGE_OFFSET)(ImageIndex(num_images, name="image_index")(
+            image_id))))
   logit = layers.Add(name="personal_logit")(terms)
   p = layers.Activation("sigmoid", dtype="float32", name=F.PERSONAL_OUTPUT)(
       logit)
@@ -318,8 +361,10 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
   Args:
     cfg: model configuration (image size, backbone, taste sizes).
     num_users: size of the user index, OOV buckets included.
-    num_images, review_vocab_size: unused (the variant reads neither image
-      ids nor reviews); part of every builder's signature.
+    num_images: size of the image index, OOV buckets included (read only
+      with ``cfg.image_offset_l2_grid``: the head's per-image offset).
+    review_vocab_size: unused (the variant reads no review); part of every
+      builder's signature.
     num_tags: number of tag classes, OOV bucket included.
     allow_random_init: let a vgg16 backbone start from random weights.
 
@@ -330,9 +375,10 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
     AGNOSTIC_OUTPUT, VOTE_DIST_OUTPUT}, one row each. Feed whole batches
     (slots index the batch's own images; see ``blocks.FanOutToRows``).
   """
-  del num_images, review_vocab_size
+  del review_vocab_size
   image_model = build_image_model(cfg, allow_random_init=allow_random_init)
-  head = build_personal_head(cfg, num_users=num_users, num_tags=num_tags)
+  head = build_personal_head(cfg, num_users=num_users, num_tags=num_tags,
+                             num_images=num_images)
   s = cfg.image_size
   inputs = {
       F.USER_XF: keras.Input(shape=(), dtype="int64", name=F.USER_XF),
@@ -344,6 +390,9 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
                               name=F.VOTES_XF),
       F.TAG_XF: keras.Input(shape=(), dtype="int64", name=F.TAG_XF),
   }
+  if F.IMAGE_ID_XF in head.input:
+    inputs[F.IMAGE_ID_XF] = keras.Input(shape=(), dtype="int64",
+                                        name=F.IMAGE_ID_XF)
   # Once per distinct image [U, ...], then one row per review [B, ...].
   pixels, slot = inputs[F.IMAGE_PIXELS_KEY], inputs[F.IMAGE_SLOT_KEY]
   image = image_model(pixels)
@@ -354,8 +403,7 @@ def build_residual(cfg: ModelConfig, *, num_users: int, num_images: int,
     per_image[LAYOUT] = descriptors.SpatialLayout(name=LAYOUT)(pixels)
   row = {k: blocks.FanOutToRows(name=f"{k}_per_row")(v, slot)
          for k, v in per_image.items()}
-  p = head({F.USER_XF: inputs[F.USER_XF], F.VOTES_XF: inputs[F.VOTES_XF],
-            F.TAG_XF: inputs[F.TAG_XF],
+  p = head({**{k: inputs[k] for k in head.input if k in inputs},
             **{k: row[k] for k in head.input if k in row}})
   outputs = {
       F.PERSONAL_OUTPUT: layers.Identity(name=F.PERSONAL_OUTPUT)(p),
@@ -652,6 +700,7 @@ def fit_staged(model: keras.Model, fit_cols: Mapping[str, np.ndarray],
       F.VOTES_XF: both[F.VOTES_XF].reshape(-1, F.AVA_NUM_SCORES)
                   .astype(np.float32),
       F.TAG_XF: both[F.TAG_XF].reshape(-1).astype(np.int64),
+      F.IMAGE_ID_XF: both[F.IMAGE_ID_XF].reshape(-1).astype(np.int64),
       F.LABEL_KEY: labels.reshape(-1, 1),
   }
   pair_keys = (rows[F.USER_XF] * int(num_images) +

@@ -137,6 +137,15 @@ class TrainerConfig:
   # cross-validation kept it only on easy, for +0.0005 out-of-fold AUC
   # (docs/experiments.md, "A user's liking of subjects").
   affinity_l2_grid: Tuple[float, ...] = ()
+  # Each image's offset o_v, learnt from its training raters (a warm image's
+  # other reviewers agree on what its AVA votes miss; a photo never seen in
+  # training, or served as new, reads an untrained index: zero): candidates
+  # tried after the other terms, kept only if they beat the choice so far by
+  # taste_min_z standard errors. Off by default: on seed 2 cross-validation
+  # kept it on hard and realistic, but with ~5 training reviews per image
+  # the held-out AUC did not move (docs/experiments.md, "What an image's
+  # raters agree on").
+  image_offset_l2_grid: Tuple[float, ...] = ()
   cv_folds: int = 3
   taste_min_z: float = 2.0
   vote_dropout: float = 0.25

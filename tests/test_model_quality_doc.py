@@ -38,6 +38,20 @@ def test_selection_line_names_the_tag_affinity_round():
   assert "user L2 0.001, no taste, no affinity: log loss 0.5600" in line
 
 
+def test_selection_line_names_the_image_offset_round():
+  history = _history(0.01)
+  history["image_l2"] = 0.003
+  history["cv"] = [{**r, "image_l2": None} for r in history["cv"]] + [
+      {"user_l2": 0.03, "taste_l2": 0.01, "image_l2": 0.003,
+       "oof_auc": 0.725, "oof_log_loss": 0.535, "z": 2.4}]
+  sel = mq._selection(history)
+  assert sel["image_l2"] == 0.003 and len(sel["cv"]) == 4
+  line = mq._selection_line(sel)
+  assert "chose **user L2 0.03, taste L2 0.01, image offset L2 0.003**" in line
+  assert ("user L2 0.03, taste L2 0.01, image offset L2 0.003: log loss "
+          "0.5350, AUC 0.725, z +2.4" in line)
+
+
 def test_selection_keeps_the_choice_and_every_candidate():
   sel = mq._selection(_history(0.01))
   assert sel["taste_l2"] == 0.01 and sel["user_l2"] == 0.03
