@@ -1,7 +1,7 @@
 """A learning test of the pipeline's default model on held-out pairs.
 
 Trains the default (``cpu`` config: the residual variant) through the whole
-pipeline on a ``realistic`` demo directory (~6 min on 2 cores) and checks that on the
+pipeline on a ``realistic`` demo directory (~5 min on 2 cores) and checks that on the
 honest eval split (cold images and held-out warm pairs, see
 ``preprocessing.eval_split``) its review-free AUC is above the image's AVA
 mean vote, overall, on warm and on cold images. It can fail: a model that
