@@ -241,3 +241,25 @@ def test_keras_progress_reports_every_step_and_the_end(caplog):
 
 if __name__ == "__main__":
   sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_runs_started_in_the_same_second_get_their_own_logs(tmp_path,
+                                                            monkeypatch):
+  """Two commands in one second (a test suite beside a run, two users on
+  the fallback directory) once shared a file, and the first to finish moved
+  it away from under the other, which then failed after its work was done.
+  Each session now creates its own: the process id, then a counter."""
+  fixed = os.path.join(str(tmp_path), console.LOGS_DIR,
+                       "run-20261203-050734.log")
+  monkeypatch.setattr(console, "log_path", lambda root, command: fixed)
+  first, fh1 = console.open_new_log(str(tmp_path), "run")
+  second, fh2 = console.open_new_log(str(tmp_path), "run")
+  fh1.close()
+  fh2.close()
+  assert first != second
+  assert os.path.basename(first) == f"run-20261203-050734-{os.getpid()}.log"
+  assert os.path.basename(second) == (
+      f"run-20261203-050734-{os.getpid()}-2.log")
+  with console.session("run", str(tmp_path), verbose=False) as s:
+    pass
+  assert s.log_file not in (first, second) and os.path.isfile(s.log_file)

@@ -9,7 +9,7 @@ Quiet by default, complete on request:
 * Everything else -- Python logging at INFO from every library (TFX, absl,
   Beam, TensorFlow), Python warnings, and the C++ stderr of TensorFlow/XLA
   (cuFFT/cuDNN/cuBLAS factory errors, oneDNN notes) -- goes to
-  ``DIR/logs/<command>-<timestamp>.log``: file descriptor 2 itself is
+  ``DIR/logs/<command>-<timestamp>-<pid>.log``: file descriptor 2 itself is
   pointed at the log for the command's duration, so output that bypasses
   Python lands there too.
 * ``--verbose`` shows all of it on the terminal as it happens (the log file
@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import itertools
 import logging
 import os
 import shutil
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 import warnings
-from typing import Dict, Iterator, Optional, TextIO
+from typing import Dict, Iterator, Optional, TextIO, Tuple
 
 from absl import logging as absl_logging
 
@@ -54,10 +55,32 @@ _REDRAW_S = 0.2
 
 
 def log_path(log_root: str, command: str) -> str:
-  """``LOG_ROOT/logs/<command>-<UTC timestamp>.log`` (not created)."""
+  """``LOG_ROOT/logs/<command>-<UTC timestamp>.log`` (not created; a run
+  adds its process id: ``open_new_log``)."""
   stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
       "%Y%m%d-%H%M%S")
   return os.path.join(log_root, LOGS_DIR, f"{command}-{stamp}.log")
+
+
+def open_new_log(log_root: str, command: str) -> Tuple[str, TextIO]:
+  """Creates and opens (line-buffered) a log file no other run writes to.
+
+  ``log_path``'s name plus this process's id: two commands started in the
+  same second (two users' runs sharing the fallback directory, a test suite
+  beside a run) would otherwise write one file, and the first to finish
+  would move it away from the other. Created exclusively; a name taken in
+  this process too (two sessions in one second) gets a counter.
+  """
+  base, ext = os.path.splitext(log_path(log_root, command))
+  os.makedirs(os.path.dirname(base), exist_ok=True)
+  for n in itertools.count(1):
+    path = f"{base}-{os.getpid()}{'' if n == 1 else f'-{n}'}{ext}"
+    try:
+      # pylint: disable-next=consider-using-with
+      return path, open(path, "x", buffering=1, encoding="utf-8")
+    except FileExistsError:
+      continue
+  raise AssertionError("unreachable")  # itertools.count never ends
 
 
 def _clock(seconds: float) -> str:
@@ -215,15 +238,13 @@ def session(command: str, log_root: Optional[str], verbose: bool
   final_root = log_root
   if not os.path.isdir(log_root):
     log_root = FALLBACK_LOG_ROOT
-  path = log_path(log_root, command)
-  os.makedirs(os.path.dirname(path), exist_ok=True)
+  path, log_stream = open_new_log(log_root, command)
   env_before = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
   if verbose and "tensorflow" not in sys.modules:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TF's C++ INFO lines too
   root = logging.getLogger()
   saved_handlers, saved_level = root.handlers[:], root.level
   saved_stderr, saved_fd2 = sys.stderr, None
-  log_stream = open(path, "a", buffering=1, encoding="utf-8")  # pylint: disable=consider-using-with
   terminal: TextIO = sys.stderr
   sys.stderr.flush()
   if not verbose:
