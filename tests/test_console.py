@@ -239,10 +239,6 @@ def test_keras_progress_reports_every_step_and_the_end(caplog):
   assert reports[-1].note.startswith("loss ")
 
 
-if __name__ == "__main__":
-  sys.exit(pytest.main([__file__, "-q"]))
-
-
 def test_runs_started_in_the_same_second_get_their_own_logs(tmp_path,
                                                             monkeypatch):
   """Two commands in one second (a test suite beside a run, two users on
@@ -263,3 +259,7 @@ def test_runs_started_in_the_same_second_get_their_own_logs(tmp_path,
   with console.session("run", str(tmp_path), verbose=False) as s:
     pass
   assert s.log_file not in (first, second) and os.path.isfile(s.log_file)
+
+
+if __name__ == "__main__":
+  sys.exit(pytest.main([__file__, "-q"]))
