@@ -32,7 +32,7 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 ## bench: every benchmark at its default size (~25 min on 2 cores) -> docs/benchmarks.md,
-## then the model-quality grid (~100 min) -> docs/model_quality.md
+## then the model-quality grid at 300 users x 2,000 images (~2 h) -> docs/model_quality.md
 bench: setup
 	$(PY) -m benchmarks.run_all
 
