@@ -50,10 +50,10 @@ JSON = os.path.join(common.ROOT, "docs", "model_quality.json")
 DIFFICULTIES = ("realistic", "hard", "easy")
 SEEDS = (0, 1)
 # The size of issue 10's own directory. At 150 users x 1,000 images the
-# ~1,100 eval rows of a setting give a margin's bootstrap spread of about
-# 0.011-0.019, wider than the margins on `hard` (five seeds pooled: +0.006
-# overall): a slice's sign there was a coin flip. Twice the eval rows
-# resolve them (docs/model_quality.md).
+# ~1,100 eval rows of a `hard` setting give a margin's bootstrap spread of
+# 0.011-0.019, wider than the margins there (five seeds pooled: +0.006
+# overall): a slice's sign was a coin flip. Twice the eval rows halve the
+# variance (spreads 0.005-0.010 in docs/model_quality.md).
 USERS, IMAGES = 300, 2000
 QUICK = {"users": 30, "images": 200, "steps": 40, "peer_steps": 40}
 PEERS = ("vbpr", "bpr")
