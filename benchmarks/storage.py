@@ -1,8 +1,8 @@
 """Storage: bytes per stored example, photo and review, and the projection to
 AVA scale (255,530 images, 1,435,120 labelled reviews).
 
-The stored layout is image-major (preprocessing.features): a training example
-holds one photo and all its training reviews, an eval example one review.
+The stored layout is image-major (preprocessing.features): an example holds
+one photo and all its reviews of its split (training or eval).
 
 Measured on a ``benchmarks.preprocess`` run directory (labelled examples of
 ``build-examples`` and the `cpu` Transform output) plus a small Transform run
@@ -97,9 +97,9 @@ def measure(run_dir: str, data_dir: str, paper_sample: int = 300
                           cfg_lib.get_config("paper"), common.IN_MEMORY)
   xf_paper = _examples_stats(os.path.join(sample_dir, "out", "transformed",
                                           "*"), F.IMAGE_XF, F.USER_XF)
-  # AVA projection from the stored layout: photos stored per image (the
-  # training example holds all its training reviews; each eval review is an
-  # example of its own) at the design notes' 30 kB per 320-px JPEG, plus
+  # AVA projection from the stored layout: photos stored per image (one per
+  # split the image has reviews in) at the design notes' 30 kB per 320-px
+  # JPEG, plus
   # the measured non-photo bytes per review of each kind of data.
   photos_per_image = labelled["examples"] / max(n_images, 1)
   photo_gb = AVA_IMAGES * photos_per_image * JPEG_320_BYTES / 1e9

@@ -211,7 +211,8 @@ def eval_row_ids(uris: Dict[str, str], tft_output, cfg, test: Columns
   vocab = {u: i for i, u in enumerate(
       tft_output.vocabulary_by_name(F.USER_VOCAB))}
   oov = len(vocab)
-  raw_spec = transform_lib.review_row_spec()  # one review per eval example
+  # Eval examples are image-major: one image with its eval reviews.
+  raw_spec = transform_lib.raw_feature_spec()
   spec = {k: raw_spec[k] for k in (F.USER_KEY, F.IMAGE_ID_KEY, F.IMAGE_KEY,
                                    F.LABEL_KEY)}
   spec[F.SLICE_KEY] = tf.io.FixedLenFeature([], tf.string)
@@ -232,9 +233,14 @@ def eval_row_ids(uris: Dict[str, str], tft_output, cfg, test: Columns
           tf.gather(batch[F.IMAGE_KEY], np.asarray(new, np.int64)),
           cfg.image_size), cfg.jpeg_quality).numpy()
       jpeg.update(zip(ids[new].tolist(), encoded.tolist()))
-    for u, v, y, s in zip(batch[F.USER_KEY].numpy().tolist(), ids.tolist(),
-                          batch[F.LABEL_KEY].numpy().tolist(),
-                          batch[F.SLICE_KEY].numpy().tolist()):
+    # One entry per review: the image's id and slice repeated over them.
+    per_image = tf.sparse.to_dense(tf.sparse.map_values(
+        tf.ones_like, batch[F.LABEL_KEY])).numpy().sum(axis=1)
+    for u, v, y, s in zip(batch[F.USER_KEY].values.numpy().tolist(),
+                          np.repeat(ids, per_image).tolist(),
+                          batch[F.LABEL_KEY].values.numpy().tolist(),
+                          np.repeat(batch[F.SLICE_KEY].numpy(),
+                                    per_image).tolist()):
       key = (jpeg[v], vocab.get(u, oov), int(y))
       pending.setdefault(key, []).append(
           (u.decode("utf-8"), v.decode("utf-8"), s.decode("utf-8")))

@@ -20,8 +20,15 @@ it. Signatures:
     ``profile_max_reviews`` lines of ``max_review_len`` tokens are compacted
     to ``profile_len`` tokens.
 ``transform_features(examples)``
-    The Transform output of one-review examples (the eval split), one row
-    per example, for TFMA's label lookup (``tag_xf``).
+    The Transform output of image-major examples (the eval split: one image
+    with its eval reviews), for TFMA's labels: the image's features [B, ...]
+    and the review-level ones padded to the batch's most reviews [B, R],
+    with ``review_weight`` [B, R] 1.0 on a review and 0.0 on the padding.
+``evaluate_review_free(examples)``
+    The Evaluator's signature, not a serving one: the same image-major
+    examples scored review-free, ``p_personal`` per review padded [B, R]
+    (weighted by ``review_weight``), ``p_agnostic`` [B] and ``tag_probs``
+    [B, T] per image.
 
 Outputs of the three scoring signatures (all batched over B):
 ``p_personal`` float [B], ``p_agnostic`` float [B], ``tag_probs`` float
@@ -246,16 +253,13 @@ class CfanServingModule(tf.Module):
                              name="heads")
     self._num_tags = len(tag_names) + 1  # + OOV bucket, as the tag head
     # The Transform graph takes image-major rows (one image, its reviews);
-    # every request and every eval example is one review: parsed with the
-    # one-review spec and reshaped to the graph's raw spec
-    # (transform.per_review_inputs), its outputs flattened back to one row
-    # per request (transform.flatten_reviews).
+    # every request is one review: parsed with the one-review spec and
+    # reshaped to the graph's raw spec (transform.per_review_inputs), its
+    # outputs flattened back to one row per request
+    # (transform.flatten_reviews). Eval examples (TFMA) are image-major.
     self._tft_raw_spec = tft_output.raw_feature_spec()
     one = transform_lib.review_row_spec()
-    # eval examples, for TFMA: one value of every feature but the votes
-    self._full_spec = {
-        k: one.get(k, tf.io.FixedLenFeature([], v.dtype)) for k, v in
-        self._tft_raw_spec.items()}
+    self._eval_spec = transform_lib.image_major_spec(self._tft_raw_spec)
     self._raw_spec = {k: one[k] for k in SERVING_RAW_KEYS
                       if k in self._tft_raw_spec}
     # Optional features default to "" (review "" = review-free; image_id ""
@@ -309,10 +313,18 @@ class CfanServingModule(tf.Module):
   def _score(self, raw: Dict[str, tf.Tensor], force_review_free: bool,
              profile_text: Optional[tf.Tensor] = None
              ) -> Dict[str, tf.Tensor]:
+    return self._score_rows(self._transform(raw),
+                            tf.reshape(raw[F.REVIEW_KEY], [-1]),
+                            force_review_free, profile_text)
+
+  def _score_rows(self, transformed: Dict[str, tf.Tensor],
+                  review_text: tf.Tensor, force_review_free: bool,
+                  profile_text: Optional[tf.Tensor] = None
+                  ) -> Dict[str, tf.Tensor]:
+    """Scores transformed rows, one per review; ``review_text`` [B] is each
+    row's raw review ("" = review-free)."""
     cfg = self._cfg
-    transformed = self._transform(raw)
     user = tf.cast(tf.reshape(transformed[F.USER_XF], [-1]), tf.int64)
-    review_text = tf.reshape(raw[F.REVIEW_KEY], [-1])
     has_review = tf.greater(tf.strings.length(tf.strings.strip(review_text)),
                             0)
     if force_review_free:
@@ -368,6 +380,18 @@ class CfanServingModule(tf.Module):
         transform_lib.per_review_inputs(values, self._tft_raw_spec))
     return transform_lib.flatten_reviews(transformed, tf.ones(n, tf.int64))
 
+  def _transform_images(self, examples: tf.Tensor):
+    """Image-major examples [B] -> (Transform outputs, ragged per review;
+    the raw reviews, ragged [B, None])."""
+    raw = tf.io.parse_example(examples, self._eval_spec)
+    transformed = self._call_tft.fn(
+        transform_lib.image_major_inputs(raw, self._tft_raw_spec))
+    reviews = raw[F.REVIEW_KEY]
+    reviews = (tf.RaggedTensor.from_sparse(reviews)
+               if isinstance(reviews, tf.SparseTensor)
+               else tf.RaggedTensor.from_tensor(tf.reshape(reviews, [-1, 1])))
+    return transformed, reviews
+
   # -- signatures -----------------------------------------------------------
   # No autograph: the signatures branch only on Python values, and
   # converting their whole call tree (model, Transform layer) took about a
@@ -394,7 +418,16 @@ class CfanServingModule(tf.Module):
 
   @tf.function(input_signature=_EXAMPLES, autograph=False)
   def transform_features(self, examples):
-    return self._transform(tf.io.parse_example(examples, self._full_spec))
+    transformed, reviews = self._transform_images(examples)
+    return padded_per_review(transformed, reviews.row_lengths())
+
+  @tf.function(input_signature=_EXAMPLES, autograph=False)
+  def evaluate_review_free(self, examples):
+    transformed, reviews = self._transform_images(examples)
+    per_image = reviews.row_lengths()
+    rows = transform_lib.flatten_reviews(transformed, per_image)
+    out = self._score_rows(rows, reviews.flat_values, force_review_free=True)
+    return per_image_outputs(out, per_image)
 
   def signatures(self) -> Dict[str, tf.types.experimental.GenericFunction]:
     """The served signatures, as tf.functions with input signatures.
@@ -408,7 +441,40 @@ class CfanServingModule(tf.Module):
         SERVING_REVIEW_FREE: self.serve_examples_review_free,
         SERVING_RAW: self.serve_raw,
         TRANSFORM_FEATURES: self.transform_features,
+        F.EVALUATE_REVIEW_FREE: self.evaluate_review_free,
     }
+
+
+def padded_per_review(transformed: Dict[str, tf.Tensor],
+                      per_image: tf.Tensor) -> Dict[str, tf.Tensor]:
+  """Transform outputs of image-major examples, for TFMA: the review-level
+  ones (ragged) padded to the batch's most reviews, [B, R] (or [B, R, L]),
+  the image's as they are, and ``F.REVIEW_WEIGHT_KEY`` [B, R]: 1.0 on a
+  review, 0.0 on the padding. ``per_image``: reviews per example [B]."""
+  out = {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v
+         for k, v in transformed.items()}
+  out[F.REVIEW_WEIGHT_KEY] = tf.sequence_mask(per_image, dtype=tf.float32)
+  return out
+
+
+def per_image_outputs(outputs: Dict[str, tf.Tensor], per_image: tf.Tensor
+                      ) -> Dict[str, tf.Tensor]:
+  """Scores of the reviews of image-major examples -> TFMA's predictions:
+  ``p_personal`` per review padded [B, R] (0.0 on the padding, which
+  ``F.REVIEW_WEIGHT_KEY`` weighs out), the image's ``p_agnostic`` [B] and
+  ``tag_probs`` [B, T] (the same on each of its reviews: the mean over
+  them; 0.0 for an example with no review)."""
+  def ragged(x):
+    return tf.RaggedTensor.from_row_lengths(x, per_image)
+
+  n = tf.cast(tf.maximum(per_image, 1), tf.float32)
+  return {
+      F.PERSONAL_OUTPUT: ragged(outputs[F.PERSONAL_OUTPUT]).to_tensor(0.0),
+      F.AGNOSTIC_OUTPUT: tf.reduce_sum(ragged(outputs[F.AGNOSTIC_OUTPUT]),
+                                       axis=1) / n,
+      F.TAG_OUTPUT: tf.reduce_sum(ragged(outputs[F.TAG_OUTPUT]), axis=1)
+                    / n[:, None],
+  }
 
 
 def export_serving_model(model, tft_output, profile_tokens: np.ndarray,

@@ -29,9 +29,9 @@ Stages (each a named Beam transform, so runner UIs show per-stage counts):
    give every row its ``user_train_rate`` (leave-one-out on training rows);
    the examples are written per split, image-major (features.py): each
    image's training reviews make **one** training example that stores the
-   photo once; each eval review makes its own example (TFMA, the serving
-   signatures and the floors score per review); a vote-only image makes one
-   training example with no reviews.
+   photo once, and its eval reviews one eval example (TFMA scores each
+   review of it); a vote-only image makes one training example with no
+   reviews.
 7. ``Summary``: records in / kept / rejected (by reason), Eq. 7 consistency,
    the Table-1 statistics, the split counts and the floors
    (:mod:`evaluation.metrics`) on the eval rows, overall / warm / cold,
@@ -44,7 +44,7 @@ Outputs under ``out_dir``::
     examples/examples-train-XXXXX-of-NNNNN.tfrecord  training tf.Examples,
                                                      one per image
     examples/examples-eval-XXXXX-of-NNNNN.tfrecord   eval tf.Examples,
-                                                     one per review
+                                                     one per image
     rejects/rejects-XXXXX-of-NNNNN.jsonl        one JSON object per reject
     summary.json                    counts, Eq. 7, Table 1, split, floors
 
@@ -329,10 +329,10 @@ def _make_examples(joined: Dict[str, Any],
                    totals: Tuple[int, int]) -> Iterator[Tuple[str, bytes]]:
   """(split, serialized tf.Example) of one image's reviews.
 
-  The training reviews make one image-major example (the photo stored once);
-  each eval review makes its own (TFMA and the floors score per review). An
-  image with votes and no kept review makes one training example with no
-  reviews.
+  The training reviews make one image-major example and the eval reviews
+  another (the photo stored once per split it appears in; TFMA scores each
+  review of an eval example, see ``keras_model.signatures``). An image with
+  votes and no kept review makes one training example with no reviews.
   """
   by_split: Dict[str, List[Tuple[Dict[str, Any], float]]] = {
       s: [] for s in F.SPLITS}
@@ -347,7 +347,9 @@ def _make_examples(joined: Dict[str, Any],
                            joined["jpeg"], F.SLICE_WARM, [])
     yield F.TRAIN_SPLIT, example.SerializeToString(deterministic=True)
     return
-  for group in [train] * bool(train) + [[x] for x in by_split[F.EVAL_SPLIT]]:
+  for group in (train, by_split[F.EVAL_SPLIT]):
+    if not group:
+      continue
     reviews = [r for r, _ in group]
     example = make_example(reviews, joined["image"], joined["tag"],
                            joined["jpeg"], reviews[0]["image_slice"],

@@ -88,10 +88,11 @@ LABEL_KEYS = (LABEL_KEY, AGNOSTIC_LABEL_KEY, TAG_KEY, SAID_KEY)
 # reviews. The image's own features (id, photo, votes, tag, ...) appear once
 # per example; the features of REVIEW_LEVEL_KEYS hold one value per review,
 # in the same order (review i = user_id[i], review[i], rating[i], ...).
-# The training split stores each image once with all its training reviews;
-# the eval split stores one review per example, so that TFMA, the serving
-# signatures and the floors see per-review rows. A serving request is an
-# example of the same contract with one review.
+# Each split stores an image once with all its reviews of that split (an
+# image with training and eval reviews is stored once in each). TFMA scores
+# the eval examples per review (the evaluation signature pads the reviews of
+# each example, weighted by REVIEW_WEIGHT_KEY); the floors are per review
+# too. A serving request is an example of the same contract with one review.
 REVIEW_LEVEL_KEYS = (USER_KEY, REVIEW_KEY, LABEL_KEY, PREFERENCE_KEY,
                      REVIEW_TYPE_KEY, SAID_KEY)
 
@@ -199,6 +200,13 @@ SERVING_DEFAULT = "serving_default"  # serialized tf.Examples
 SERVING_REVIEW_FREE = "serving_review_free"  # the same, review ignored
 SERVING_RAW = "serving_raw"  # plain string tensors
 TRANSFORM_FEATURES = "transform_features"  # Transform output (TFMA labels)
+# The Evaluator's signature: image-major examples (one image, its reviews)
+# scored review-free, the personal probability per review padded to the
+# batch's most reviews [B, R]; not a serving signature.
+EVALUATE_REVIEW_FREE = "evaluate_review_free"
+# transform_features' per-review weight [B, R]: 1.0 on a review, 0.0 on the
+# padding (TFMA's example weight of the personal head).
+REVIEW_WEIGHT_KEY = "review_weight"
 EXAMPLES_INPUT = "examples"  # input of the example signatures
 TAG_NAME_OUTPUT = "tag"
 KNOWN_USER_OUTPUT = "known_user"

@@ -80,3 +80,33 @@ def review_rows(serialized: bytes) -> List[Dict[str, Any]]:
     for row, x in zip(rows, v):
       row[key] = x
   return rows
+
+
+def one_review_examples(serialized: bytes) -> List[bytes]:
+  """One labelled example -> one serialized example per review (the
+  serving contract: a request is one review), the image's features on each.
+
+  An eval example holds one image with all its eval reviews; this is how
+  its reviews are sent to the serving signatures one by one.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  example = tf.train.Example.FromString(serialized)
+  feats = example.features.feature
+  per_review = [k for k in F.REVIEW_LEVEL_KEYS + F.REVIEW_LEVEL_EVAL_KEYS
+                if k in feats]
+  n = len(getattr(feats[F.USER_KEY], feats[F.USER_KEY].WhichOneof(
+      "kind")).value) if F.USER_KEY in feats else 0
+  out = []
+  for i in range(n):
+    one = tf.train.Example()
+    one.CopyFrom(example)
+    for key in per_review:
+      f = one.features.feature[key]
+      values = getattr(f, f.WhichOneof("kind")).value
+      if len(values) != n:
+        raise ValueError(f"{key} has {len(values)} values for {n} reviews")
+      keep = values[i]
+      del values[:]
+      values.append(keep)
+    out.append(one.SerializeToString(deterministic=True))
+  return out

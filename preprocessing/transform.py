@@ -156,6 +156,29 @@ def per_review_inputs(values: Dict[str, tf.Tensor],
   return out
 
 
+def image_major_inputs(parsed: Mapping[str, Any],
+                       raw_spec: Mapping[str, Any]) -> Dict[str, Any]:
+  """Parsed image-major examples -> the raw inputs the Transform graph takes.
+
+  ``parsed``: ``tf.io.parse_example`` with the review-level features as
+  VarLen (sparse [B, R]); ``raw_spec``: the Transform graph's raw feature
+  spec. A review-level feature the graph takes ragged becomes ragged; one
+  it takes fixed-length [1] (a schema inferred from single-review data)
+  becomes dense [B, 1] and fails at run time on an example with more than
+  one review.
+  """
+  out: Dict[str, Any] = {}
+  for k, v in parsed.items():
+    spec = raw_spec.get(k)
+    if isinstance(v, tf.SparseTensor):
+      if isinstance(spec, tf.io.RaggedFeature):
+        v = tf.RaggedTensor.from_sparse(v)
+      elif isinstance(spec, tf.io.FixedLenFeature):
+        v = tf.ensure_shape(tf.sparse.to_dense(v), [None] + list(spec.shape))
+    out[k] = v
+  return out
+
+
 def encode_images(pixels: tf.Tensor, quality: int) -> tf.Tensor:
   return tf.map_fn(lambda im: tf.io.encode_jpeg(im, quality=quality),
                    pixels, fn_output_signature=tf.TensorSpec([], tf.string))
@@ -282,6 +305,22 @@ def raw_feature_spec() -> Dict[str, Any]:
   for k in F.REVIEW_LEVEL_KEYS:
     spec[k] = tf.io.VarLenFeature(spec[k].dtype)
   return spec
+
+
+def image_major_spec(raw_spec: Mapping[str, Any]) -> Dict[str, Any]:
+  """tf.io spec to parse image-major examples into the Transform graph's
+  raw features (``raw_spec``, e.g. a schema's): the review-level ones (and
+  ``features.REVIEW_LEVEL_EVAL_KEYS``) VarLen, whatever the schema says
+  (see ``image_major_inputs``); the image's as ``raw_spec`` has them."""
+  review_level = set(F.REVIEW_LEVEL_KEYS) | set(F.REVIEW_LEVEL_EVAL_KEYS)
+  out: Dict[str, Any] = {}
+  for k, v in raw_spec.items():
+    if k in review_level or not isinstance(v, (tf.io.FixedLenFeature,
+                                                tf.io.VarLenFeature)):
+      out[k] = tf.io.VarLenFeature(v.dtype)
+    else:
+      out[k] = v
+  return out
 
 
 def run_transform(examples_pattern: str, out_dir: str,

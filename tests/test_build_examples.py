@@ -763,8 +763,12 @@ def _split_rows(out: str) -> Dict[str, List[Dict[str, Any]]]:
         out, build_examples.EXAMPLES_SUBDIR,
         build_examples.split_file_pattern(split))))
     assert files, split
-    rows[split] = _check_examples(
-        [r.numpy() for r in tf.data.TFRecordDataset(files)])
+    serialized = [r.numpy() for r in tf.data.TFRecordDataset(files)]
+    # Image-major in both splits: an image's photo is stored once per split.
+    ids = [tf.train.Example.FromString(s).features.feature[
+        F.IMAGE_ID_KEY].bytes_list.value[0] for s in serialized]
+    assert len(ids) == len(set(ids)), split
+    rows[split] = _check_examples(serialized)
   return rows
 
 

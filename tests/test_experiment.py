@@ -255,6 +255,7 @@ def test_run_fn_trains_and_exports_every_variant(tiny_experiment_run, variant,
   from keras_model import signatures
   from keras_model import trainer
   from preprocessing import config as cfg_lib
+  from preprocessing import labelled
   from tfx_pipeline import metadata
   from tfx_pipeline import prepare
   # pylint: enable=g-import-not-at-top
@@ -282,9 +283,10 @@ def test_run_fn_trains_and_exports_every_variant(tiny_experiment_run, variant,
   model = signatures.load_serving_model(str(tmp_path / "serving"))
   heads = {h.decode() for h in model.heads.numpy()}
   assert (F.PERSONAL_OUTPUT in heads) == (variant != "mtrl-cnn")
-  # Serving requests: one review each, as the eval split's examples are.
-  raw = prepare.read_tfrecords(os.path.join(
-      out, "work", "examples", "examples", f"*-{F.EVAL_SPLIT}-*"))[:6]
+  # Serving requests: one review each, from the eval split's examples.
+  raw = [one for ex in prepare.read_tfrecords(os.path.join(
+      out, "work", "examples", "examples", f"*-{F.EVAL_SPLIT}-*"))
+         for one in labelled.one_review_examples(ex)][:6]
   for sig in (signatures.SERVING_DEFAULT, signatures.SERVING_REVIEW_FREE):
     res = model.signatures[sig](examples=tf.constant(raw))
     for key in (F.PERSONAL_OUTPUT, F.AGNOSTIC_OUTPUT):

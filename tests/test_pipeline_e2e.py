@@ -98,8 +98,11 @@ def test_saved_model_loads_in_fresh_process(first_run):
       import tensorflow as tf
       from keras_model import signatures
       m = signatures.load_serving_model({res.pushed_model!r})
+      from preprocessing import labelled
       ds = tf.data.TFRecordDataset({eval_files!r}, compression_type="GZIP")
-      ex = tf.stack([r for r in ds.take(5)])
+      # one review per request (eval examples hold an image's reviews)
+      ex = tf.constant([one for r in ds.take(5)
+                        for one in labelled.one_review_examples(r.numpy())][:5])
       out = {{}}
       for sig in ("serving_default", "serving_review_free"):
         r = m.signatures[sig](examples=ex)

@@ -220,6 +220,62 @@ def test_exported_temperature_scales_the_personal_logit(loaded):
   assert p1[2] == p0[2] == base[F.AGNOSTIC_OUTPUT][2]  # fallback untouched
 
 
+def test_tfma_scores_each_review_of_image_major_eval_examples(
+    tiny_pipeline_run):
+  """An eval example is one image with its eval reviews: the Evaluator's
+  signature scores each of them as ``serving_review_free`` scores it alone,
+  and TFMA's personal-head figures (weighted by the padding mask) are those
+  of the reviews, overall and per warm/cold slice."""
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from evaluation import metrics
+  from keras_model import signatures
+  from preprocessing import labelled
+  from tfx_pipeline import metadata
+  from tfx_pipeline import prepare
+  # pylint: enable=g-import-not-at-top
+  _, workdir, res = tiny_pipeline_run
+  with open(os.path.join(workdir, "reports", "metrics.json")) as fh:
+    m = json.load(fh)
+  examples = metadata.latest_outputs(workdir, "ImportExampleGen",
+                                     ["examples"])["examples"]
+  raw = prepare.read_tfrecords(os.path.join(examples, "Split-eval", "*"))
+  rows = [labelled.review_rows(ex) for ex in raw]
+  per_image = np.array([len(r) for r in rows])
+  assert per_image.min() >= 1 and per_image.max() > 1
+  assert len({r[0][F.IMAGE_ID_KEY] for r in rows}) == len(raw)
+  rows = [r for image in rows for r in image]
+  model = signatures.load_serving_model(res.pushed_model)
+  padded = model.signatures[F.EVALUATE_REVIEW_FREE](
+      examples=tf.constant(raw))[F.PERSONAL_OUTPUT].numpy()
+  xf = model.signatures[signatures.TRANSFORM_FEATURES](
+      examples=tf.constant(raw))
+  weight = xf[F.REVIEW_WEIGHT_KEY].numpy()
+  assert padded.shape == weight.shape == (len(raw), per_image.max())
+  np.testing.assert_array_equal(weight.sum(axis=1), per_image)
+  assert np.all(padded[weight == 0] == 0)
+  alone = model.signatures[signatures.SERVING_REVIEW_FREE](
+      examples=tf.constant([one for ex in raw
+                            for one in labelled.one_review_examples(ex)])
+  )[F.PERSONAL_OUTPUT].numpy()
+  np.testing.assert_allclose(padded[weight > 0], alone, atol=1e-5)
+  labels = np.array([r[F.LABEL_KEY] for r in rows])
+  np.testing.assert_array_equal(xf[F.LABEL_KEY].numpy()[weight > 0], labels)
+  slices = np.array([r[F.SLICE_KEY].decode() for r in rows])
+  blocks = [("overall", m["overall"])] + list(
+      m["slices"][F.SLICE_KEY].items())
+  assert {name for name, _ in blocks} == {"overall", *F.SLICE_VALUES}
+  for name, block in blocks:
+    mask = np.ones(len(rows), bool) if name == "overall" else slices == name
+    personal = block["review_free"]["personal"]
+    assert personal["count"] == mask.sum(), name
+    # TFMA's AUC is a histogram approximation (10,000 thresholds).
+    assert personal["auc"] == pytest.approx(
+        metrics.auc(labels[mask], alone[mask]), abs=2e-3), name
+    assert personal["accuracy"] == pytest.approx(
+        metrics.accuracy(labels[mask], alone[mask]), abs=1e-6), name
+
+
 def test_report_and_trainer_record_calibration(tiny_pipeline_run):
   """The report's eval ECE is TFMA's (the exported, temperature-scaled
   model, review-free); the temperature decision is the Trainer's."""
@@ -228,6 +284,7 @@ def test_report_and_trainer_record_calibration(tiny_pipeline_run):
   from evaluation import metrics
   from keras_model import signatures
   from tfx_pipeline import metadata
+  from preprocessing import labelled
   from tfx_pipeline import prepare
   # pylint: enable=g-import-not-at-top
   _, workdir, res = tiny_pipeline_run
@@ -238,7 +295,10 @@ def test_report_and_trainer_record_calibration(tiny_pipeline_run):
   # split directly with the pushed model.
   examples = metadata.latest_outputs(workdir, "ImportExampleGen",
                                      ["examples"])["examples"]
-  raw = prepare.read_tfrecords(os.path.join(examples, "Split-eval", "*"))
+  # Eval examples are image-major; serving takes one review per request.
+  raw = [one for ex in prepare.read_tfrecords(
+      os.path.join(examples, "Split-eval", "*"))
+         for one in labelled.one_review_examples(ex)]
   model = signatures.load_serving_model(res.pushed_model)
   out = model.signatures[signatures.SERVING_REVIEW_FREE](
       examples=tf.constant(raw))

@@ -37,6 +37,12 @@ from tfx_pipeline import gate as gate_lib
 TRAIN_SPLIT, EVAL_SPLIT = F.TRAIN_SPLIT, F.EVAL_SPLIT
 
 
+# Metrics per review (weighted by F.REVIEW_WEIGHT_KEY only: an unweighted
+# variant would count the padding) and per image (unweighted).
+_PER_REVIEW = tfma.ExampleWeightOptions(weighted=True, unweighted=False)
+_PER_IMAGE = tfma.ExampleWeightOptions(weighted=False, unweighted=True)
+
+
 def _slicing_spec(slice_name: str) -> tfma.SlicingSpec:
   if slice_name == gate_lib.OVERALL:
     return tfma.SlicingSpec()
@@ -46,13 +52,21 @@ def _slicing_spec(slice_name: str) -> tfma.SlicingSpec:
 def eval_config(*, min_auc: float,
                 floors: Optional[Mapping[str, Tuple[str, float]]] = None,
                 floor_margin: float = cfg_lib.FLOOR_AUC_MARGIN,
-                signature: str = F.SERVING_REVIEW_FREE
+                signature: str = F.EVALUATE_REVIEW_FREE
                 ) -> tfma.EvalConfig:
   """TFMA config: both rating heads and the tag head, overall, per image
   slice (warm/cold) and per tag.
 
-  The gate (blessing) is on the personal head of the review-free signature,
-  the path deployed users get: its AUC must be above the best floor on the
+  An eval example is one image with its eval reviews: the evaluation
+  signature scores every review review-free and pads them to the batch's
+  most reviews, and ``transform_features`` gives the labels padded the same
+  way with ``F.REVIEW_WEIGHT_KEY`` (1 on a review, 0 on the padding). The
+  personal head's metrics are weighted by it only, so each is per review
+  (``example_count`` counts reviews) and the padding never counts; the
+  agnostic and tag heads are per image, unweighted.
+
+  The gate (blessing) is on the personal head, review-free (the path
+  deployed users get): its AUC must be above the best floor on the
   overall and on the cold slice (``floors``: slice -> (name, AUC), from the
   examples' summary), at least ``min_auc``, and not worse than the latest
   blessed model's on the overall slice (ignored on the first run). See
@@ -78,12 +92,14 @@ def eval_config(*, min_auc: float,
           preprocessing_function_names=[F.TRANSFORM_FEATURES],
           label_keys={F.PERSONAL_OUTPUT: F.LABEL_KEY,
                       F.AGNOSTIC_OUTPUT: F.AGNOSTIC_LABEL_KEY,
-                      F.TAG_OUTPUT: F.TAG_XF})],
+                      F.TAG_OUTPUT: F.TAG_XF},
+          example_weight_keys={F.PERSONAL_OUTPUT: F.REVIEW_WEIGHT_KEY})],
       slicing_specs=[tfma.SlicingSpec(),
                      tfma.SlicingSpec(feature_keys=[F.SLICE_KEY]),
                      tfma.SlicingSpec(feature_keys=[F.TAG_KEY])],
       metrics_specs=[
-          tfma.MetricsSpec(output_names=[F.PERSONAL_OUTPUT], metrics=[
+          tfma.MetricsSpec(output_names=[F.PERSONAL_OUTPUT],
+                           example_weights=_PER_REVIEW, metrics=[
               tfma.MetricConfig(class_name="ExampleCount"),
               tfma.MetricConfig(class_name="MeanLabel"),
               tfma.MetricConfig(class_name="BinaryAccuracy"),
@@ -96,11 +112,13 @@ def eval_config(*, min_auc: float,
               tfma.MetricConfig(class_name="AUC",
                                 per_slice_thresholds=thresholds),
           ]),
-          tfma.MetricsSpec(output_names=[F.AGNOSTIC_OUTPUT], metrics=[
+          tfma.MetricsSpec(output_names=[F.AGNOSTIC_OUTPUT],
+                           example_weights=_PER_IMAGE, metrics=[
               tfma.MetricConfig(class_name="BinaryAccuracy"),
               tfma.MetricConfig(class_name="AUC"),
           ]),
-          tfma.MetricsSpec(output_names=[F.TAG_OUTPUT], metrics=[
+          tfma.MetricsSpec(output_names=[F.TAG_OUTPUT],
+                           example_weights=_PER_IMAGE, metrics=[
               tfma.MetricConfig(class_name="SparseCategoricalAccuracy"),
           ]),
       ])

@@ -5,7 +5,8 @@ writes ``metrics.json`` and a Fig. 7-style chart (accuracy and AUC per
 slice):
 
 * the Evaluator's TFMA result (``read_tfma``): the review-free protocol
-  (signature ``serving_review_free``, what deployed users get) for every
+  (signature ``evaluate_review_free``: the ``serving_review_free`` scoring,
+  what deployed users get, per review of the image-major eval examples) for every
   slice TFMA produced: overall, per tag and per any other slicing feature
   (e.g. warm/cold images). Per slice: both rating heads' accuracy and AUC,
   the personal head's ECE and reliability bins (from TFMA's calibration
@@ -39,8 +40,9 @@ REVIEW_FREE, REVIEW_GIVEN = "review_free", "review_given"
 SOURCE_TFMA = "tfma"
 SOURCE_TRAINER = "trainer"
 SOURCES = {
-    REVIEW_FREE: "TFMA (Evaluator): signature serving_review_free on the "
-                 "eval split, every slice",
+    REVIEW_FREE: "TFMA (Evaluator): signature evaluate_review_free (the "
+                 "serving_review_free scoring, per review) on the eval "
+                 "split, every slice",
     REVIEW_GIVEN: "Trainer (train_metrics.json): Keras evaluate with the "
                   "own review on the eval split, overall only",
     "calibration": "Trainer (train_metrics.json): temperature fitted and "

@@ -33,6 +33,7 @@ from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
 from evaluation import metrics as metrics_lib
 from keras_model import saliency
 from preprocessing import features as F
+from preprocessing import labelled
 from tfx_pipeline import report as report_lib
 
 PAGE_FILE = "index.html"
@@ -222,7 +223,8 @@ def _slices_section(metrics: Mapping[str, Any]) -> str:
       else:
         row.append(None)
     rows.append(row)
-  note = ("Review-free protocol (TFMA, signature serving_review_free). "
+  note = ("Review-free protocol (TFMA, signature evaluate_review_free: "
+          "serving_review_free's scoring, per review). "
           "Personal AUC is green when above the slice's best floor AUC, red "
           "when not. build-examples scores floors on: " +
           (", ".join(with_floors) or "no slice") + f"; {_DASH} elsewhere.")
@@ -403,18 +405,23 @@ def _eval_rows(examples_dir: str, max_rows: int,
       examples_dir, f"*-{F.EVAL_SPLIT}-*.tfrecord*")))
   if not files:
     raise FileNotFoundError(f"{examples_dir}: no eval-split TFRecords")
-  for raw in tf.data.TFRecordDataset(files).take(max_rows):
-    feats = tf.train.Example.FromString(raw.numpy()).features.feature
+  # Eval examples are image-major: one image with its eval reviews.
+  seen = 0
+  for raw in tf.data.TFRecordDataset(files):
+    for r in labelled.review_rows(raw.numpy()):
+      if seen >= max_rows:
+        return
 
-    def text(key, feats=feats):
-      v = feats[key].bytes_list.value if key in feats else []
-      return v[0].decode("utf-8", "replace") if v else ""
-    row = {F.USER_KEY: text(F.USER_KEY), F.IMAGE_ID_KEY: text(F.IMAGE_ID_KEY),
-           F.SLICE_KEY: text(F.SLICE_KEY),
-           F.LABEL_KEY: int(feats[F.LABEL_KEY].int64_list.value[0])}
-    if want_images and row[F.IMAGE_ID_KEY] in want_images:
-      row[F.IMAGE_KEY] = feats[F.IMAGE_KEY].bytes_list.value[0]
-    yield row
+      def text(key, r=r):
+        v = r.get(key, b"")
+        return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+      row = {F.USER_KEY: text(F.USER_KEY),
+             F.IMAGE_ID_KEY: text(F.IMAGE_ID_KEY),
+             F.SLICE_KEY: text(F.SLICE_KEY), F.LABEL_KEY: int(r[F.LABEL_KEY])}
+      if want_images and row[F.IMAGE_ID_KEY] in want_images:
+        row[F.IMAGE_KEY] = r[F.IMAGE_KEY]
+      seen += 1
+      yield row
 
 
 def _serving_dir(model_dir: str) -> str:
