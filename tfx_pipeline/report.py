@@ -6,11 +6,13 @@ slice):
 
 * the Evaluator's TFMA result (``read_tfma``): the review-free protocol
   (signature ``evaluate_review_free``: the ``serving_review_free`` scoring,
-  what deployed users get, per review of the image-major eval examples) for every
-  slice TFMA produced: overall, per tag and per any other slicing feature
-  (e.g. warm/cold images). Per slice: both rating heads' accuracy and AUC,
-  the personal head's ECE and reliability bins (from TFMA's calibration
-  histogram, ``ECE_BINS`` equal-width bins) and the tag head's accuracy;
+  what deployed users get, of each review of the image-major eval
+  examples) for every slice TFMA produced: overall, per tag and per any
+  other slicing feature (e.g. warm/cold images). Per slice: both rating
+  heads' accuracy and AUC (the personal head per review, its ``count`` the
+  reviews; the agnostic head per image), the personal head's ECE and
+  reliability bins (from TFMA's calibration histogram, ``ECE_BINS``
+  equal-width bins) and the tag head's accuracy (per image);
 * the Trainer's ``train_metrics.json`` (its ModelRun artifact): the
   review-given protocol (the paper's: Keras ``evaluate`` on the same eval
   split, overall only) and the temperature-scaling decision (ECE before and
