@@ -158,10 +158,15 @@ def load_splits(uris: Dict[str, str], tft_output, cfg
   from keras_model import inputs  # pylint: disable=g-import-not-at-top
   votes = _mean_votes_by_image(uris["examples"], cfg)
   out = []
-  for split in ("train", "eval"):
-    path = os.path.join(uris["transformed_examples"], f"Split-{split}")
-    cols = inputs.Rows.from_files([os.path.join(path, "*")],
-                                  tft_output).collect(COLUMNS)
+  # Training rows: the training reviews (training split only); eval rows:
+  # the held-out reviews of both splits (warm images' held-out reviews sit
+  # in their training example, cold images in the eval split).
+  train, both = (
+      [os.path.join(uris["transformed_examples"], f"Split-{s}", "*")
+       for s in splits] for splits in ((F.TRAIN_SPLIT,), F.SPLITS))
+  for held_out, path in ((False, train), (True, both)):
+    cols = inputs.Rows.from_files(path, tft_output,
+                                  held_out=held_out).collect(COLUMNS)
     found = np.array([votes.get(x, np.nan) for x in cols[F.IMAGE_XF].tolist()],
                      np.float64)
     missing = int(np.isnan(found).sum())
@@ -211,12 +216,13 @@ def eval_row_ids(uris: Dict[str, str], tft_output, cfg, test: Columns
   vocab = {u: i for i, u in enumerate(
       tft_output.vocabulary_by_name(F.USER_VOCAB))}
   oov = len(vocab)
-  # Eval examples are image-major: one image with its eval reviews.
+  # Examples are image-major, and the held-out reviews are in both splits
+  # (warm images' in their training example, marked; cold images' in eval).
   raw_spec = transform_lib.raw_feature_spec()
   spec = {k: raw_spec[k] for k in (F.USER_KEY, F.IMAGE_ID_KEY, F.IMAGE_KEY,
-                                   F.LABEL_KEY)}
+                                   F.LABEL_KEY, F.HELD_OUT_KEY)}
   spec[F.SLICE_KEY] = tf.io.FixedLenFeature([], tf.string)
-  pattern = os.path.join(uris["examples"], f"Split-{F.EVAL_SPLIT}", "*")
+  pattern = os.path.join(uris["examples"], "Split-*", "*")
   files = sorted(tf.io.gfile.glob(pattern))
   if not files:
     raise FileNotFoundError(f"no examples match {pattern}")
@@ -236,11 +242,14 @@ def eval_row_ids(uris: Dict[str, str], tft_output, cfg, test: Columns
     # One entry per review: the image's id and slice repeated over them.
     per_image = tf.sparse.to_dense(tf.sparse.map_values(
         tf.ones_like, batch[F.LABEL_KEY])).numpy().sum(axis=1)
-    for u, v, y, s in zip(batch[F.USER_KEY].values.numpy().tolist(),
-                          np.repeat(ids, per_image).tolist(),
-                          batch[F.LABEL_KEY].values.numpy().tolist(),
-                          np.repeat(batch[F.SLICE_KEY].numpy(),
-                                    per_image).tolist()):
+    for u, v, y, s, h in zip(batch[F.USER_KEY].values.numpy().tolist(),
+                             np.repeat(ids, per_image).tolist(),
+                             batch[F.LABEL_KEY].values.numpy().tolist(),
+                             np.repeat(batch[F.SLICE_KEY].numpy(),
+                                       per_image).tolist(),
+                             batch[F.HELD_OUT_KEY].values.numpy().tolist()):
+      if not h:  # a training review
+        continue
       key = (jpeg[v], vocab.get(u, oov), int(y))
       pending.setdefault(key, []).append(
           (u.decode("utf-8"), v.decode("utf-8"), s.decode("utf-8")))

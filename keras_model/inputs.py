@@ -77,12 +77,14 @@ def _expand(patterns: Sequence[str]) -> List[str]:
 def transformed_dataset(file_patterns: Sequence[str],
                         tft_output: tft.TFTransformOutput, batch_size: int,
                         *, shuffle: bool, seed: int,
-                        columns: Optional[Sequence[str]] = None
-                        ) -> tf.data.Dataset:
+                        columns: Optional[Sequence[str]] = None,
+                        held_out: bool = False) -> tf.data.Dataset:
   """Batched per-review dicts of transformed features from GZIP TFRecords.
 
   The records are image-major; each batch holds ``batch_size`` reviews
-  (the last one fewer), an image's reviews next to each other.
+  (the last one fewer), an image's reviews next to each other. A record
+  holds an image's training reviews and its held-out ones
+  (``features.HELD_OUT_KEY``); only one kind is read.
 
   Args:
     file_patterns: globs or directories of Transform's output files.
@@ -92,14 +94,25 @@ def transformed_dataset(file_patterns: Sequence[str],
       IMAGE_SHUFFLE_BUFFER), else file order.
     seed: shuffle seed.
     columns: the features to parse (default: all).
+    held_out: False: the training reviews (what the Trainer learns from);
+      True: the held-out ones (evaluation).
 
   Returns:
     A dataset of {feature name: batched tensor}.
+
+  Raises:
+    ValueError: ``held_out`` is asked of data that marks no review held out.
   """
   full = tft_output.transformed_feature_spec()
   spec = {k: full[k] for k in columns} if columns else dict(full)
   # The user column says how many reviews each record holds.
   spec.setdefault(F.USER_XF, full[F.USER_XF])
+  marked = F.HELD_OUT_KEY in full
+  if held_out and not marked:
+    raise ValueError(f"the transformed data has no {F.HELD_OUT_KEY!r} "
+                     "feature: no review is marked held out")
+  if marked:
+    spec.setdefault(F.HELD_OUT_KEY, full[F.HELD_OUT_KEY])
   keep = list(columns) if columns else list(full)
   widths = {k: f.partitions[0].length for k, f in spec.items()
             if isinstance(f, tf.io.RaggedFeature) and f.partitions}
@@ -119,6 +132,9 @@ def transformed_dataset(file_patterns: Sequence[str],
     parsed = tf.io.parse_example(records, spec)
     per_row = parsed[F.USER_XF].row_lengths()
     rows = transform_lib.flatten_reviews({k: parsed[k] for k in keep}, per_row)
+    if marked:  # one kind of review only (never both: see HELD_OUT_KEY)
+      chosen = tf.equal(parsed[F.HELD_OUT_KEY].values, int(held_out))
+      rows = {k: tf.boolean_mask(v, chosen) for k, v in rows.items()}
     for k, width in widths.items():
       if k in rows:
         rows[k] = tf.ensure_shape(rows[k], [None, width])
@@ -193,14 +209,16 @@ def columns_dataset(cols: Mapping[str, np.ndarray], batch_size: int, *,
 class Rows:
   """Transformed rows, from TFRecord files or from numpy columns.
 
-  Build with ``Rows.from_files`` (the Trainer: Transform's output split) or
+  Build with ``Rows.from_files`` (the Trainer: the training reviews of
+  Transform's output, or its held-out reviews to evaluate) or
   ``Rows.from_columns`` (experiments: rows re-split in memory).
   """
 
   def __init__(self, *, files: Optional[Sequence[str]] = None,
                tft_output: Optional[tft.TFTransformOutput] = None,
                columns: Optional[Mapping[str, np.ndarray]] = None,
-               vote_only: Optional[Mapping[str, np.ndarray]] = None):
+               vote_only: Optional[Mapping[str, np.ndarray]] = None,
+               held_out: bool = False):
     if (files is None) == (columns is None):
       raise ValueError("Rows need either files (with tft_output) or columns")
     if files is not None and tft_output is None:
@@ -211,12 +229,16 @@ class Rows:
     self._tft_output = tft_output
     self._columns = dict(columns) if columns is not None else None
     self._vote_only = dict(vote_only) if vote_only is not None else None
+    self._held_out = held_out
     self._num_rows: Optional[int] = None
 
   @classmethod
   def from_files(cls, file_patterns: Sequence[str],
-                 tft_output: tft.TFTransformOutput) -> "Rows":
-    return cls(files=file_patterns, tft_output=tft_output)
+                 tft_output: tft.TFTransformOutput, *,
+                 held_out: bool = False) -> "Rows":
+    """The training reviews of Transform's output files, or (``held_out``)
+    their held-out reviews (``transformed_dataset``)."""
+    return cls(files=file_patterns, tft_output=tft_output, held_out=held_out)
 
   @classmethod
   def from_columns(cls, cols: Mapping[str, np.ndarray],
@@ -231,7 +253,8 @@ class Rows:
     """Batched dicts of transformed features (see ``transformed_dataset``)."""
     if self._files is not None:
       return transformed_dataset(self._files, self._tft_output, batch_size,
-                                 shuffle=shuffle, seed=seed, columns=columns)
+                                 shuffle=shuffle, seed=seed, columns=columns,
+                                 held_out=self._held_out)
     return columns_dataset(self._columns, batch_size, shuffle=shuffle,
                            seed=seed, columns=columns)
 
@@ -264,6 +287,8 @@ class Rows:
   def vote_only_images(self, columns: Sequence[str]) -> Dict[str, np.ndarray]:
     """Image-level ``columns`` of the images with votes and no review, one
     row per image (none for columns given without them)."""
+    if self._files is not None and self._held_out:
+      return {c: np.zeros((0,)) for c in columns}  # none is held out
     if self._files is not None:
       return variants.collect_columns(
           vote_only_dataset(self._files, self._tft_output, columns), columns)

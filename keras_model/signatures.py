@@ -20,15 +20,17 @@ it. Signatures:
     ``profile_max_reviews`` lines of ``max_review_len`` tokens are compacted
     to ``profile_len`` tokens.
 ``transform_features(examples)``
-    The Transform output of image-major examples (the eval split: one image
-    with its eval reviews), for TFMA's labels: the image's features [B, ...]
-    and the review-level ones padded to the batch's most reviews [B, R],
-    with ``review_weight`` [B, R] 1.0 on a review and 0.0 on the padding.
+    The Transform output of labelled image-major examples (one image with
+    its reviews), for TFMA's labels: the image's features [B, ...] and the
+    review-level ones padded to the batch's most reviews [B, R], with
+    ``review_weight`` [B, R] 1.0 on a held-out review and 0.0 on a training
+    review and on the padding, and ``image_weight`` [B] 1.0 on an image
+    with a held-out review.
 ``evaluate_review_free(examples)``
     The Evaluator's signature, not a serving one: the same image-major
     examples scored review-free, ``p_personal`` per review padded [B, R]
     (weighted by ``review_weight``), ``p_agnostic`` [B] and ``tag_probs``
-    [B, T] per image.
+    [B, T] per image (weighted by ``image_weight``).
 
 Outputs of the three scoring signatures (all batched over B):
 ``p_personal`` float [B], ``p_agnostic`` float [B], ``tag_probs`` float
@@ -449,11 +451,20 @@ def padded_per_review(transformed: Dict[str, tf.Tensor],
                       per_image: tf.Tensor) -> Dict[str, tf.Tensor]:
   """Transform outputs of image-major examples, for TFMA: the review-level
   ones (ragged) padded to the batch's most reviews, [B, R] (or [B, R, L]),
-  the image's as they are, and ``F.REVIEW_WEIGHT_KEY`` [B, R]: 1.0 on a
-  review, 0.0 on the padding. ``per_image``: reviews per example [B]."""
+  the image's as they are, and the weights: ``F.REVIEW_WEIGHT_KEY`` [B, R],
+  1.0 on a held-out review (``F.HELD_OUT_KEY``; every review when the data
+  marks none), 0.0 on a training review and on the padding;
+  ``F.IMAGE_WEIGHT_KEY`` [B], 1.0 when the image has a held-out review.
+  ``per_image``: reviews per example [B]."""
   out = {k: v.to_tensor() if isinstance(v, tf.RaggedTensor) else v
          for k, v in transformed.items()}
-  out[F.REVIEW_WEIGHT_KEY] = tf.sequence_mask(per_image, dtype=tf.float32)
+  weight = tf.sequence_mask(per_image, dtype=tf.float32)
+  if F.HELD_OUT_KEY in transformed:
+    # One value per review, so padded to the same [B, R] as the mask.
+    weight = tf.cast(transformed[F.HELD_OUT_KEY].to_tensor(0), tf.float32)
+  out[F.REVIEW_WEIGHT_KEY] = weight
+  out[F.IMAGE_WEIGHT_KEY] = tf.reduce_max(
+      tf.concat([weight, tf.zeros_like(weight[:, :1])], axis=1), axis=1)
   return out
 
 

@@ -78,8 +78,12 @@ def run_fn(fn_args) -> None:
   trained = training.train(
       inputs.Rows.from_files(fn_args.train_files, tft_output), vocab, cfg,
       _fit_options(fn_args, cfg))
+  # The held-out reviews: warm images' in the training split (marked held
+  # out there, never trained on), cold images' in the eval split.
   results = training.evaluate_protocols(
-      trained, inputs.Rows.from_files(fn_args.eval_files, tft_output))
+      trained, inputs.Rows.from_files(
+          list(fn_args.train_files) + list(fn_args.eval_files), tft_output,
+          held_out=True))
   logging.info("eval (both protocols): %s", results)
   calib = training.fit_calibration(trained, vocab)
   logging.info("calibration: %s", calib)

@@ -27,11 +27,12 @@ Stages (each a named Beam transform, so runner UIs show per-stage counts):
 6. ``UserTrainStats`` / ``MakeExamples``: good and total counts of each
    user's *training* rows (a side input: one small dict, ~40 k users on AVA)
    give every row its ``user_train_rate`` (leave-one-out on training rows);
-   the examples are written per split, image-major (features.py): each
-   image's training reviews make **one** training example that stores the
-   photo once, and its eval reviews one eval example (TFMA scores each
-   review of it); a vote-only image makes one training example with no
-   reviews.
+   the examples are written image-major (features.py), **one example per
+   image** that stores the photo once with all its reviews: a warm image's
+   in the training split, its held-out eval reviews marked
+   (``features.HELD_OUT_KEY``: Transform's analyzers and the Trainer skip
+   them, TFMA scores them); a cold image's in the eval split; a vote-only
+   image makes one training example with no reviews.
 7. ``Summary``: records in / kept / rejected (by reason), Eq. 7 consistency,
    the Table-1 statistics, the split counts and the floors
    (:mod:`evaluation.metrics`) on the eval rows, overall / warm / cold,
@@ -41,10 +42,10 @@ Invariant checked at the end of every run: reviews in = kept + rejected.
 
 Outputs under ``out_dir``::
 
-    examples/examples-train-XXXXX-of-NNNNN.tfrecord  training tf.Examples,
-                                                     one per image
-    examples/examples-eval-XXXXX-of-NNNNN.tfrecord   eval tf.Examples,
-                                                     one per image
+    examples/examples-train-XXXXX-of-NNNNN.tfrecord  one tf.Example per warm
+                                                     (or vote-only) image
+    examples/examples-eval-XXXXX-of-NNNNN.tfrecord   one tf.Example per cold
+                                                     image
     rejects/rejects-XXXXX-of-NNNNN.jsonl        one JSON object per reject
     summary.json                    counts, Eq. 7, Table 1, split, floors
 
@@ -327,12 +328,14 @@ def _sum_pairs(pairs: Iterable[Tuple[int, int]]) -> Tuple[int, int]:
 def _make_examples(joined: Dict[str, Any],
                    user_stats: Dict[str, Tuple[int, int]],
                    totals: Tuple[int, int]) -> Iterator[Tuple[str, bytes]]:
-  """(split, serialized tf.Example) of one image's reviews.
+  """(split, serialized tf.Example) of one image and all its reviews.
 
-  The training reviews make one image-major example and the eval reviews
-  another (the photo stored once per split it appears in; TFMA scores each
-  review of an eval example, see ``keras_model.signatures``). An image with
-  votes and no kept review makes one training example with no reviews.
+  The photo is stored once: an image with a training review (warm) makes one
+  training example holding its training and its held-out eval reviews
+  (``features.HELD_OUT_KEY`` marks the latter: Transform's analyzers and the
+  Trainer skip them, TFMA scores them); an image without (cold) makes one
+  eval example, every review held out. An image with votes and no kept
+  review makes one training example with no reviews.
   """
   by_split: Dict[str, List[Tuple[Dict[str, Any], float]]] = {
       s: [] for s in F.SPLITS}
@@ -347,16 +350,15 @@ def _make_examples(joined: Dict[str, Any],
                            joined["jpeg"], F.SLICE_WARM, [])
     yield F.TRAIN_SPLIT, example.SerializeToString(deterministic=True)
     return
-  for group in (train, by_split[F.EVAL_SPLIT]):
-    if not group:
-      continue
-    reviews = [r for r, _ in group]
-    example = make_example(reviews, joined["image"], joined["tag"],
-                           joined["jpeg"], reviews[0]["image_slice"],
-                           [rate for _, rate in group])
-    # deterministic: proto map order is otherwise random per message, and a
-    # rebuild must give the same bytes (rerun safety, caching).
-    yield reviews[0]["split"], example.SerializeToString(deterministic=True)
+  group = train + by_split[F.EVAL_SPLIT]
+  reviews = [r for r, _ in group]
+  example = make_example(reviews, joined["image"], joined["tag"],
+                         joined["jpeg"], reviews[0]["image_slice"],
+                         [rate for _, rate in group])
+  # deterministic: proto map order is otherwise random per message, and a
+  # rebuild must give the same bytes (rerun safety, caching).
+  yield (F.TRAIN_SPLIT if train else F.EVAL_SPLIT,
+         example.SerializeToString(deterministic=True))
 
 
 def _eval_row(joined: Dict[str, Any]) -> Iterator[Tuple[str, int, float,

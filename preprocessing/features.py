@@ -88,10 +88,13 @@ LABEL_KEYS = (LABEL_KEY, AGNOSTIC_LABEL_KEY, TAG_KEY, SAID_KEY)
 # reviews. The image's own features (id, photo, votes, tag, ...) appear once
 # per example; the features of REVIEW_LEVEL_KEYS hold one value per review,
 # in the same order (review i = user_id[i], review[i], rating[i], ...).
-# Each split stores an image once with all its reviews of that split (an
-# image with training and eval reviews is stored once in each). TFMA scores
-# the eval examples per review (the evaluation signature pads the reviews of
-# each example, weighted by REVIEW_WEIGHT_KEY); the floors are per review
+# Every image is stored once, with all its reviews: an image with a training
+# review (warm) in the training split, its held-out eval reviews marked by
+# HELD_OUT_KEY; an image without (cold) in the eval split, every review
+# held out. Transform's analyzers and the Trainer read the training reviews
+# only; TFMA reads both splits and scores the held-out reviews (the
+# evaluation signature pads the reviews of each example, weighted by
+# REVIEW_WEIGHT_KEY = the held-out mark); the floors are per held-out review
 # too. A serving request is an example of the same contract with one review.
 REVIEW_LEVEL_KEYS = (USER_KEY, REVIEW_KEY, LABEL_KEY, PREFERENCE_KEY,
                      REVIEW_TYPE_KEY, SAID_KEY)
@@ -113,13 +116,20 @@ SLICE_VALUES = (SLICE_WARM, SLICE_COLD)
 # user_rates semantics; leave-one-out on a training row, so the row's own
 # label never leaks into it). It feeds the floors and the report.
 USER_TRAIN_RATE_KEY = "user_train_rate"  # float
+# 1 on a held-out eval review (its pair is in the eval split: Transform's
+# analyzers and the Trainer skip it, TFMA scores it), 0 on a training one.
+HELD_OUT_KEY = "held_out"  # int64
 EVAL_STRING_FEATURES = (SLICE_KEY,)
 EVAL_FLOAT_FEATURES = (USER_TRAIN_RATE_KEY,)
-# USER_TRAIN_RATE_KEY is per review too (SLICE_KEY is the image's).
-REVIEW_LEVEL_EVAL_KEYS = (USER_TRAIN_RATE_KEY,)
+EVAL_INT_FEATURES = (HELD_OUT_KEY,)
+# USER_TRAIN_RATE_KEY and HELD_OUT_KEY are per review (SLICE_KEY is the
+# image's).
+REVIEW_LEVEL_EVAL_KEYS = (USER_TRAIN_RATE_KEY, HELD_OUT_KEY)
 # Keys no model ever reads as an input: labels and the evaluation features.
-# (``preprocessing_fn`` does not pass the evaluation features through.)
-NON_INPUT_KEYS = LABEL_KEYS + EVAL_STRING_FEATURES + EVAL_FLOAT_FEATURES
+# (``preprocessing_fn`` passes only HELD_OUT_KEY through, for the Trainer's
+# and the Evaluator's choice of rows.)
+NON_INPUT_KEYS = (LABEL_KEYS + EVAL_STRING_FEATURES + EVAL_FLOAT_FEATURES +
+                  EVAL_INT_FEATURES)
 
 
 
@@ -173,7 +183,8 @@ IMAGE_SLOT_KEY = "image_slot"
 # Transformed features with one value per review of the example (ragged
 # [B, None] / [B, None, max_review_len]); the other transformed features are
 # the image's. ``keras_model.inputs`` flattens them into one row per review.
-REVIEW_LEVEL_XF = (USER_XF, REVIEW_XF, REVIEW_LEN_XF, LABEL_KEY, SAID_KEY)
+REVIEW_LEVEL_XF = (USER_XF, REVIEW_XF, REVIEW_LEN_XF, LABEL_KEY, SAID_KEY,
+                   HELD_OUT_KEY)
 
 # Vocabulary names written by Transform (files under transform_fn/assets).
 USER_VOCAB = "user_vocab"
@@ -204,9 +215,12 @@ TRANSFORM_FEATURES = "transform_features"  # Transform output (TFMA labels)
 # scored review-free, the personal probability per review padded to the
 # batch's most reviews [B, R]; not a serving signature.
 EVALUATE_REVIEW_FREE = "evaluate_review_free"
-# transform_features' per-review weight [B, R]: 1.0 on a review, 0.0 on the
-# padding (TFMA's example weight of the personal head).
+# transform_features' per-review weight [B, R]: 1.0 on a held-out review,
+# 0.0 on a training review and on the padding (TFMA's example weight of the
+# personal head); and per image [B]: 1.0 when the image has a held-out review
+# (the weight of the image-level heads).
 REVIEW_WEIGHT_KEY = "review_weight"
+IMAGE_WEIGHT_KEY = "image_weight"
 EXAMPLES_INPUT = "examples"  # input of the example signatures
 TAG_NAME_OUTPUT = "tag"
 KNOWN_USER_OUTPUT = "known_user"

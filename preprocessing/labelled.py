@@ -47,6 +47,8 @@ def make_example(reviews: Sequence[Dict[str, Any]], image: ava.AvaImage,
       F.CHALLENGE_KEY: _ints([image.challenge_id]),
       F.SLICE_KEY: _bytes([image_slice]),
       F.USER_TRAIN_RATE_KEY: _floats(train_rates),
+      F.HELD_OUT_KEY: _ints([int(r["split"] != F.TRAIN_SPLIT)
+                             for r in reviews]),
   }
   return tf.train.Example(features=tf.train.Features(feature=feats))
 
@@ -82,12 +84,14 @@ def review_rows(serialized: bytes) -> List[Dict[str, Any]]:
   return rows
 
 
-def one_review_examples(serialized: bytes) -> List[bytes]:
+def one_review_examples(serialized: bytes, held_out_only: bool = False
+                        ) -> List[bytes]:
   """One labelled example -> one serialized example per review (the
-  serving contract: a request is one review), the image's features on each.
+  serving contract: a request is one review), the image's features on each;
+  ``held_out_only``: of its held-out reviews only (``F.HELD_OUT_KEY``).
 
-  An eval example holds one image with all its eval reviews; this is how
-  its reviews are sent to the serving signatures one by one.
+  An example holds one image with all its reviews; this is how they are
+  sent to the serving signatures one by one.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   example = tf.train.Example.FromString(serialized)
@@ -96,8 +100,12 @@ def one_review_examples(serialized: bytes) -> List[bytes]:
                 if k in feats]
   n = len(getattr(feats[F.USER_KEY], feats[F.USER_KEY].WhichOneof(
       "kind")).value) if F.USER_KEY in feats else 0
+  marks = (list(feats[F.HELD_OUT_KEY].int64_list.value)
+           if F.HELD_OUT_KEY in feats else [0] * n)
   out = []
   for i in range(n):
+    if held_out_only and not marks[i]:
+      continue
     one = tf.train.Example()
     one.CopyFrom(example)
     for key in per_review:

@@ -9,11 +9,15 @@ review, the image's once per example, so each photo is decoded, resized and
 stored once per example, not once per review:
 
 * ``review_xf``: review lowercased (Unicode case folding) and split into word
-  and punctuation tokens with tensorflow-text, mapped to ids with
-  ``tft.compute_and_apply_vocabulary`` (top-k words + 1 OOV bucket), shifted by
-  one so that 0 is padding, padded/truncated to ``max_review_len``.
+  and punctuation tokens with tensorflow-text, mapped to ids with a
+  vocabulary (top-k words + 1 OOV bucket) of the *training* reviews only
+  (``tft.vocabulary`` over them, ``tft.apply_vocabulary`` to all), shifted
+  by one so that 0 is padding, padded/truncated to ``max_review_len``.
 * ``user_id_xf`` / ``image_id_xf`` / ``tag_xf``: vocabulary indices with one
-  OOV bucket (the last index), so unseen users/images still score.
+  OOV bucket (the last index), so unseen users/images still score; the
+  users' vocabulary is that of the training reviews.
+* ``held_out``: passed through, one value per review: the Trainer reads the
+  reviews marked 0, the Evaluator scores those marked 1.
 * ``image_xf``: the photo decoded once per distinct photo of a batch
   (``resized_jpegs``; JPEG/PNG/GIF/BMP, forced to 3 channels:
   grayscale and CMYK become RGB), resized to ``image_size`` x ``image_size``
@@ -73,6 +77,19 @@ def _per_review(x: tf.Tensor | tf.SparseTensor | tf.RaggedTensor
   if x.shape.rank == 1:
     x = x[:, None]
   return tf.RaggedTensor.from_tensor(x)
+
+
+def training_values(x: tf.RaggedTensor, held_out: Optional[tf.Tensor]
+                    ) -> tf.RaggedTensor:
+  """The values of ``x`` (ragged [B, None, ...]) of training reviews only.
+
+  ``held_out``: the reviews' features.HELD_OUT_KEY, shaped like ``x``'s
+  first two dimensions (ragged [B, None], or [N] for x [N, None]); None
+  when the data has no held-out reviews (every review trains).
+  """
+  if held_out is None:
+    return x
+  return tf.ragged.boolean_mask(x, tf.equal(held_out, 0))
 
 
 def tokenize_reviews(text: tf.Tensor) -> tf.RaggedTensor:
@@ -235,9 +252,17 @@ def preprocessing_fn(inputs: Dict[str, Any],
 
   # Review-level features come out ragged, one value per review of the row
   # (features.REVIEW_LEVEL_XF); image-level ones once per row.
+  # The vocabularies are learnt from training reviews only: a held-out
+  # review (features.HELD_OUT_KEY) is mapped, never counted, so a user or a
+  # word seen only in held-out reviews is out of vocabulary, as it would be
+  # if those reviews were not stored here at all.
+  held_out = (_per_review(inputs[F.HELD_OUT_KEY])
+              if F.HELD_OUT_KEY in inputs else None)
   user = _per_review(inputs[F.USER_KEY])
-  outputs[F.USER_XF] = tft.compute_and_apply_vocabulary(
-      user, num_oov_buckets=cfg.num_oov_buckets, vocab_filename=F.USER_VOCAB)
+  outputs[F.USER_XF] = tft.apply_vocabulary(
+      user, tft.vocabulary(training_values(user, held_out),
+                           vocab_filename=F.USER_VOCAB),
+      num_oov_buckets=cfg.num_oov_buckets)
   image_id = _dense_1d(inputs[F.IMAGE_ID_KEY], b"")
   outputs[F.IMAGE_ID_XF] = tft.compute_and_apply_vocabulary(
       image_id, num_oov_buckets=cfg.num_oov_buckets,
@@ -245,9 +270,12 @@ def preprocessing_fn(inputs: Dict[str, Any],
 
   review = _per_review(inputs[F.REVIEW_KEY])
   tokens = tokenize_reviews(review.flat_values)
-  ids = tft.compute_and_apply_vocabulary(
-      tokens, top_k=cfg.review_vocab_size, num_oov_buckets=cfg.num_oov_buckets,
-      vocab_filename=F.REVIEW_VOCAB)
+  ids = tft.apply_vocabulary(
+      tokens, tft.vocabulary(
+          training_values(tokens, None if held_out is None
+                          else held_out.flat_values),
+          top_k=cfg.review_vocab_size, vocab_filename=F.REVIEW_VOCAB),
+      num_oov_buckets=cfg.num_oov_buckets)
   ids = ids + 1  # 0 is reserved for padding
   per_row = review.row_lengths()
   outputs[F.REVIEW_XF] = tf.RaggedTensor.from_row_lengths(
@@ -268,6 +296,8 @@ def preprocessing_fn(inputs: Dict[str, Any],
   if F.LABEL_KEY in inputs:
     outputs[F.LABEL_KEY] = tf.cast(_per_review(inputs[F.LABEL_KEY]),
                                    tf.int64)
+  if held_out is not None:  # the Trainer's and the Evaluator's row choice
+    outputs[F.HELD_OUT_KEY] = tf.cast(held_out, tf.int64)
   if F.SAID_KEY in inputs:  # a training-time target (features.SAID_KEY)
     outputs[F.SAID_KEY] = tf.cast(_per_review(inputs[F.SAID_KEY]), tf.int64)
   if F.AGNOSTIC_LABEL_KEY in inputs:
@@ -304,6 +334,7 @@ def raw_feature_spec() -> Dict[str, Any]:
   spec = review_row_spec()
   for k in F.REVIEW_LEVEL_KEYS:
     spec[k] = tf.io.VarLenFeature(spec[k].dtype)
+  spec[F.HELD_OUT_KEY] = tf.io.VarLenFeature(tf.int64)
   return spec
 
 

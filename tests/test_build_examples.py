@@ -190,7 +190,8 @@ def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   kinds = {**{k: ("bytes_list", 1)
               for k in F.STRING_FEATURES + F.EVAL_STRING_FEATURES},
-           **{k: ("int64_list", 1) for k in F.INT_FEATURES},
+           **{k: ("int64_list", 1)
+              for k in F.INT_FEATURES + F.EVAL_INT_FEATURES},
            **{k: ("float_list", 1)
               for k in F.FLOAT_FEATURES + F.EVAL_FLOAT_FEATURES},
            **{k: ("int64_list", n) for k, n in F.VECTOR_INT_FEATURES.items()}}
@@ -229,6 +230,7 @@ def _check_examples(serialized: List[bytes]) -> List[Dict[str, Any]]:
       row[F.SLICE_KEY] = row[F.SLICE_KEY].decode()
       assert row[F.SLICE_KEY] in F.SLICE_VALUES
       assert 0.0 <= row[F.USER_TRAIN_RATE_KEY] <= 1.0
+      assert row[F.HELD_OUT_KEY] in (0, 1)
       rows.append(row)
   return rows
 
@@ -755,20 +757,29 @@ def test_user_train_rate_is_leave_one_out():
 
 
 def _split_rows(out: str) -> Dict[str, List[Dict[str, Any]]]:
-  """The checked rows of each split's files."""
+  """The checked rows, by role: the training reviews ("train") and the
+  held-out ones ("eval"), from both splits' files."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  rows = {}
+  rows = {split: [] for split in F.SPLITS}
+  images = []
   for split in F.SPLITS:
     files = sorted(glob.glob(os.path.join(
         out, build_examples.EXAMPLES_SUBDIR,
         build_examples.split_file_pattern(split))))
     assert files, split
     serialized = [r.numpy() for r in tf.data.TFRecordDataset(files)]
-    # Image-major in both splits: an image's photo is stored once per split.
-    ids = [tf.train.Example.FromString(s).features.feature[
+    images += [tf.train.Example.FromString(s).features.feature[
         F.IMAGE_ID_KEY].bytes_list.value[0] for s in serialized]
-    assert len(ids) == len(set(ids)), split
-    rows[split] = _check_examples(serialized)
+    for row in _check_examples(serialized):
+      # The training split holds warm images, their held-out reviews
+      # marked; the eval split cold images, every review held out.
+      if split == F.EVAL_SPLIT:
+        assert row[F.HELD_OUT_KEY] == 1 and row[F.SLICE_KEY] == F.SLICE_COLD
+      else:
+        assert row[F.SLICE_KEY] == F.SLICE_WARM
+      rows[F.EVAL_SPLIT if row[F.HELD_OUT_KEY] else F.TRAIN_SPLIT].append(row)
+  # One example per image: its photo is stored once.
+  assert len(images) == len(set(images))
   return rows
 
 

@@ -222,10 +222,11 @@ def test_exported_temperature_scales_the_personal_logit(loaded):
 
 def test_tfma_scores_each_review_of_image_major_eval_examples(
     tiny_pipeline_run):
-  """An eval example is one image with its eval reviews: the Evaluator's
-  signature scores each of them as ``serving_review_free`` scores it alone,
-  and TFMA's personal-head figures (weighted by the padding mask) are those
-  of the reviews, overall and per warm/cold slice."""
+  """An example is one image with all its reviews, the held-out ones marked
+  (warm images in the training split, cold ones in eval): the Evaluator's
+  signature scores each review as ``serving_review_free`` scores it alone,
+  and TFMA's personal-head figures (weighted by the held-out mark) are
+  those of the held-out reviews, overall and per warm/cold slice."""
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   from evaluation import metrics
@@ -239,12 +240,14 @@ def test_tfma_scores_each_review_of_image_major_eval_examples(
     m = json.load(fh)
   examples = metadata.latest_outputs(workdir, "ImportExampleGen",
                                      ["examples"])["examples"]
-  raw = prepare.read_tfrecords(os.path.join(examples, "Split-eval", "*"))
+  raw = prepare.read_tfrecords(os.path.join(examples, "Split-*", "*"))
   rows = [labelled.review_rows(ex) for ex in raw]
   per_image = np.array([len(r) for r in rows])
-  assert per_image.min() >= 1 and per_image.max() > 1
-  assert len({r[0][F.IMAGE_ID_KEY] for r in rows}) == len(raw)
+  assert per_image.max() > 1
+  assert len({r[0][F.IMAGE_ID_KEY] for r in rows if r}) == (per_image > 0).sum()
   rows = [r for image in rows for r in image]
+  held = np.array([r[F.HELD_OUT_KEY] for r in rows]) == 1
+  assert 0 < held.sum() < len(rows)
   model = signatures.load_serving_model(res.pushed_model)
   padded = model.signatures[F.EVALUATE_REVIEW_FREE](
       examples=tf.constant(raw))[F.PERSONAL_OUTPUT].numpy()
@@ -252,15 +255,21 @@ def test_tfma_scores_each_review_of_image_major_eval_examples(
       examples=tf.constant(raw))
   weight = xf[F.REVIEW_WEIGHT_KEY].numpy()
   assert padded.shape == weight.shape == (len(raw), per_image.max())
-  np.testing.assert_array_equal(weight.sum(axis=1), per_image)
-  assert np.all(padded[weight == 0] == 0)
+  valid = np.arange(per_image.max())[None, :] < per_image[:, None]
+  np.testing.assert_array_equal(weight[valid], held)
+  assert np.all(weight[~valid] == 0) and np.all(padded[~valid] == 0)
+  np.testing.assert_array_equal(xf[F.IMAGE_WEIGHT_KEY].numpy(),
+                                (weight.max(axis=1, initial=0) > 0))
   alone = model.signatures[signatures.SERVING_REVIEW_FREE](
       examples=tf.constant([one for ex in raw
                             for one in labelled.one_review_examples(ex)])
   )[F.PERSONAL_OUTPUT].numpy()
-  np.testing.assert_allclose(padded[weight > 0], alone, atol=1e-5)
+  np.testing.assert_allclose(padded[valid], alone, atol=1e-5)
   labels = np.array([r[F.LABEL_KEY] for r in rows])
-  np.testing.assert_array_equal(xf[F.LABEL_KEY].numpy()[weight > 0], labels)
+  np.testing.assert_array_equal(xf[F.LABEL_KEY].numpy()[valid], labels)
+  # TFMA scores the held-out reviews only.
+  alone, labels, rows = alone[held], labels[held], [
+      r for r, h in zip(rows, held) if h]
   slices = np.array([r[F.SLICE_KEY].decode() for r in rows])
   blocks = [("overall", m["overall"])] + list(
       m["slices"][F.SLICE_KEY].items())
@@ -295,10 +304,10 @@ def test_report_and_trainer_record_calibration(tiny_pipeline_run):
   # split directly with the pushed model.
   examples = metadata.latest_outputs(workdir, "ImportExampleGen",
                                      ["examples"])["examples"]
-  # Eval examples are image-major; serving takes one review per request.
+  # Every held-out review (in both splits), one serving request each.
   raw = [one for ex in prepare.read_tfrecords(
-      os.path.join(examples, "Split-eval", "*"))
-         for one in labelled.one_review_examples(ex)]
+      os.path.join(examples, "Split-*", "*"))
+         for one in labelled.one_review_examples(ex, held_out_only=True)]
   model = signatures.load_serving_model(res.pushed_model)
   out = model.signatures[signatures.SERVING_REVIEW_FREE](
       examples=tf.constant(raw))

@@ -1,8 +1,8 @@
 """The CFAN TFX pipeline: a pure ``create_pipeline(...)``, penguin-style.
 
-ImportExampleGen (labelled examples of ``cfan build-examples``, read as its
-two splits: train, and eval = held-out (user, image) pairs of warm images
-plus every review of held-out cold images) -> StatisticsGen -> SchemaGen (or
+ImportExampleGen (labelled examples of ``cfan build-examples``, one per
+image, read as its two splits: train = warm images with all their reviews,
+the held-out (user, image) pairs marked; eval = held-out cold images) -> StatisticsGen -> SchemaGen (or
 ImportSchemaGen of a curated schema) -> ExampleValidator -> AnomaliesGate
 (stops the run on any anomaly) -> Transform
 (``preprocessing.transform.preprocessing_fn``)
@@ -37,10 +37,10 @@ from tfx_pipeline import gate as gate_lib
 TRAIN_SPLIT, EVAL_SPLIT = F.TRAIN_SPLIT, F.EVAL_SPLIT
 
 
-# Metrics per review (weighted by F.REVIEW_WEIGHT_KEY only: an unweighted
-# variant would count the padding) and per image (unweighted).
-_PER_REVIEW = tfma.ExampleWeightOptions(weighted=True, unweighted=False)
-_PER_IMAGE = tfma.ExampleWeightOptions(weighted=False, unweighted=True)
+# Weighted metrics only: per held-out review (F.REVIEW_WEIGHT_KEY) and per
+# image with a held-out review (F.IMAGE_WEIGHT_KEY). An unweighted variant
+# would count training reviews and the padding.
+_WEIGHTED = tfma.ExampleWeightOptions(weighted=True, unweighted=False)
 
 
 def _slicing_spec(slice_name: str) -> tfma.SlicingSpec:
@@ -57,13 +57,16 @@ def eval_config(*, min_auc: float,
   """TFMA config: both rating heads and the tag head, overall, per image
   slice (warm/cold) and per tag.
 
-  An eval example is one image with its eval reviews: the evaluation
-  signature scores every review review-free and pads them to the batch's
-  most reviews, and ``transform_features`` gives the labels padded the same
-  way with ``F.REVIEW_WEIGHT_KEY`` (1 on a review, 0 on the padding). The
-  personal head's metrics are weighted by it only, so each is per review
-  (``example_count`` counts reviews) and the padding never counts; the
-  agnostic and tag heads are per image, unweighted.
+  The Evaluator reads both splits: an example is one image with all its
+  reviews, the held-out ones marked (``F.HELD_OUT_KEY``; warm images in the
+  training split, cold ones in eval). The evaluation signature scores every
+  review review-free and pads them to the batch's most reviews, and
+  ``transform_features`` gives the labels padded the same way with
+  ``F.REVIEW_WEIGHT_KEY`` (1 on a held-out review, 0 on a training review
+  and on the padding) and ``F.IMAGE_WEIGHT_KEY`` (1 on an image with a
+  held-out review). Every metric is weighted, never unweighted: the
+  personal head's per held-out review (``example_count`` counts them), the
+  agnostic and tag heads' per image with a held-out review.
 
   The gate (blessing) is on the personal head, review-free (the path
   deployed users get): its AUC must be above the best floor on the
@@ -93,13 +96,15 @@ def eval_config(*, min_auc: float,
           label_keys={F.PERSONAL_OUTPUT: F.LABEL_KEY,
                       F.AGNOSTIC_OUTPUT: F.AGNOSTIC_LABEL_KEY,
                       F.TAG_OUTPUT: F.TAG_XF},
-          example_weight_keys={F.PERSONAL_OUTPUT: F.REVIEW_WEIGHT_KEY})],
+          example_weight_keys={F.PERSONAL_OUTPUT: F.REVIEW_WEIGHT_KEY,
+                               F.AGNOSTIC_OUTPUT: F.IMAGE_WEIGHT_KEY,
+                               F.TAG_OUTPUT: F.IMAGE_WEIGHT_KEY})],
       slicing_specs=[tfma.SlicingSpec(),
                      tfma.SlicingSpec(feature_keys=[F.SLICE_KEY]),
                      tfma.SlicingSpec(feature_keys=[F.TAG_KEY])],
       metrics_specs=[
           tfma.MetricsSpec(output_names=[F.PERSONAL_OUTPUT],
-                           example_weights=_PER_REVIEW, metrics=[
+                           example_weights=_WEIGHTED, metrics=[
               tfma.MetricConfig(class_name="ExampleCount"),
               tfma.MetricConfig(class_name="MeanLabel"),
               tfma.MetricConfig(class_name="BinaryAccuracy"),
@@ -113,12 +118,12 @@ def eval_config(*, min_auc: float,
                                 per_slice_thresholds=thresholds),
           ]),
           tfma.MetricsSpec(output_names=[F.AGNOSTIC_OUTPUT],
-                           example_weights=_PER_IMAGE, metrics=[
+                           example_weights=_WEIGHTED, metrics=[
               tfma.MetricConfig(class_name="BinaryAccuracy"),
               tfma.MetricConfig(class_name="AUC"),
           ]),
           tfma.MetricsSpec(output_names=[F.TAG_OUTPUT],
-                           example_weights=_PER_IMAGE, metrics=[
+                           example_weights=_WEIGHTED, metrics=[
               tfma.MetricConfig(class_name="SparseCategoricalAccuracy"),
           ]),
       ])
@@ -208,7 +213,8 @@ def create_pipeline(*, pipeline_name: str, pipeline_root: str,
       examples=example_gen.outputs["examples"],
       model=trainer.outputs["model"],
       baseline_model=model_resolver.outputs["model"],
-      example_splits=[EVAL_SPLIT],
+      # Held-out reviews are in both splits (features.HELD_OUT_KEY).
+      example_splits=[TRAIN_SPLIT, EVAL_SPLIT],
       eval_config=eval_config(min_auc=min_auc, floors=floors,
                               floor_margin=floor_margin),
       module_path=configs.EVALUATOR_MODULE)

@@ -398,30 +398,39 @@ def pick_overlay_requests(rows: Sequence[Mapping[str, Any]],
 
 def _eval_rows(examples_dir: str, max_rows: int,
                want_images: Optional[set] = None) -> Iterable[Dict[str, Any]]:
-  """Eval-split rows of build-examples' TFRecords (image bytes only for
-  ``want_images``)."""
+  """Held-out (eval) rows of build-examples' TFRecords (image bytes only
+  for ``want_images``): warm images' held-out reviews (marked in their
+  training example), then cold images' (the eval split)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  files = sorted(glob.glob(os.path.join(
-      examples_dir, f"*-{F.EVAL_SPLIT}-*.tfrecord*")))
-  if not files:
-    raise FileNotFoundError(f"{examples_dir}: no eval-split TFRecords")
-  # Eval examples are image-major: one image with its eval reviews.
-  seen = 0
-  for raw in tf.data.TFRecordDataset(files):
-    for r in labelled.review_rows(raw.numpy()):
-      if seen >= max_rows:
-        return
+  by_split = {s: sorted(glob.glob(os.path.join(
+      examples_dir, f"*-{s}-*.tfrecord*"))) for s in F.SPLITS}
+  if not any(by_split.values()):
+    raise FileNotFoundError(f"{examples_dir}: no TFRecords of "
+                            f"{' or '.join(F.SPLITS)}")
 
-      def text(key, r=r):
-        v = r.get(key, b"")
-        return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-      row = {F.USER_KEY: text(F.USER_KEY),
-             F.IMAGE_ID_KEY: text(F.IMAGE_ID_KEY),
-             F.SLICE_KEY: text(F.SLICE_KEY), F.LABEL_KEY: int(r[F.LABEL_KEY])}
-      if want_images and row[F.IMAGE_ID_KEY] in want_images:
-        row[F.IMAGE_KEY] = r[F.IMAGE_KEY]
-      seen += 1
-      yield row
+  def text(r, key):
+    v = r.get(key, b"")
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+  seen = 0
+  for split in F.SPLITS:
+    for raw in (tf.data.TFRecordDataset(by_split[split])
+                if by_split[split] else ()):
+      for r in labelled.review_rows(raw.numpy()):
+        # Every review of the eval split is held out; of the training
+        # split, the marked ones.
+        if split == F.TRAIN_SPLIT and not r.get(F.HELD_OUT_KEY):
+          continue
+        if seen >= max_rows:
+          return
+        row = {F.USER_KEY: text(r, F.USER_KEY),
+               F.IMAGE_ID_KEY: text(r, F.IMAGE_ID_KEY),
+               F.SLICE_KEY: text(r, F.SLICE_KEY),
+               F.LABEL_KEY: int(r[F.LABEL_KEY])}
+        if want_images and row[F.IMAGE_ID_KEY] in want_images:
+          row[F.IMAGE_KEY] = r[F.IMAGE_KEY]
+        seen += 1
+        yield row
 
 
 def _serving_dir(model_dir: str) -> str:
