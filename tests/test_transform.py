@@ -64,6 +64,7 @@ def _instance(user: str, image_id: str, review: str, image: bytes,
       F.PREFERENCE_KEY: [4 if rating else 2], F.CHALLENGE_KEY: 7,
       F.SAID_KEY: [F.encode_said((0, 1 if rating else -1, 0, 0))],
       F.MEAN_SCORE_KEY: 5.5, F.VOTES_KEY: list(range(1, 11)),
+      F.HELD_OUT_KEY: [0],
   }
 
 
@@ -71,7 +72,7 @@ def _merged(*instances: Dict[str, Any]) -> Dict[str, Any]:
   """One image-major instance holding the reviews of ``instances`` (which
   share their image)."""
   out = dict(instances[0])
-  for k in F.REVIEW_LEVEL_KEYS:
+  for k in F.REVIEW_LEVEL_KEYS + (F.HELD_OUT_KEY,):
     out[k] = [v for inst in instances for v in inst[k]]
   return out
 
@@ -148,7 +149,7 @@ def test_output_keys(transformed):
   train, new, _, _ = transformed
   expected = {F.USER_XF, F.IMAGE_ID_XF, F.REVIEW_XF, F.REVIEW_LEN_XF,
               F.IMAGE_XF, F.TAG_XF, F.VOTES_XF, F.LABEL_KEY, F.SAID_KEY,
-              F.AGNOSTIC_LABEL_KEY}
+              F.AGNOSTIC_LABEL_KEY, F.HELD_OUT_KEY}
   for row in train + new:
     assert set(row) == expected
 
