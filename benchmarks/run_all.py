@@ -128,13 +128,14 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       common.table(storage.stored_rows(st), list(storage.STORED_COLUMNS)),
       "",
       f"Reviews per image in this run: {st['reviews_per_image']:.2f}; photos "
-      f"stored per image: {p['stored_photos_per_image']:.2f} (one training "
-      f"example per image with all its training reviews, one eval example "
-      f"per eval review). AVA projection (1,435,120 reviews, 255,530 images, "
+      f"stored per image: {p['stored_photos_per_image']:.3f} (one example "
+      f"per image with all its reviews, the held-out ones marked; vote-only "
+      f"images count as examples, not as images with reviews). AVA "
+      f"projection (1,435,120 reviews, 255,530 images, "
       f"30 kB per 320-px JPEG plus the measured non-image bytes per review): "
       f"labelled {p['labelled_gb']:.1f} GB + transformed at the paper size "
       f"{p['transformed_paper_gb']:.1f} GB = {p['both_gb']:.1f} GB, "
-      f"{p['both_over_raw_corpus']:.2f}x the ~32 GB raw corpus (target "
+      f"{p['both_over_raw_corpus']:.3f}x the ~32 GB raw corpus (target "
       f"<= 0.5x). For scale: one JPEG per image is "
       f"{p['one_copy_per_image_gb']:.1f} GB, a JPEG on every review "
       f"{p['photo_per_review_gb']:.1f} GB.",
