@@ -19,7 +19,7 @@ dotted path (``tfx_pipeline/configs.py``): this module imports no model code.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from preprocessing import keras_env as _keras_env  # noqa: F401
 import tensorflow_model_analysis as tfma
