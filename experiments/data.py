@@ -240,8 +240,8 @@ def eval_row_ids(uris: Dict[str, str], tft_output, cfg, test: Columns
           cfg.image_size), cfg.jpeg_quality).numpy()
       jpeg.update(zip(ids[new].tolist(), encoded.tolist()))
     # One entry per review: the image's id and slice repeated over them.
-    per_image = tf.sparse.to_dense(tf.sparse.map_values(
-        tf.ones_like, batch[F.LABEL_KEY])).numpy().sum(axis=1)
+    per_image = tf.RaggedTensor.from_sparse(
+        batch[F.LABEL_KEY]).row_lengths().numpy()
     for u, v, y, s, h in zip(batch[F.USER_KEY].values.numpy().tolist(),
                              np.repeat(ids, per_image).tolist(),
                              batch[F.LABEL_KEY].values.numpy().tolist(),

@@ -41,9 +41,8 @@ LOCKED_PACKAGES = ("tensorflow", "keras", "tfx", "tensorflow-transform",
 # Copies of each review's stored image a run writes under WORKDIR: the
 # build-examples examples, ExampleGen's copy, Transform's transformed
 # examples, plus room for the Evaluator's and the model's outputs. Since the
-# image-major layout (an example holds one photo and all its reviews of its
-# split) a photo is stored about 1.4 times per image (once per split it has
-# reviews in), not once per review. Measured on `make demo` (config cpu,
+# image-major layout (one example per image, holding the photo once and all
+# its reviews) a photo is stored once per image, not once per review. Measured on `make demo` (config cpu,
 # commit 8bd5b3a, when eval examples still held one review each, ~2.1
 # photos per image): WORKDIR minus the data held 20.0 MB = 1.18 x reviews
 # (7,365) x mean stored JPEG (2.29 kB), the model and reports included (3.0
