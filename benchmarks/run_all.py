@@ -116,6 +116,13 @@ def render(res: Dict[str, Any], command: str, seconds: float) -> str:
       "",
       common.table([ti], list(trainer_input.RATE_COLUMNS)),
       "",
+      f"Each of the {ti.get('rounds', 1)} rounds fits the same "
+      f"{ti['steps']} batches once from the files and once from memory, "
+      "back to back; the steps/s are the rounds' medians and the ratio the "
+      "median of the rounds' ratios (min and max beside it): this machine's "
+      "speed drifts between phases within minutes, and neighbouring fits "
+      "share a phase.",
+      "",
       common.table([ti], list(trainer_input.BACKBONE_COLUMNS)),
       "",
       "Backbone rows per epoch: the distinct images of each batch, summed "
